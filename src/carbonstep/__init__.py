@@ -1,0 +1,45 @@
+"""carbonstep: the energy, carbon and water of each training step and epoch.
+
+``import carbonstep`` is light: it loads no framework, no MLflow, no torch and no NVML;
+the public names below are imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .budget import Budget
+    from .errors import CarbonstepError, ConfigError, DataFileError, MissingExtraError
+    from .report import RunReport
+    from .session import Snapshot, Tracker
+
+_EXPORTS = {
+    "Tracker": "session",
+    "Snapshot": "session",
+    "RunReport": "report",
+    "Budget": "budget",
+    "CarbonstepError": "errors",
+    "ConfigError": "errors",
+    "DataFileError": "errors",
+    "MissingExtraError": "errors",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'carbonstep' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"carbonstep.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,131 @@
+"""The ``carbonstep`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import CarbonstepError
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .readers import discover
+    from .readers.estimate import cpu_model_name
+
+    found = discover(args.attribution)
+    print(f"carbonstep on {os.uname().nodename}: CPU {cpu_model_name()!r}, {os.cpu_count()} logical CPUs")
+    print("Measured:")
+    for reader in found.readers:
+        print(f"  {reader.domain.value:<4} {reader.method.value:<9} {reader.description}")
+    if found.unavailable:
+        print("Not available:")
+    for item in found.unavailable:
+        print(f"  {item.source}: {item.reason}")
+        if item.fix:
+            print(f"      fix: {item.fix}")
+    for warning in found.warnings:
+        print(f"  ! {warning}")
+    methods = {r.domain.value: r.method.value for r in found.readers}
+    if methods.get("cpu") == "estimate":
+        print("Better numbers: readable RAPL counters replace the CPU/RAM estimates "
+              "(bare metal or a VM that exposes powercap; see the fix above).")
+    for reader in found.readers:
+        reader.close()
+    return 0
+
+
+def _cmd_regions(args: argparse.Namespace) -> int:
+    from .accounting.regions import search
+
+    rows = search(args.query or "")
+    if not rows:
+        print(f"no region matches {args.query!r}", file=sys.stderr)
+        return 1
+    print(f"{'code':<10} {'g/kWh':>6} {'year':>5} {'basis':<9} name — source")
+    for r in sorted(rows, key=lambda r: r.code):
+        print(f"{r.code:<10} {r.g_per_kwh:>6.0f} {r.year:>5} {r.basis:<9} {r.name} — {r.source} ({r.licence})")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import RunReport
+    from .summary import render
+
+    print(render(RunReport.load(args.path)))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .session import Tracker
+    from .summary import render
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise CarbonstepError("nothing to run: carbonstep run [options] -- CMD ARGS...")
+    tracker = Tracker(region=args.region, attribution=args.attribution, interval_s=args.interval,
+                      intensity=args.intensity, name=" ".join(" ".join(command).split())[:80])
+    try:
+        child = subprocess.Popen(command)
+    except OSError as exc:
+        raise CarbonstepError(f"cannot run {command[0]!r}: {exc.strerror}") from None
+    tracker.start()  # after the child exists, so the first sample already sees it
+    forwarded: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        forwarded.append(signum)
+        child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    status = "interrupted" if forwarded else "completed" if code == 0 else "failed"
+    report = tracker.stop(status)
+    if args.json:
+        report.save(args.json)
+    print(render(report), file=sys.stderr)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="carbonstep", description="Energy, CO2e and water of computations.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("info", help="what is measured on this machine, and how")
+    p.add_argument("--attribution", choices=["process", "machine"], default="process")
+    p.set_defaults(func=_cmd_info)
+    p = sub.add_parser("run", help="measure a command and its child processes")
+    p.add_argument("--region")
+    p.add_argument("--intensity", help="g CO2e/kWh, or a CSV time series")
+    p.add_argument("--attribution", choices=["process", "machine"], default="process")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between samples (default 1)")
+    p.add_argument("--json", type=Path, help="write the report here")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("regions", help="the shipped grid intensities")
+    p.add_argument("query", nargs="?")
+    p.set_defaults(func=_cmd_regions)
+    p = sub.add_parser("report", help="summarise a saved report")
+    p.add_argument("path", type=Path)
+    p.set_defaults(func=_cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CarbonstepError as exc:
+        print(f"carbonstep: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Hardware readers and ``discover()``, which picks what this machine can measure."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .base import Domain, Kind, Method, Reader, Share, Unavailable
+
+__all__ = ["Discovery", "Domain", "Kind", "Method", "Reader", "Share", "Unavailable", "discover"]
+
+
+@dataclass
+class Discovery:
+    """What ``discover()`` found: readers to use, sources not used (and why), warnings."""
+
+    readers: list[Any] = field(default_factory=list)
+    unavailable: list[Unavailable] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    tree: Any = None  #: the measured ProcessTree (None when nothing needs it)
+
+
+def powercap_root() -> Path:
+    """The powercap sysfs root: ``CARBONSTEP_POWERCAP_ROOT`` or /sys/class/powercap."""
+    from .rapl import DEFAULT_ROOT
+
+    return Path(os.environ.get("CARBONSTEP_POWERCAP_ROOT") or DEFAULT_ROOT)
+
+
+def discover(
+    attribution: str = "process",
+    pid: int | None = None,
+    rapl_root: Path | None = None,
+    nvml: Any = None,
+    gpus: bool = True,
+) -> Discovery:
+    """Readers for the devices this process uses, best method first.
+
+    GPUs: NVML. CPU and DRAM: RAPL counters where readable, else the estimates.
+    ``attribution="process"`` measures the process tree rooted at ``pid``.
+    """
+    from .estimate import CpuEstimateReader, RamEstimateReader, cpu_model_name, cpu_power_model
+    from .nvml import discover_nvml
+    from .process import ProcessShare, ProcessTree, machine_busy_cpu_seconds, machine_used_memory_bytes
+    from .rapl import discover_rapl
+
+    found = Discovery()
+    if gpus:
+        gpu_readers, missing, warnings = discover_nvml(nvml)
+        found.readers += gpu_readers
+        found.unavailable += missing
+        found.warnings += warnings
+    rapl_readers, missing = discover_rapl(rapl_root or powercap_root())
+    found.unavailable += missing
+    domains = {r.domain for r in rapl_readers}
+    tree = ProcessTree(pid)
+    process = attribution == "process"
+    found.readers += [ProcessShare(r, tree) for r in rapl_readers] if process else rapl_readers
+    if Domain.CPU not in domains:
+        busy = tree.cpu_seconds if process else machine_busy_cpu_seconds
+        found.readers.append(CpuEstimateReader(busy, cpu_power_model(cpu_model_name()), attribution))
+    if Domain.RAM not in domains:
+        memory = tree.rss_bytes if process else machine_used_memory_bytes
+        found.readers.append(RamEstimateReader(memory, attribution))
+    found.tree = tree
+    return found

@@ -1,0 +1,155 @@
+"""NVIDIA GPUs through NVML (``nvidia-ml-py``, imported as ``pynvml``).
+
+Only the GPUs this process may use are read: ``CUDA_VISIBLE_DEVICES`` entries (indices,
+``GPU-`` UUIDs or unique prefixes, ``MIG-`` ids) are mapped to NVML handles and matched by
+UUID. A MIG instance is measured through its parent GPU (NVML has no per-instance
+energy), which the report flags. Each GPU uses the total-energy counter (mJ since the
+driver loaded, Volta and newer) and falls back to power readings (mW) where the counter
+is not supported: never a silent zero.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .base import Domain, Kind, Method, Share, Unavailable
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class NvmlReader:
+    """One physical GPU, read as a counter (J) or as power (W)."""
+
+    domain = Domain.GPU
+    share = Share.NONE
+    wrap_j = None  # the counter is an unsigned 64-bit count of mJ: it does not wrap in practice
+
+    def __init__(self, nvml: Any, handle: Any, index: int, uuid: str, name: str, note: str = "") -> None:
+        self._nvml = nvml
+        self._handle = handle
+        self.index = index
+        self.uuid = uuid
+        self.gpu_name = name
+        self.name = f"gpu:{index}"
+        self.last_utilisation_pct: float | None = None
+        try:
+            nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+            self.kind, self.method = Kind.COUNTER, Method.COUNTER
+            how = "NVML total-energy counter"
+        except nvml.NVMLError:
+            nvml.nvmlDeviceGetPowerUsage(handle)  # a GPU with neither raises: no silent zero
+            self.kind, self.method = Kind.POWER, Method.POWER
+            how = "NVML power readings (no energy counter on this GPU), integrated"
+        self.description = f"{name} [{uuid}]: {how}{'; ' + note if note else ''}"
+
+    def read(self) -> float:
+        if self.kind is Kind.COUNTER:
+            value = self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle) / 1e3
+        else:
+            value = self._nvml.nvmlDeviceGetPowerUsage(self._handle) / 1e3
+        try:
+            self.last_utilisation_pct = float(self._nvml.nvmlDeviceGetUtilizationRates(self._handle).gpu)
+        except self._nvml.NVMLError:
+            self.last_utilisation_pct = None
+        return value
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class _Visible:
+    handle: Any
+    note: str
+
+
+def _visible_handles(nvml: Any, spec: str | None) -> tuple[list[_Visible], list[str]]:
+    """Map a CUDA_VISIBLE_DEVICES value to NVML handles (parents for MIG), with warnings."""
+    count = nvml.nvmlDeviceGetCount()
+    if spec is None:
+        return [_Visible(nvml.nvmlDeviceGetHandleByIndex(i), "") for i in range(count)], []
+    uuids = {}
+    for i in range(count):
+        h = nvml.nvmlDeviceGetHandleByIndex(i)
+        uuids[_text(nvml.nvmlDeviceGetUUID(h))] = h
+    found: list[_Visible] = []
+    warnings: list[str] = []
+    for entry in (e.strip() for e in spec.split(",")):
+        if not entry:
+            break
+        if entry.startswith("MIG-"):
+            try:
+                mig = nvml.nvmlDeviceGetHandleByUUID(entry)
+                parent = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig)
+            except nvml.NVMLError as exc:
+                warnings.append(f"CUDA_VISIBLE_DEVICES entry {entry!r} not found by NVML ({exc}); ignored")
+                break
+            note = f"MIG instance {entry}: energy is the whole parent GPU's"
+            found.append(_Visible(parent, note))
+            continue
+        if entry.lstrip("-").isdigit():
+            index = int(entry)
+            if not 0 <= index < count:
+                break  # CUDA ignores this entry and every one after it
+            found.append(_Visible(nvml.nvmlDeviceGetHandleByIndex(index), ""))
+            continue
+        prefix = entry if entry.startswith("GPU-") else f"GPU-{entry}"
+        hits = [h for u, h in uuids.items() if u.startswith(prefix)]
+        if len(hits) != 1:
+            warnings.append(f"CUDA_VISIBLE_DEVICES entry {entry!r} matches {len(hits)} GPUs; stopped there")
+            break
+        found.append(_Visible(hits[0], ""))
+    if (
+        any(e.strip().isdigit() for e in spec.split(","))
+        and os.environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID"
+        and len({_text(nvml.nvmlDeviceGetName(h)) for h in uuids.values()}) > 1
+    ):
+        warnings.append(
+            "CUDA_VISIBLE_DEVICES uses indices on a machine with different GPU models; CUDA orders "
+            "them fastest first, NVML by PCI bus: set CUDA_DEVICE_ORDER=PCI_BUS_ID to be sure"
+        )
+    return found, warnings
+
+
+def discover_nvml(
+    nvml: Any = None, visible: str | None = None, use_env: bool = True
+) -> tuple[list[NvmlReader], list[Unavailable], list[str]]:
+    """Readers for the GPUs this process uses; what was unavailable; warnings.
+
+    ``nvml`` is the NVML module (``pynvml`` by default): tests pass a fake that follows
+    NVML's documented units and errors. ``visible`` overrides ``CUDA_VISIBLE_DEVICES``.
+    """
+    if nvml is None:
+        try:
+            import pynvml as nvml
+        except ImportError:
+            return [], [Unavailable("nvml", "nvidia-ml-py is not installed", "pip install nvidia-ml-py")], []
+    try:
+        nvml.nvmlInit()
+    except nvml.NVMLError as exc:
+        return [], [Unavailable("nvml", f"NVML could not start: {exc} (no NVIDIA driver or GPU)")], []
+    if visible is None and use_env:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        handles, warnings = _visible_handles(nvml, visible)
+        readers: list[NvmlReader] = []
+        seen: set[str] = set()
+        for v in handles:
+            uuid = _text(nvml.nvmlDeviceGetUUID(v.handle))
+            if uuid in seen:
+                continue  # two MIG instances of one GPU: count the GPU once
+            seen.add(uuid)
+            index = nvml.nvmlDeviceGetIndex(v.handle)
+            name = _text(nvml.nvmlDeviceGetName(v.handle))
+            try:
+                readers.append(NvmlReader(nvml, v.handle, index, uuid, name, v.note))
+            except nvml.NVMLError as exc:
+                warnings.append(f"GPU {index} ({name}) has neither an energy counter nor power readings: {exc}")
+    except nvml.NVMLError as exc:
+        return [], [Unavailable("nvml", f"NVML query failed: {exc}")], []
+    missing = [] if readers else [Unavailable("nvml", "no NVIDIA GPU visible to this process")]
+    return readers, missing, warnings

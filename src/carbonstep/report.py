@@ -1,0 +1,183 @@
+"""Frozen records of a measured run, with JSON in and out (schema-versioned)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import DataFileError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Intensity:
+    """The grid carbon intensity used, and where it came from."""
+
+    g_per_kwh: float
+    region: str | None
+    region_name: str
+    source: str
+    year: int | None
+    basis: str  #: "lifecycle", "direct" or "user"
+    licence: str = ""
+    chosen_by: str = ""  #: "argument", "CARBONSTEP_REGION", "time zone …", "constant", "time series"
+
+
+@dataclass(frozen=True)
+class Device:
+    """One measured device and how its energy was obtained."""
+
+    name: str
+    domain: str  #: gpu / cpu / ram
+    method: str  #: counter / power / estimate
+    description: str
+    energy_kwh: float
+    failures: int = 0
+    degraded_at_s: float | None = None  #: when its reads started failing (None: never)
+    first_error: str | None = None
+    utilisation_pct: float | None = None  #: time-weighted mean (GPUs)
+    idle_fraction: float | None = None  #: share of time under 10 % utilisation (GPUs)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A point the training loop marked (a step, an epoch end …) and the energy up to it."""
+
+    name: str
+    step: int | None
+    epoch: int | None
+    count: float | None
+    t_s: float
+    energy_kwh: float
+    co2_kg: float
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """Energy and carbon of one epoch (between the previous epoch's last mark and its own)."""
+
+    epoch: int
+    start_s: float
+    end_s: float
+    energy_kwh: float
+    co2_kg: float
+    water_l: float
+    steps: int
+    count: float
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything measured in one run. Built by ``Tracker.stop()``; the input of every sink."""
+
+    run_id: str
+    started_at: str  #: ISO 8601, UTC
+    duration_s: float
+    status: str  #: completed / failed / interrupted / running
+    attribution: str  #: process / machine
+    host: str
+    energy_kwh: float  #: IT energy, all components
+    energy_kwh_gpu: float
+    energy_kwh_cpu: float
+    energy_kwh_ram: float
+    facility_kwh: float  #: energy_kwh × PUE
+    co2_kg: float
+    water_l: float
+    pue: float
+    wue_l_per_kwh: float
+    water_intensity_l_per_kwh: float
+    intensity: Intensity
+    methods: dict[str, str]  #: domain → method(s), e.g. {"cpu": "estimate"}
+    devices: tuple[Device, ...]
+    marks: tuple[Mark, ...] = ()
+    marks_stride: int = 1  #: 1 = every mark kept; n = every n-th (long runs are thinned)
+    epochs: tuple[Epoch, ...] = ()
+    timeline: tuple[tuple[float, float], ...] = ()  #: (seconds since start, cumulative kWh)
+    warnings: tuple[str, ...] = ()
+    wasted: bool = False  #: the run failed or was interrupted: its energy bought no result
+    name: str | None = None
+    budget: dict[str, Any] | None = None  #: the budget decision, when a budget stopped the run
+    extra: dict[str, Any] = field(default_factory=dict)
+    carbonstep_version: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def power_w(self) -> float:
+        """Average IT power over the run."""
+        return self.energy_kwh * 3.6e6 / self.duration_s if self.duration_s > 0 else 0.0
+
+    def with_changes(self, **changes: Any) -> "RunReport":
+        """A copy with some fields replaced."""
+        return replace(self, **changes)
+
+    def co2_eq_emissions(self, training_type: str = "pre-training") -> dict[str, Any]:
+        """The Hugging Face model-card ``co2_eq_emissions`` block (emissions in grams)."""
+        hardware = sorted({d.description.split(":")[0] for d in self.devices if d.domain == "gpu"})
+        cpus = [d for d in self.devices if d.domain == "cpu"]
+        hardware += [f"CPU ({cpus[0].method})"] if cpus else []
+        return {
+            "emissions": round(self.co2_kg * 1000.0, 4),  # repr stays plain (no exponent) ≥ 0.1 mg
+            "source": f"carbonstep {self.carbonstep_version} ({', '.join(f'{k}: {v}' for k, v in self.methods.items())})",
+            "training_type": training_type,
+            "geographical_location": self.intensity.region_name,
+            "hardware_used": ", ".join(hardware) or "unknown",
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunReport":
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"report schema version {version!r} is not supported (this carbonstep reads {SCHEMA_VERSION})")
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["intensity"] = Intensity(**data["intensity"])
+        values["devices"] = tuple(Device(**d) for d in data.get("devices", ()))
+        values["marks"] = tuple(Mark(**m) for m in data.get("marks", ()))
+        values["epochs"] = tuple(Epoch(**e) for e in data.get("epochs", ()))
+        values["timeline"] = tuple(tuple(p) for p in data.get("timeline", ()))
+        values["warnings"] = tuple(data.get("warnings", ()))
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunReport":
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunReport":
+        """Read a report file; a bad file raises DataFileError naming it."""
+        try:
+            return cls.from_json(Path(path).read_text())
+        except OSError as exc:
+            raise DataFileError(str(path), None, f"cannot read: {exc.strerror}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataFileError(str(path), None, f"not a carbonstep report: {exc}") from None
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (a temporary file renamed into place): never a truncated report."""
+        return write_atomic(Path(path), self.to_json())
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

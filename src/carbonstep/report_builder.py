@@ -1,0 +1,127 @@
+"""Turns a stopped tracker's totals into a :class:`RunReport` (accounting applied)."""
+
+from __future__ import annotations
+
+import bisect
+from typing import TYPE_CHECKING
+
+from . import accounting
+from ._version import __version__
+from .report import Device, Epoch, Mark, RunReport
+from .totals import DOMAINS
+
+if TYPE_CHECKING:
+    from .sampler import Sampler
+    from .session import Tracker
+    from .totals import EnergyTotals
+
+J_PER_KWH = 3.6e6
+TIMELINE_POINTS = 256
+
+
+class CarbonCurve:
+    """Cumulative CO2 as a function of run time, for constant or time-varying intensity."""
+
+    def __init__(self, tracker: "Tracker", totals: "EnergyTotals") -> None:
+        self.pue = tracker.pue
+        self.series = tracker._series
+        self.constant = tracker._g_per_kwh() if self.series is None else None
+        t0 = totals.t0 or 0.0
+        self.times: list[float] = []
+        self.grams: list[float] = []  # cumulative g at the facility meter
+        self.joules: list[float] = []
+        if self.series is not None:
+            g = 0.0
+            previous = None
+            for t, vector in totals.timeline:
+                energy = sum(vector)
+                if previous is not None:
+                    mid = tracker._started_wall + ((previous[0] + t) / 2 - t0)
+                    g += (energy - previous[1]) / J_PER_KWH * self.series.at(mid)
+                previous = (t, energy)
+                self.times.append(t - t0)
+                self.grams.append(g)
+                self.joules.append(energy)
+
+    def g_per_kwh_until(self, t_s: float) -> float:
+        """Energy-weighted mean intensity from the start to ``t_s``."""
+        if self.constant is not None:
+            return self.constant
+        i = max(bisect.bisect_right(self.times, t_s) - 1, 0)
+        if not self.joules or self.joules[i] <= 0:
+            return self.series.values[0]  # type: ignore[union-attr]
+        return self.grams[i] / (self.joules[i] / J_PER_KWH)
+
+    def co2_kg(self, kwh: float, t_s: float) -> float:
+        return accounting.co2_kg(kwh, self.pue, self.g_per_kwh_until(t_s))
+
+
+def _devices(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler") -> tuple[Device, ...]:
+    devices = []
+    for i, reader in enumerate(totals.readers):
+        stats = totals.utilisation.get(reader.name)
+        util = idle = None
+        if stats and stats[1] > 0:
+            util, idle = stats[0] / stats[1], stats[2] / stats[1]
+        devices.append(Device(
+            reader.name, reader.domain.value, reader.method.value, reader.description,
+            totals.joules[i] / J_PER_KWH, sampler.failures[i], totals.degraded_at[i],
+            sampler.first_failure[i], util, idle,
+        ))
+    return tuple(devices)
+
+
+def _methods(devices: tuple[Device, ...]) -> dict[str, str]:
+    methods: dict[str, str] = {}
+    for domain in DOMAINS:
+        used = sorted({d.method for d in devices if d.domain == domain.value})
+        if used:
+            methods[domain.value] = "+".join(used)
+    return methods
+
+
+def _timeline(totals: "EnergyTotals") -> tuple[tuple[float, float], ...]:
+    t0 = totals.t0 or 0.0
+    points = totals.timeline
+    stride = max(1, -(-len(points) // TIMELINE_POINTS))
+    kept = points[::stride] + ([points[-1]] if points and (len(points) - 1) % stride else [])
+    return tuple((round(t - t0, 3), sum(j) / J_PER_KWH) for t, j in kept)
+
+
+def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler", status: str) -> RunReport:
+    from .session import host_name, utc_iso
+
+    curve = CarbonCurve(tracker, totals)
+    t_end, joules = totals.latest or (0.0, (0.0, 0.0, 0.0))
+    duration = t_end - (totals.t0 or t_end)
+    kwh = [j / J_PER_KWH for j in joules]
+    total = sum(kwh)
+    marks = tuple(
+        Mark(m.name, m.step, m.epoch, m.count, round(m.t_s, 6), sum(m.energy_j) / J_PER_KWH,
+             curve.co2_kg(sum(m.energy_j) / J_PER_KWH, m.t_s))
+        for m in totals.marks
+    )
+    epochs = []
+    for row in totals.epochs.values():
+        start_kwh, end_kwh = sum(row.start_j) / J_PER_KWH, sum(row.end_j) / J_PER_KWH
+        epochs.append(Epoch(
+            row.epoch, row.start_s, row.end_s, end_kwh - start_kwh,
+            curve.co2_kg(end_kwh, row.end_s) - curve.co2_kg(start_kwh, row.start_s),
+            tracker._water_l(end_kwh - start_kwh), row.steps, row.count,
+        ))
+    devices = _devices(tracker, totals, sampler)
+    warnings = list(tracker.warnings)
+    warnings += [f"{d.name} failed from {d.degraded_at_s:.1f} s ({d.first_error}); its energy after that is missing"
+                 for d in devices if d.degraded_at_s is not None]
+    warnings += [f"{u.source}: {u.reason}" + (f" — fix: {u.fix}" if u.fix else "") for u in tracker.unavailable if u.fix]
+    return RunReport(
+        run_id=tracker.run_id, started_at=utc_iso(tracker._started_wall), duration_s=duration, status=status,
+        attribution=tracker.attribution, host=host_name(), energy_kwh=total, energy_kwh_gpu=kwh[0],
+        energy_kwh_cpu=kwh[1], energy_kwh_ram=kwh[2], facility_kwh=accounting.facility_kwh(total, tracker.pue),
+        co2_kg=curve.co2_kg(total, duration), water_l=tracker._water_l(total), pue=tracker.pue,
+        wue_l_per_kwh=tracker.wue, water_intensity_l_per_kwh=tracker.water_intensity,
+        intensity=tracker._intensity_record(), methods=_methods(devices), devices=devices, marks=marks,
+        marks_stride=totals.mark_stride, epochs=tuple(epochs), timeline=_timeline(totals),
+        warnings=tuple(dict.fromkeys(warnings)), wasted=status in ("failed", "interrupted"), name=tracker.name,
+        carbonstep_version=__version__,
+    )

@@ -1,0 +1,174 @@
+"""Cumulative energy per device, a bounded timeline, and marks resolved against it.
+
+Fed by the sampler (one :class:`~carbonstep.sampler.Sample` at a time). ``mark()`` is the
+hot path of every training step: it appends a tuple to a deque and returns; marks are
+placed on the energy curve by interpolation when the next sample arrives.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from .readers.base import Domain, Kind, Reader, counter_delta
+from .sampler import Sample
+
+DOMAINS = (Domain.GPU, Domain.CPU, Domain.RAM)
+Vector = tuple[float, float, float]  # joules for (gpu, cpu, ram)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedMark:
+    name: str
+    step: int | None
+    epoch: int | None
+    count: float | None
+    t_s: float  #: seconds since the tracker started
+    energy_j: Vector  #: cumulative joules per domain at the mark
+
+
+@dataclass(slots=True)
+class EpochTotals:
+    epoch: int
+    start_s: float
+    end_s: float
+    start_j: Vector
+    end_j: Vector
+    steps: int = 0
+    count: float = 0.0
+
+
+def _lerp(t: float, t0: float, v0: Vector, t1: float, v1: Vector) -> Vector:
+    if t1 <= t0 or t >= t1:
+        return v1
+    if t <= t0:
+        return v0
+    f = (t - t0) / (t1 - t0)
+    return (v0[0] + f * (v1[0] - v0[0]), v0[1] + f * (v1[1] - v0[1]), v0[2] + f * (v1[2] - v0[2]))
+
+
+class EnergyTotals:
+    """Turns samples into cumulative joules per reader and per domain."""
+
+    def __init__(
+        self,
+        readers: Sequence[Reader],
+        max_points: int = 4096,
+        max_marks: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.readers = tuple(readers)
+        self.clock = clock
+        self.t0: float | None = None
+        self.joules = [0.0] * len(self.readers)
+        self.degraded_at: list[float | None] = [None] * len(self.readers)
+        self._domain_index = [DOMAINS.index(r.domain) for r in self.readers]
+        self._last: list[tuple[float, float] | None] = [None] * len(self.readers)
+        self._gpu_util = [(i, r) for i, r in enumerate(self.readers) if r.domain is Domain.GPU]
+        self.utilisation = {r.name: [0.0, 0.0, 0.0] for _, r in self._gpu_util}  # weighted sum, seconds, idle s
+        self.max_points = max_points
+        self.timeline: list[tuple[float, Vector]] = []
+        self._point_stride = 1
+        self._points_seen = 0
+        self.latest: tuple[float, Vector] | None = None
+        self.pending: deque[tuple[str, int | None, int | None, float | None, float]] = deque()
+        self.max_marks = max_marks
+        self.marks: list[ResolvedMark] = []
+        self.mark_stride = 1
+        self._marks_seen = 0
+        self.epochs: dict[int, EpochTotals] = {}
+        self._last_epoch: EpochTotals | None = None
+
+    # -- hot path -------------------------------------------------------------------------
+    def mark(self, name: str, step: int | None, epoch: int | None, count: float | None) -> None:
+        self.pending.append((name, step, epoch, count, self.clock()))
+
+    # -- sampler side ---------------------------------------------------------------------
+    def ingest(self, sample: Sample) -> None:
+        t = sample.t
+        if self.t0 is None:
+            self.t0 = t
+        for i, value in enumerate(sample.values):
+            self._ingest_value(i, t, value)
+        vector = self.domain_joules()
+        previous = self.latest
+        self.latest = (t, vector)
+        self._record_point(t, vector)
+        self._record_utilisation(t, previous)
+        self._resolve_marks(previous)
+
+    def _ingest_value(self, i: int, t: float, value: float | None) -> None:
+        if value is None:
+            if self.degraded_at[i] is None:
+                self.degraded_at[i] = t - (self.t0 or t)
+            return
+        last = self._last[i]
+        if last is not None:
+            reader = self.readers[i]
+            if reader.kind is Kind.COUNTER:
+                self.joules[i] += counter_delta(last[1], value, reader.wrap_j)
+            else:
+                self.joules[i] += (value + last[1]) / 2 * (t - last[0])
+        self._last[i] = (t, value)
+
+    def domain_joules(self) -> Vector:
+        out = [0.0, 0.0, 0.0]
+        for d, j in zip(self._domain_index, self.joules):
+            out[d] += j
+        return (out[0], out[1], out[2])
+
+    def _record_point(self, t: float, vector: Vector) -> None:
+        self._points_seen += 1
+        if self._points_seen % self._point_stride and self.timeline:
+            return
+        self.timeline.append((t, vector))
+        if len(self.timeline) > self.max_points:  # keep memory bounded: halve the resolution
+            self.timeline = self.timeline[::2]
+            self._point_stride *= 2
+
+    def _record_utilisation(self, t: float, previous: tuple[float, Vector] | None) -> None:
+        if previous is None:
+            return
+        dt = t - previous[0]
+        for _, reader in self._gpu_util:
+            pct = getattr(reader, "last_utilisation_pct", None)
+            if pct is None:
+                continue
+            stats = self.utilisation[reader.name]
+            stats[0] += pct * dt
+            stats[1] += dt
+            stats[2] += dt if pct < 10 else 0.0
+
+    def _resolve_marks(self, previous: tuple[float, Vector] | None) -> None:
+        assert self.latest is not None and self.t0 is not None
+        t1, v1 = self.latest
+        t0, v0 = previous if previous is not None else self.latest
+        while self.pending and self.pending[0][4] <= t1:
+            name, step, epoch, count, t = self.pending.popleft()
+            energy = _lerp(t, t0, v0, t1, v1)
+            self._add_mark(ResolvedMark(name, step, epoch, count, t - self.t0, energy))
+
+    def _add_mark(self, mark: ResolvedMark) -> None:
+        if mark.epoch is not None:
+            self._add_to_epoch(mark)
+        self._marks_seen += 1
+        if self._marks_seen % self.mark_stride:
+            return
+        self.marks.append(mark)
+        if len(self.marks) > self.max_marks:  # keep memory bounded: keep every other mark
+            self.marks = self.marks[::2]
+            self.mark_stride *= 2
+
+    def _add_to_epoch(self, mark: ResolvedMark) -> None:
+        row = self.epochs.get(mark.epoch)  # type: ignore[arg-type]
+        if row is None:
+            before = self._last_epoch
+            start_s, start_j = (before.end_s, before.end_j) if before else (0.0, (0.0, 0.0, 0.0))
+            row = EpochTotals(mark.epoch, start_s, mark.t_s, start_j, mark.energy_j)  # type: ignore[arg-type]
+            self.epochs[mark.epoch] = row  # type: ignore[index]
+        row.end_s, row.end_j = mark.t_s, mark.energy_j
+        row.steps += mark.name == "step"
+        row.count += mark.count or 0.0
+        self._last_epoch = row
