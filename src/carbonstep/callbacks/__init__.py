@@ -1,0 +1,2 @@
+"""Framework adapters: hooks in, session calls out. Import them from ``carbonstep.lightning``,
+``carbonstep.pytorch_lightning``, ``carbonstep.transformers`` and ``carbonstep.keras``."""

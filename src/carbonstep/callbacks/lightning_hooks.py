@@ -1,0 +1,100 @@
+"""The Lightning callback's hooks, shared by ``lightning.pytorch`` and ``pytorch_lightning``.
+
+No framework is imported here: each namespace module mixes this class with its own
+``Callback`` base. Hooks only translate Lightning's events into TrainingSession calls.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..budget import Budget
+from ..report import RunReport
+from .common import batch_size, make_session, progress_units, wants_mlflow
+
+
+class LightningHooks:
+    """Energy, CO2e and water per step and epoch, MLflow logging and a carbon budget."""
+
+    def __init__(
+        self,
+        region: str | None = None,
+        budget: Budget | None = None,
+        log_every_n_steps: int | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
+        mlflow: bool | None = None,
+        progress_bar: bool = True,
+        training_type: str = "pre-training",
+        **tracker_options: Any,
+    ) -> None:
+        super().__init__()
+        self.session = make_session(region, budget, log_every_n_steps, output_dir, training_type, tracker_options)
+        self.mlflow = mlflow
+        self.progress_bar = progress_bar
+        self._to_framework_logger = True
+
+    @property
+    def report(self) -> RunReport | None:
+        return self.session.report
+
+    def _sink(self, trainer: Any) -> Any:
+        if not trainer.is_global_zero or not wants_mlflow(self.mlflow):
+            return None
+        from ..mlflow import MlflowSink
+
+        ledger = self._output_dir(trainer) + "/carbonstep-mlflow-ledger.jsonl"
+        for logger in trainer.loggers:
+            if type(logger).__name__ == "MLFlowLogger":
+                self._to_framework_logger = False  # we log into its run ourselves, at exact steps
+                return MlflowSink(run_id=logger.run_id, client=logger.experiment, ledger_path=ledger)
+        return MlflowSink(ledger_path=ledger)
+
+    def _output_dir(self, trainer: Any) -> str:
+        return str(self.session.output_dir or os.path.join(trainer.default_root_dir, "carbonstep"))
+
+    @staticmethod
+    def _step(trainer: Any) -> int:
+        """The step Lightning gives its loggers (optimizer steps taken)."""
+        return int(getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step))
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        self._to_framework_logger = bool(trainer.loggers)
+        self.session.begin(self._sink(trainer), self._output_dir(trainer), trainer.log_every_n_steps,
+                           trainer.global_rank, trainer.world_size)
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        metrics = self.session.step(self._step(trainer), trainer.current_epoch, batch_size(batch))
+        if metrics:
+            pl_module.log_dict(metrics, logger=self._to_framework_logger, on_step=True, on_epoch=False, batch_size=1)
+            if self.progress_bar:  # readable units: the bar rounds to 3 decimals
+                pl_module.log_dict(progress_units(metrics), prog_bar=True, logger=False, on_step=True,
+                                   on_epoch=False, batch_size=1)
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        if not trainer.sanity_checking and self.session.tracker.running:
+            self.session.validation(self._step(trainer))
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        metrics, decision = self.session.epoch_end(trainer.current_epoch, self._step(trainer))
+        pl_module.log_dict(metrics, prog_bar=False, logger=self._to_framework_logger, on_step=False,
+                           on_epoch=True, batch_size=1, rank_zero_only=True)
+        if self.session.budget is None:
+            return
+        if trainer.strategy.reduce_boolean_decision(bool(decision and decision.stop), all=False):
+            trainer.should_stop = True
+            self.session.record_stop(decision, trainer.current_epoch)
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        if self.session.tracker.running:
+            self.session.end("interrupted" if isinstance(exception, KeyboardInterrupt) else "failed")
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.session.tracker.running:
+            self.session.end("completed")
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.session.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.session.load_state_dict(state_dict)
