@@ -94,6 +94,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from .mlflow import sync_ledger
+
+    for path in args.ledgers:
+        try:
+            sent = sync_ledger(path, args.tracking_uri)
+        except OSError as exc:
+            raise CarbonstepError(f"cannot read {path}: {exc.strerror}") from None
+        except Exception as exc:  # noqa: BLE001 - the server's error, said plainly
+            raise CarbonstepError(f"could not send {path}: {exc}") from None
+        print(f"{path}: {sent} record{'s' if sent != 1 else ''} sent" if sent else f"{path}: nothing left to send")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carbonstep", description="Energy, CO2e and water of computations.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -114,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="summarise a saved report")
     p.add_argument("path", type=Path)
     p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("sync", help="send MLflow records kept in a local ledger while the server was unreachable")
+    p.add_argument("ledgers", nargs="+", type=Path)
+    p.add_argument("--tracking-uri", help="send to this server instead of the one recorded in the ledger")
+    p.set_defaults(func=_cmd_sync)
     return parser
 
 
