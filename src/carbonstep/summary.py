@@ -10,15 +10,15 @@ def _energy(kwh: float) -> str:
         return f"{kwh:.3f} kWh"
     if kwh >= 1e-3:
         return f"{kwh * 1e3:.3f} Wh"
-    return f"{kwh * 3.6e6:.1f} J"
+    return f"{kwh * 3.6e6:.3g} J"
 
 
 def _mass(kg: float) -> str:
-    return f"{kg:.3f} kg" if kg >= 1 else f"{kg * 1e3:.3f} g" if kg >= 1e-3 else f"{kg * 1e6:.1f} mg"
+    return f"{kg:.3f} kg" if kg >= 1 else f"{kg * 1e3:.3f} g" if kg >= 1e-3 else f"{kg * 1e6:.3g} mg"
 
 
 def _volume(litres: float) -> str:
-    return f"{litres:.3f} L" if litres >= 1 else f"{litres * 1e3:.2f} mL"
+    return f"{litres:.3f} L" if litres >= 1 else f"{litres * 1e3:.3g} mL"
 
 
 def render(report: RunReport, hints: list[str] | None = None) -> str:

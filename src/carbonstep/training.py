@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
@@ -50,6 +51,7 @@ class TrainingSession:
         log_every_n_steps: int | None = None,
         output_dir: str | os.PathLike[str] | None = None,
         training_type: str = "pre-training",
+        summary: bool = True,
     ) -> None:
         self.tracker = Tracker(**tracker_options)  # validates the configuration at once
         if budget is not None and not isinstance(budget, Budget):
@@ -58,6 +60,8 @@ class TrainingSession:
         self.log_every_n_steps = log_every_n_steps
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.training_type = training_type
+        self.summary = summary
+        self.rank = 0
         self.sink: Sink | None = None
         self.offset = dict.fromkeys(CUMULATIVE, 0.0)
         self.epoch_costs: list[dict[str, float]] = []
@@ -78,6 +82,7 @@ class TrainingSession:
         self.output_dir = self.output_dir or Path(output_dir)
         self.log_every_n_steps = self.log_every_n_steps or max(1, log_every_n_steps)
         self._rank_suffix = f"-rank{rank}" if world_size > 1 else ""
+        self.rank = rank
         self.tracker.output_dir = None  # the session writes the report itself, at end()
         self.tracker.start()
         self._epoch_start = self.cumulative(self.tracker.snapshot(refresh=False))
@@ -180,6 +185,11 @@ class TrainingSession:
                 self.messages.append(message)
                 log.warning("carbonstep: %s", message)
         self.report = report
+        if self.summary and self.rank == 0:
+            from .summary import render
+
+            print(render(report), file=sys.stderr)
+            print(f"  report: {path}", file=sys.stderr)
         return report
 
     # -- checkpoint and resume -----------------------------------------------------------
