@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -132,6 +130,8 @@ class RunReport:
         return asdict(self)
 
     def to_json(self, indent: int | None = 2) -> str:
+        import json
+
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
@@ -151,6 +151,8 @@ class RunReport:
 
     @classmethod
     def from_json(cls, text: str) -> "RunReport":
+        import json
+
         return cls.from_dict(json.loads(text))
 
     @classmethod
@@ -169,6 +171,9 @@ class RunReport:
 
 
 def write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path``, fsync it, and rename it into place."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from typing import TYPE_CHECKING
 
-from . import accounting
+from .accounting import footprint
 from ._version import __version__
 from .report import Device, Epoch, Mark, RunReport
 from .totals import DOMAINS
@@ -53,7 +53,7 @@ class CarbonCurve:
         return self.grams[i] / (self.joules[i] / J_PER_KWH)
 
     def co2_kg(self, kwh: float, t_s: float) -> float:
-        return accounting.co2_kg(kwh, self.pue, self.g_per_kwh_until(t_s))
+        return footprint.co2_kg(kwh, self.pue, self.g_per_kwh_until(t_s))
 
 
 def _devices(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler") -> tuple[Device, ...]:
@@ -117,7 +117,7 @@ def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler",
     return RunReport(
         run_id=tracker.run_id, started_at=utc_iso(tracker._started_wall), duration_s=duration, status=status,
         attribution=tracker.attribution, host=host_name(), energy_kwh=total, energy_kwh_gpu=kwh[0],
-        energy_kwh_cpu=kwh[1], energy_kwh_ram=kwh[2], facility_kwh=accounting.facility_kwh(total, tracker.pue),
+        energy_kwh_cpu=kwh[1], energy_kwh_ram=kwh[2], facility_kwh=footprint.facility_kwh(total, tracker.pue),
         co2_kg=curve.co2_kg(total, duration), water_l=tracker._water_l(total), pue=tracker.pue,
         wue_l_per_kwh=tracker.wue, water_intensity_l_per_kwh=tracker.water_intensity,
         intensity=tracker._intensity_record(), methods=_methods(devices), devices=devices, marks=marks,

@@ -24,7 +24,7 @@ class Sample:
 class Sampler:
     """Polls ``readers`` every ``interval_s`` and hands each :class:`Sample` to ``deliver``.
 
-    A fixed-deadline loop on ``time.monotonic()`` sleeping in ``Event.wait``, so stop is
+    A fixed-deadline loop on ``time.monotonic()`` sleeping on a lock that ``stop()`` releases, so stop is
     immediate. A reader that raises is isolated: its value is None, the failure is counted
     and logged once, and the other readers go on. ``poll()`` takes a sample on the
     caller's thread (used at epoch ends and at stop); the two never interleave.
@@ -47,7 +47,7 @@ class Sampler:
         self._deliver = deliver
         self._clock = clock
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._wake = threading.Lock()  # held while running; released by stop(). Cheaper to wait on than an Event.
         self._thread: threading.Thread | None = None
 
     def _read_all(self) -> tuple[float | None, ...]:
@@ -78,7 +78,7 @@ class Sampler:
             now = self._clock()
             if deadline < now:  # we fell behind (suspend, overload): do not burst to catch up
                 deadline = now + self.interval_s
-            if self._stop.wait(deadline - now):
+            if self._wake.acquire(timeout=deadline - now):
                 return
             try:
                 self.poll()
@@ -89,6 +89,7 @@ class Sampler:
         if self._thread is not None:
             return
         self.poll()
+        self._wake.acquire()
         self._thread = threading.Thread(target=self._run, name="carbonstep-sampler", daemon=True)
         self._thread.start()
 
@@ -97,7 +98,7 @@ class Sampler:
         thread, self._thread = self._thread, None
         if thread is None:
             return
-        self._stop.set()
+        self._wake.release()
         thread.join()
         self.poll()
 

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from . import accounting
+from .accounting import footprint, regions
 from ._version import __version__
 from .accounting.footprint import DEFAULT_WATER_L_PER_KWH, check_factor
 from .errors import CarbonstepError, ConfigError
-from .readers.base import Reader, Unavailable
-from .report import Intensity, RunReport
-from .sampler import Sampler
-from .totals import EnergyTotals
+
+if TYPE_CHECKING:  # imported when a tracker starts or stops, to keep `import carbonstep` light
+    from .readers.base import Reader, Unavailable
+    from .report import Intensity, RunReport
+    from .sampler import Sampler
+    from .totals import EnergyTotals
 
 log = logging.getLogger("carbonstep")
 logging.getLogger("carbonstep").addHandler(logging.NullHandler())
@@ -103,7 +102,7 @@ class Tracker:
         self.warnings: list[str] = []
         self.region, self._series, self._constant, chosen = self._resolve_intensity(region, intensity)
         self._chosen_by = chosen
-        self.run_id = uuid.uuid4().hex[:12]
+        self.run_id = os.urandom(6).hex()
         self.unavailable: list[Unavailable] = []
         self._readers: list[Reader] = []
         self._totals: EnergyTotals | None = None
@@ -113,12 +112,14 @@ class Tracker:
 
     def _resolve_intensity(self, region: str | None, intensity: Any) -> tuple[Any, Any, float | None, str]:
         if intensity is None:
-            found, chosen, warnings = accounting.resolve(region)
+            found, chosen, warnings = regions.resolve(region)
             self.warnings += warnings
             return found, None, None, chosen
-        found = accounting.lookup(region) if region else None
+        found = regions.lookup(region) if region else None
         if isinstance(intensity, (str, os.PathLike)) and not _is_number(intensity):
-            return found, accounting.read_series(intensity), None, "time series"
+            from .accounting.timeseries import read_series
+
+            return found, read_series(intensity), None, "time series"
         value = check_factor("intensity", intensity, 0.0, "grid carbon intensity in g CO2e/kWh, or a CSV path")
         return found, None, value, "constant"
 
@@ -137,6 +138,9 @@ class Tracker:
             found = discover(self.attribution, self.pid)
             self._readers, self.unavailable = found.readers, found.unavailable
             self.warnings += found.warnings
+        from .sampler import Sampler
+        from .totals import EnergyTotals
+
         interval = self._safe_interval()
         self._totals = EnergyTotals(self._readers)
         self._sampler = Sampler(self._readers, self._totals.ingest, interval)
@@ -172,7 +176,7 @@ class Tracker:
     def _snapshot(self, duration_s: float, joules: tuple[float, float, float]) -> Snapshot:
         kwh = [j / J_PER_KWH for j in joules]
         total = sum(kwh)
-        return Snapshot(duration_s, total, kwh[0], kwh[1], kwh[2], accounting.facility_kwh(total, self.pue),
+        return Snapshot(duration_s, total, kwh[0], kwh[1], kwh[2], footprint.facility_kwh(total, self.pue),
                         self._co2_kg(total, duration_s), self._water_l(total))
 
     def stop(self, status: str = "completed") -> RunReport:
@@ -228,12 +232,14 @@ class Tracker:
         return self._series.weighted(points) if len(points) > 1 else self._series.at(self._started_wall)
 
     def _co2_kg(self, kwh: float, upto_s: float | None = None) -> float:
-        return accounting.co2_kg(kwh, self.pue, self._g_per_kwh(upto_s if self._series else None))
+        return footprint.co2_kg(kwh, self.pue, self._g_per_kwh(upto_s if self._series else None))
 
     def _water_l(self, kwh: float) -> float:
-        return accounting.water_l(kwh, self.pue, self.wue, self.water_intensity)
+        return footprint.water_l(kwh, self.pue, self.wue, self.water_intensity)
 
     def _intensity_record(self) -> Intensity:
+        from .report import Intensity
+
         region = self.region
         if self._series is not None:
             note = f" ({self._series.unit_note})" if self._series.unit_note else ""
@@ -262,10 +268,14 @@ def _is_number(value: Any) -> bool:
 
 
 def utc_iso(unix_s: float) -> str:
+    from datetime import datetime, timezone
+
     return datetime.fromtimestamp(unix_s, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def host_name() -> str:
+    import socket
+
     return socket.gethostname()
 
 

@@ -96,8 +96,10 @@ class EnergyTotals:
         previous = self.latest
         self.latest = (t, vector)
         self._record_point(t, vector)
-        self._record_utilisation(t, previous)
-        self._resolve_marks(previous)
+        if self._gpu_util:
+            self._record_utilisation(t, previous)
+        if self.pending:
+            self._resolve_marks(previous)
 
     def _ingest_value(self, i: int, t: float, value: float | None) -> None:
         if value is None:

@@ -1,10 +1,12 @@
-"""Accounting: pure functions and data from energy to carbon and water."""
+"""Accounting: pure functions and data from energy to carbon and water.
 
-from .footprint import DEFAULT_WATER_L_PER_KWH, co2_kg, facility_kwh, water_l
-from .regions import Region, lookup, resolve, search
-from .timeseries import IntensitySeries, read_series
+Modules: ``footprint`` (carbon and water formulas), ``regions`` (the shipped intensity table and
+region resolution), ``timeseries`` (intensity over time from CSV). Imported on use, to keep
+``import carbonstep`` light.
+"""
 
-__all__ = [
-    "DEFAULT_WATER_L_PER_KWH", "IntensitySeries", "Region", "co2_kg", "facility_kwh", "lookup",
-    "read_series", "resolve", "search", "water_l",
-]
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA_DIR = Path(__file__).with_name("data")

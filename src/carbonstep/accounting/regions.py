@@ -6,13 +6,12 @@ zone (tzdata ``zone.tab``) → the world average, with a warning. No network loo
 
 from __future__ import annotations
 
-import csv
-import difflib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
+
+from . import DATA_DIR
 
 from ..errors import ConfigError
 
@@ -36,7 +35,9 @@ class Region:
 @lru_cache(maxsize=1)
 def regions() -> dict[str, Region]:
     """Every shipped region, by upper-case code."""
-    text = resources.files("carbonstep.accounting.data").joinpath("intensity.csv").read_text()
+    import csv
+
+    text = (DATA_DIR / "intensity.csv").read_text()
     table = {}
     for row in csv.DictReader(text.splitlines()):
         table[row["code"].upper()] = Region(
@@ -61,6 +62,8 @@ def lookup(region: str) -> Region:
     candidates = {**{r.name.upper(): r for r in table.values()}, **table}
     if key in candidates:
         return candidates[key]
+    import difflib
+
     close = difflib.get_close_matches(key, candidates, n=5, cutoff=0.6)
     if len(key) >= 3:
         close += [c for c in candidates if key in c]

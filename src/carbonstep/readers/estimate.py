@@ -10,12 +10,9 @@
 
 from __future__ import annotations
 
-import csv
 import re
-import statistics
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Callable
 
@@ -44,7 +41,11 @@ def _normalise(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def _cpu_table() -> tuple[tuple[str, float, str], ...]:
-    text = resources.files("carbonstep.accounting.data").joinpath("cpu_power.csv").read_text()
+    import csv
+
+    from ..accounting import DATA_DIR
+
+    text = (DATA_DIR / "cpu_power.csv").read_text()
     return tuple(
         (row["model"], float(row["tdp_w"]) / int(row["threads"]), row["source"])
         for row in csv.DictReader(text.splitlines())
@@ -66,6 +67,8 @@ def cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 
 def cpu_power_model(cpu_name: str) -> CpuPowerModel:
     """Look ``cpu_name`` up in the table; fall back to its family's median, then to all models'."""
+    import statistics
+
     wanted = _normalise(cpu_name)
     table = _cpu_table()
     matches = [(m, w, s) for m, w, s in table if _normalise(m) in wanted]
