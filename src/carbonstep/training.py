@@ -9,6 +9,7 @@ checks the :class:`~carbonstep.Budget` and writes the local report. Offsets carr
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -85,6 +86,7 @@ class TrainingSession:
         self.rank = rank
         self.tracker.output_dir = None  # the session writes the report itself, at end()
         self.tracker.start()
+        atexit.register(self._end_at_exit)  # frameworks without an exception hook: a crash still reports
         self._epoch_start = self.cumulative(self.tracker.snapshot(refresh=False))
         if sink is not None:
             sink.log_params(self._params())
@@ -161,12 +163,17 @@ class TrainingSession:
         log.warning("carbonstep: %s", decision.reason)
         return decision.reason
 
+    def _end_at_exit(self) -> None:
+        if self.report is None and self.tracker.running:
+            self.end("failed")
+
     def end(self, status: str = "completed") -> RunReport:
         """Stop measuring, write the local report, send the rest to the sink (idempotent)."""
         if self.report is not None:
             return self.report
         if not self.tracker.running:
             raise RuntimeError("the training session never began")
+        atexit.unregister(self._end_at_exit)
         report = self.tracker.stop(status)
         final = {k: getattr(report, k) + self.offset[k] for k in CUMULATIVE}
         final["power_w"] = report.power_w
