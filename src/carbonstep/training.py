@@ -112,14 +112,15 @@ class TrainingSession:
         out["power_w"] = metrics["power_w"]
         return out
 
-    def step(self, step: int, epoch: int, count: float | None = None) -> dict[str, float] | None:
-        """Mark a training step; every ``log_every_n_steps`` return (and log) the totals."""
+    def step(self, step: int, epoch: int, count: float | None = None, log: bool = True) -> dict[str, float] | None:
+        """Mark a training step; every ``log_every_n_steps`` return the totals (and log them, if ``log``)."""
         self.tracker.mark("step", step, epoch, count)
-        self.last_step = step
+        if log:
+            self.last_step = step  # the step the final totals are logged at
         if step % (self.log_every_n_steps or 1):
             return None
         totals = self.cumulative(self.tracker.snapshot(refresh=False))
-        if self.sink is not None:
+        if log and self.sink is not None:
             self.sink.log_metrics(totals, step)
         return totals
 
@@ -132,8 +133,8 @@ class TrainingSession:
             self.sink.log_metrics({"energy_kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"]}, step)
         return totals
 
-    def epoch_end(self, epoch: int, step: int) -> tuple[dict[str, float], Decision | None]:
-        """Close an epoch: its cost, the totals, and the budget's (local) decision."""
+    def epoch_end(self, epoch: int, step: int, log: bool = True) -> tuple[dict[str, float], Decision | None]:
+        """Close an epoch: its cost, the totals (logged at ``step`` if ``log``), the budget's (local) decision."""
         self.tracker.mark("epoch_end", step, epoch, None)
         self.last_step = max(self.last_step, step)
         totals = self.cumulative(self.tracker.snapshot())
@@ -143,7 +144,7 @@ class TrainingSession:
         self.epoch_costs.append(cost)
         self._epoch_start = totals
         metrics = {**totals, "epoch_energy_kwh": cost["kwh"], "epoch_co2_kg": cost["co2_kg"]}
-        if self.sink is not None:
+        if log and self.sink is not None:
             self.sink.log_metrics(metrics, step)
         decision = None
         if self.budget is not None:

@@ -1,0 +1,43 @@
+"""Train a small Keras 3 model (torch backend) with energy, CO2e and water in History and MLflow,
+then measure the energy of inference per sample.
+
+    KERAS_BACKEND=torch python integrations/keras/train.py [--epochs 5] [--region FR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from carbonstep import Budget  # noqa: E402
+from carbonstep.keras import CarbonCallback  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--region", default="FR")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8192, 32)).astype("float32")
+    y = np.sin(x[:, :4].sum(axis=1, keepdims=True)).astype("float32")
+    model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(256, activation="gelu"),
+                              keras.layers.Dense(256, activation="gelu"), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    callback = CarbonCallback(region=args.region, budget=Budget(co2_kg=0.001), interval_s=0.2)
+    history = model.fit(x, y, validation_split=0.2, epochs=args.epochs, batch_size=64, callbacks=[callback], verbose=2)
+    print("co2_kg per epoch (History):", [f"{v:.3g}" for v in history.history["co2_kg"]])
+    model.predict(x, batch_size=256, callbacks=[callback], verbose=0)
+    info = callback.inference_reports[-1].extra["inference"]
+    print(f"inference: {info['inference_joules_per_sample'] * 1e3:.3f} mJ per sample, "
+          f"{info['inference_joules_per_batch']:.3f} J per batch of 256")
+
+
+if __name__ == "__main__":
+    main()
