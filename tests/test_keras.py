@@ -38,7 +38,6 @@ def model() -> keras.Model:
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
     yield uri
     mlflow.keras.autolog(disable=True)
     while mlflow.active_run():

@@ -33,7 +33,6 @@ def test_logs_into_hf_mlflow_run_at_eval_steps_and_into_log_history(tmp_path: Pa
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "hf")
-    mlflow.set_tracking_uri(uri)
     trainer = Trainer(model=tiny_bert(), args=arguments(tmp_path, "mlflow"), train_dataset=Synthetic(),
                       eval_dataset=Synthetic(32, seed=1))
     callback = CarbonCallback.install(trainer, region="FR", interval_s=0.05)
