@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import lightning.pytorch as pl  # noqa: E402
 from lightning.pytorch.loggers import MLFlowLogger  # noqa: E402
+from lightning_model import StepEnergyReader, loaders, make_module  # noqa: E402
 
 from carbonstep import Budget  # noqa: E402
 from carbonstep.lightning import CarbonCallback  # noqa: E402
-from lightning_model import StepEnergyReader, loaders, make_module  # noqa: E402
 
 KWH = 3.6e6
 

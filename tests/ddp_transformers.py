@@ -12,11 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from hf_model import GlobalStepEnergy, Synthetic, tiny_bert  # noqa: E402
 from transformers import Trainer, TrainingArguments  # noqa: E402
 
 from carbonstep import Budget  # noqa: E402
 from carbonstep.transformers import CarbonCallback  # noqa: E402
-from hf_model import GlobalStepEnergy, Synthetic, tiny_bert  # noqa: E402
 
 KWH = 3.6e6
 

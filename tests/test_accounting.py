@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from carbonstep.accounting import regions as regions_module
 from carbonstep.accounting.footprint import co2_kg, facility_kwh, water_l
 from carbonstep.accounting.regions import lookup, search
 from carbonstep.accounting.timeseries import read_series
-from carbonstep.accounting import regions as regions_module
 from carbonstep.errors import ConfigError, DataFileError
 
 

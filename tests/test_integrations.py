@@ -14,18 +14,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
-    ("script", "args", "expect"),
+    ("script", "args", "expect", "summary"),
     [
-        ("lightning/train.py", ["--epochs", "1"], "x-axis to 'Metric'"),
-        ("transformers/train.py", ["--epochs", "1"], "co2_eq_emissions"),
-        ("keras/train.py", ["--epochs", "1"], "mJ per sample"),
+        ("lightning/train.py", ["--epochs", "1"], "x-axis to 'Metric'", True),
+        ("transformers/train.py", ["--epochs", "1"], "co2_eq_emissions", True),
+        ("keras/train.py", ["--epochs", "1"], "mJ per sample", True),
+        ("gelu_study/study.py", ["--epochs", "1"], "CO2e than gelu", False),  # prints the comparison instead
     ],
 )
-def test_example_runs(tmp_path: Path, script: str, args: list[str], expect: str) -> None:
+def test_example_runs(tmp_path: Path, script: str, args: list[str], expect: str, summary: bool) -> None:
     env = {**os.environ, "KERAS_BACKEND": "torch", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     result = subprocess.run([sys.executable, str(ROOT / "integrations" / script), *args], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert expect in result.stdout
-    assert "carbonstep · run" in result.stderr  # the one-screen summary
+    assert ("carbonstep · run" in result.stderr) == summary  # the one-screen summary
     assert list(tmp_path.rglob("carbonstep-*.json"))

@@ -105,3 +105,16 @@ def test_cli_errors_and_listings() -> None:
     assert "Measured:" in info and "cpu" in info
     missing = subprocess.run([*CLI, "report", "/no/such/report.json"], capture_output=True, text=True)
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_public_api_is_curated_and_resolves() -> None:
+    import carbonstep
+
+    assert carbonstep.__all__ == [
+        "Budget", "CarbonstepError", "Comparison", "ConfigError", "DataFileError", "MissingExtraError", "RunReport",
+        "Snapshot", "Tracker", "__version__", "compare",
+    ]
+    for name in carbonstep.__all__:
+        assert getattr(carbonstep, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'Trackr'"):
+        carbonstep.Trackr  # noqa: B018

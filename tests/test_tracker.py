@@ -9,7 +9,6 @@ import time
 import pytest
 
 from carbonstep import CarbonstepError, ConfigError, Tracker
-from carbonstep.readers.base import Domain
 from carbonstep.sampler import Sampler
 from carbonstep.testing import ManualClock, ScriptedReader
 from carbonstep.totals import EnergyTotals

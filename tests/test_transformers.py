@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow import MlflowClient
 from transformers import Trainer, TrainingArguments

@@ -41,7 +41,8 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", "carbonstep-transformers")
     config = BertConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=128, max_position_embeddings=64, num_labels=2)
-    training = TrainingArguments(output_dir=args.output_dir, num_train_epochs=args.epochs, per_device_train_batch_size=32,
+    training = TrainingArguments(output_dir=args.output_dir, num_train_epochs=args.epochs,
+                                 per_device_train_batch_size=32,
                                  logging_steps=10, eval_strategy="epoch", save_strategy="no", report_to="mlflow",
                                  use_cpu=True, disable_tqdm=True, learning_rate=5e-4)
     trainer = Trainer(model=BertForSequenceClassification(config), args=training, train_dataset=Synthetic(2048, 0),
@@ -50,7 +51,8 @@ def main() -> None:
     trainer.train()
     trainer.create_model_card(model_name="hf-tiny-bert")
     print(f"\nModel card with co2_eq_emissions: {args.output_dir}/README.md")
-    print(f"MLflow store: {mlflow.get_tracking_uri()} — open it with: mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}")
+    uri = mlflow.get_tracking_uri()
+    print(f"MLflow store: {uri} — open it with: mlflow ui --backend-store-uri {uri}")
     print("Chart eval_loss against co2_kg: a line chart of eval_loss, x-axis 'Metric' → co2_kg.")
 
 

@@ -12,6 +12,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .budget import Budget
+    from .comparison import Comparison, compare
     from .errors import CarbonstepError, ConfigError, DataFileError, MissingExtraError
     from .report import RunReport
     from .session import Snapshot, Tracker
@@ -21,13 +22,18 @@ _EXPORTS = {
     "Snapshot": "session",
     "RunReport": "report",
     "Budget": "budget",
+    "compare": "comparison",
+    "Comparison": "comparison",
     "CarbonstepError": "errors",
     "ConfigError": "errors",
     "DataFileError": "errors",
     "MissingExtraError": "errors",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "Budget", "CarbonstepError", "Comparison", "ConfigError", "DataFileError", "MissingExtraError", "RunReport",
+    "Snapshot", "Tracker", "__version__", "compare",
+]
 
 
 def __getattr__(name: str) -> Any:

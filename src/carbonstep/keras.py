@@ -81,6 +81,8 @@ class CarbonCallback(Callback):
             logs.update(progress_units(metrics))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs and any(k.startswith("val_") for k in logs):  # at step = epoch, like Keras and autolog
+            self.session.validations.append(self._validation_record(epoch, logs))
         metrics, decision = self.session.epoch_end(epoch, epoch, log=self._log_here)
         sink = self.session.sink
         if logs is not None:
@@ -90,6 +92,11 @@ class CarbonCallback(Callback):
         if decision is not None and decision.stop:
             self.model.stop_training = True
             self.session.record_stop(decision, epoch)
+
+    def _validation_record(self, epoch: int, logs: dict) -> dict[str, Any]:
+        totals = self.session.cumulative(self.session.tracker.snapshot())
+        return {"step": epoch, "energy_kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"],
+                "metrics": {k: float(v) for k, v in logs.items() if k.startswith("val_")}}
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.session.tracker.running:

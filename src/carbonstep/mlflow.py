@@ -133,7 +133,8 @@ class MlflowSink:
                 send(self.client, self._entities, self.run_id, self._unsent)
             except Exception as exc:  # noqa: BLE001 - keep the points, try again later
                 if self.error is None:
-                    log.warning("carbonstep: MLflow unreachable (%s); %d records kept for later", exc, len(self._unsent))
+                    log.warning("carbonstep: MLflow unreachable (%s); %d records kept for later", exc,
+                                len(self._unsent))
                 self.error = str(exc)
                 return False
             self.sent += len(self._unsent)

@@ -120,7 +120,8 @@ class RunReport:
         hardware += [f"CPU ({cpus[0].method})"] if cpus else []
         return {
             "emissions": round(self.co2_kg * 1000.0, 4),  # repr stays plain (no exponent) ≥ 0.1 mg
-            "source": f"carbonstep {self.carbonstep_version} ({', '.join(f'{k}: {v}' for k, v in self.methods.items())})",
+            "source": f"carbonstep {self.carbonstep_version} "
+                      f"({', '.join(f'{k}: {v}' for k, v in self.methods.items())})",
             "training_type": training_type,
             "geographical_location": self.intensity.region_name,
             "hardware_used": ", ".join(hardware) or "unknown",
@@ -138,7 +139,8 @@ class RunReport:
     def from_dict(cls, data: dict[str, Any]) -> "RunReport":
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise ValueError(f"report schema version {version!r} is not supported (this carbonstep reads {SCHEMA_VERSION})")
+            raise ValueError(f"report schema version {version!r} is not supported "
+                             f"(this carbonstep reads {SCHEMA_VERSION})")
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["intensity"] = Intensity(**data["intensity"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import bisect
 from typing import TYPE_CHECKING
 
-from .accounting import footprint
 from ._version import __version__
+from .accounting import footprint
 from .report import Device, Epoch, Mark, RunReport
 from .totals import DOMAINS
 
@@ -113,7 +113,7 @@ def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler",
     warnings = list(tracker.warnings)
     warnings += [f"{d.name} failed from {d.degraded_at_s:.1f} s ({d.first_error}); its energy after that is missing"
                  for d in devices if d.degraded_at_s is not None]
-    warnings += [f"{u.source}: {u.reason}" + (f" — fix: {u.fix}" if u.fix else "") for u in tracker.unavailable if u.fix]
+    warnings += [f"{u.source}: {u.reason} — fix: {u.fix}" for u in tracker.unavailable if u.fix]
     return RunReport(
         run_id=tracker.run_id, started_at=utc_iso(tracker._started_wall), duration_s=duration, status=status,
         attribution=tracker.attribution, host=host_name(), energy_kwh=total, energy_kwh_gpu=kwh[0],

@@ -11,7 +11,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .accounting import footprint, regions
-from ._version import __version__
 from .accounting.footprint import DEFAULT_WATER_L_PER_KWH, check_factor
 from .errors import CarbonstepError, ConfigError
 

@@ -72,6 +72,7 @@ class TrainingSession:
         self._epoch_start = dict(self.offset)
         self._rank_suffix = ""
         self.last_step = 0
+        self.validations: list[dict[str, Any]] = []  # step, energy, CO2 and the framework's metrics
 
     # -- lifecycle ------------------------------------------------------------------------
     def begin(self, sink: Sink | None, output_dir: str | os.PathLike[str], log_every_n_steps: int,
@@ -124,11 +125,13 @@ class TrainingSession:
             self.sink.log_metrics(totals, step)
         return totals
 
-    def validation(self, step: int) -> dict[str, float]:
-        """Log energy and CO2 at the step where the framework logs validation metrics."""
+    def validation(self, step: int, metrics: Mapping[str, float] | None = None) -> dict[str, float]:
+        """Log energy and CO2 at the step where the framework logs validation ``metrics`` (kept in the report)."""
         self.tracker.mark("validation", step, None, None)
         self.last_step = max(self.last_step, step)
         totals = self.cumulative(self.tracker.snapshot())
+        self.validations.append({"step": step, "energy_kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"],
+                                 "metrics": {k: float(v) for k, v in (metrics or {}).items()}})
         if self.sink is not None:
             self.sink.log_metrics({"energy_kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"]}, step)
         return totals
@@ -179,7 +182,7 @@ class TrainingSession:
         final = {k: getattr(report, k) + self.offset[k] for k in CUMULATIVE}
         final["power_w"] = report.power_w
         extra = {"training_type": self.training_type, "cumulative_with_resume": final,
-                 "epoch_costs": self.epoch_costs}
+                 "epoch_costs": self.epoch_costs, "validation": self.validations}
         report = report.with_changes(budget=self.decision.to_dict() if self.decision else None,
                                      extra={**report.extra, **extra})
         path = report.save((self.output_dir or Path.cwd()) / f"carbonstep-{report.run_id}{self._rank_suffix}.json")

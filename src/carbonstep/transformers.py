@@ -81,9 +81,10 @@ class CarbonCallback(TrainerCallback):
         if state.log_history and state.log_history[-1].get("step") == state.global_step:
             state.log_history[-1].update(totals)
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.session.tracker.running:
-            self.session.validation(state.global_step)  # HF logs eval metrics at this global step
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
+        if self.session.tracker.running:  # HF logs eval metrics at this global step
+            values = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float))}
+            self.session.validation(state.global_step, values)
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         epoch = max(0, round(state.epoch or 0) - 1)

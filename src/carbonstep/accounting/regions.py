@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from . import DATA_DIR
-
 from ..errors import ConfigError
+from . import DATA_DIR
 
 WORLD = "WORLD"
 

@@ -13,8 +13,11 @@ def make_session(
     region: str | None, budget: Budget | None, log_every_n_steps: int | None,
     output_dir: str | os.PathLike[str] | None, training_type: str, options: dict[str, Any],
 ) -> TrainingSession:
-    """A TrainingSession from a callback's arguments (``options``: further Tracker arguments)."""
-    return TrainingSession({"region": region, **options}, budget, log_every_n_steps, output_dir, training_type)
+    """A TrainingSession from a callback's arguments (``options``: further Tracker arguments, and
+    ``summary=False`` to skip the end-of-run summary)."""
+    summary = options.pop("summary", True)
+    return TrainingSession({"region": region, **options}, budget, log_every_n_steps, output_dir, training_type,
+                           summary)
 
 
 def wants_mlflow(mlflow: bool | None) -> bool:

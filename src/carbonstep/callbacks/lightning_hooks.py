@@ -73,7 +73,8 @@ class LightningHooks:
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if not trainer.sanity_checking and self.session.tracker.running:
-            self.session.validation(self._step(trainer))
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val")}
+            self.session.validation(self._step(trainer), metrics)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         metrics, decision = self.session.epoch_end(trainer.current_epoch, self._step(trainer))

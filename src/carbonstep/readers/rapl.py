@@ -79,7 +79,8 @@ def discover_rapl(root: Path = DEFAULT_ROOT) -> tuple[list[RaplReader], list[Una
             reader = RaplReader(zone, f"rapl:{zone.name}:{zone_name}", domain, wrap_j)
             reader.read()
         except PermissionError:
-            missing.append(Unavailable(f"rapl {zone.name} ({zone_name})", "energy_uj: permission denied", PERMISSION_FIX))
+            missing.append(Unavailable(f"rapl {zone.name} ({zone_name})", "energy_uj: permission denied",
+                                       PERMISSION_FIX))
             continue
         except (OSError, ValueError) as exc:
             missing.append(Unavailable(f"rapl {zone.name} ({zone_name})", f"not readable: {exc}"))

@@ -1,0 +1,75 @@
+"""Where compared runs come from: MLflow runs (by id or name) or carbonstep report files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .comparison import RunSeries, is_run_id
+from .errors import ConfigError, require
+from .report import RunReport
+
+
+def load_series(ref: str, metric: str, experiment: str | None, tracking_uri: str | None) -> RunSeries:
+    if Path(ref).is_file():
+        return _from_report(Path(ref), metric)
+    return _from_mlflow(ref, metric, experiment, tracking_uri)
+
+
+def _from_report(path: Path, metric: str) -> RunSeries:
+    report = RunReport.load(path)
+    records = report.extra.get("validation", [])
+    points = [(r["step"], r["metrics"][metric]) for r in records if metric in r["metrics"]]
+    if not points:
+        found = sorted({k for r in records for k in r["metrics"]})
+        raise ConfigError(f"{path}: no {metric!r} in the report's validation records; it has: "
+                          f"{', '.join(found) or 'none (was it written by a framework callback?)'}")
+    co2 = sorted({r["step"]: r["co2_kg"] for r in records}.items())
+    return RunSeries(report.name or path.stem, str(path), points, co2, report.energy_kwh, report.co2_kg,
+                     report.water_l, None)
+
+
+def _client(tracking_uri: str | None) -> Any:
+    return require("mlflow", "mlflow").MlflowClient(tracking_uri)
+
+
+def _find_run(client: Any, ref: str, experiment: str | None) -> Any:
+    if is_run_id(ref):
+        try:
+            return client.get_run(ref)
+        except Exception as exc:  # noqa: BLE001 - MLflow raises its own exception type
+            raise ConfigError(f"no MLflow run with id {ref}: {exc}") from None
+    if experiment:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            names = [e.name for e in client.search_experiments()]
+            raise ConfigError(f"no MLflow experiment {experiment!r}; there are: {', '.join(names)}")
+        experiment_ids = [found.experiment_id]
+    else:
+        experiment_ids = [e.experiment_id for e in client.search_experiments()]
+    escaped = ref.replace("'", "\\'")
+    runs = client.search_runs(experiment_ids, f"attributes.run_name = '{escaped}'", order_by=["start_time DESC"])
+    if not runs:
+        names = sorted({r.info.run_name for r in client.search_runs(experiment_ids, max_results=50)})
+        raise ConfigError(f"no run named {ref!r} (and no such file); runs here: {', '.join(names) or 'none'}")
+    return runs[0]
+
+
+def _from_mlflow(ref: str, metric: str, experiment: str | None, tracking_uri: str | None) -> RunSeries:
+    client = _client(tracking_uri)
+    run = _find_run(client, ref, experiment)
+    run_id = run.info.run_id
+    history = client.get_metric_history(run_id, metric)
+    if not history:
+        raise ConfigError(f"run {run.info.run_name} ({run_id}) has no metric {metric!r}; it has: "
+                          f"{', '.join(sorted(run.data.metrics))}")
+    co2 = client.get_metric_history(run_id, "co2_kg")
+    if not co2:
+        raise ConfigError(f"run {run.info.run_name} ({run_id}) has no co2_kg: was carbonstep's callback on?")
+    by_step: dict[int, float] = {}
+    for point in sorted(co2, key=lambda m: (m.step, m.timestamp)):
+        by_step.setdefault(point.step, point.value)  # the first point at a step (at that step's validation)
+    metrics = run.data.metrics
+    points = sorted((m.step, m.value) for m in history)
+    return RunSeries(run.info.run_name or run_id, f"mlflow:{run_id}", points, sorted(by_step.items()),
+                     metrics.get("energy_kwh", 0.0), metrics.get("co2_kg", 0.0), metrics.get("water_l", 0.0), run_id)
