@@ -1,0 +1,60 @@
+"""Discovery and configuration paths of the Tracker, end to end (fixture trees, fake NVML)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from carbonstep import Tracker
+from carbonstep.readers import discover
+from carbonstep.readers.nvml import discover_nvml
+from carbonstep.testing import ScriptedReader
+
+from .fake_nvml import FakeGpu, FakeNvml
+from .test_rapl import make_zone
+
+
+def test_powercap_root_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_zone(tmp_path, "intel-rapl:0", "package-0", 1_000_000)
+    make_zone(tmp_path, "intel-rapl:0:1", "dram", 1_000_000)
+    monkeypatch.setenv("CARBONSTEP_POWERCAP_ROOT", str(tmp_path))
+    found = discover("process", gpus=False)
+    assert [(r.domain.value, r.method.value) for r in found.readers] == [("cpu", "counter"), ("ram", "counter")]
+    assert "share of busy CPU time" in found.readers[0].description  # process attribution of a shared package
+    machine = discover("machine", gpus=False)
+    assert [r.name for r in machine.readers] == ["rapl:intel-rapl:0:package-0", "rapl:intel-rapl:0:1:dram"]
+
+
+def test_interval_is_lowered_so_a_rapl_counter_cannot_wrap_twice() -> None:
+    reader = ScriptedReader("rapl", "cpu", lambda t: 10.0, kind="counter", wrap_j=1000.0)  # wraps at 1 kJ
+    tracker = Tracker(intensity=100, readers=[reader], interval_s=5.0).start()
+    report = tracker.stop()
+    assert tracker._sampler.interval_s == pytest.approx(1000.0 / 1000.0 / 2)  # 1 kJ at 1 kW, halved
+    assert any("interval_s lowered from 5" in w for w in report.warnings)
+
+
+def test_gpu_utilisation_reaches_the_report() -> None:
+    nvml = FakeNvml([FakeGpu("GPU-aaaa", utilisation=5)], time.monotonic)
+    readers, _, _ = discover_nvml(nvml, visible="0")
+    with Tracker(intensity=100, readers=readers, interval_s=0.01) as tracker:
+        time.sleep(0.1)
+    device = tracker.stop().devices[0]
+    assert device.utilisation_pct == pytest.approx(5.0) and device.idle_fraction == pytest.approx(1.0)
+    assert device.method == "counter" and device.energy_kwh == pytest.approx(250 * 0.1 / 3.6e6, rel=0.5)
+
+
+def test_time_series_intensity_is_energy_weighted_over_the_run(tmp_path: Path) -> None:
+    now = time.time()
+    series = tmp_path / "grid.csv"
+    series.write_text("timestamp,carbon_intensity\n"
+                      f"{now - 3600:.0f},100\n{now + 0.15:.3f},500\n{now + 3600:.0f},500\n")
+    gpu = ScriptedReader("gpu", "gpu", lambda t: 100.0)
+    with Tracker(intensity=series, readers=[gpu], interval_s=0.01) as tracker:
+        time.sleep(0.3)
+    report = tracker.stop()
+    assert report.intensity.chosen_by.startswith("time series")
+    assert 100 < report.intensity.g_per_kwh < 500  # half the energy at 100, half at 500 g/kWh
+    assert report.intensity.g_per_kwh == pytest.approx(300, abs=80)
+    assert report.co2_kg == pytest.approx(report.energy_kwh * report.intensity.g_per_kwh / 1000, rel=0.05)
