@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
+from carbonstep.testing import CounterReader
+
 
 class Synthetic(torch.utils.data.Dataset):
     def __init__(self, n: int = 64, length: int = 16, seed: int = 0) -> None:
@@ -26,22 +28,10 @@ def tiny_bert() -> BertForSequenceClassification:
     return BertForSequenceClassification(config)
 
 
-class GlobalStepEnergy:
-    """A counter charging ``joules_per_step`` per optimizer step of ``trainer`` (deterministic budgets)."""
-
-    name = "step-energy"
-    description = "joules per optimizer step (test reader)"
-    wrap_j = None
+class GlobalStepEnergy(CounterReader):
+    """A counter charging ``joules_per_step`` per optimizer step of an HF ``trainer`` (set after creation)."""
 
     def __init__(self, joules_per_step: float) -> None:
-        from carbonstep.readers.base import Domain, Kind, Method, Share
-
-        self.domain, self.kind, self.method, self.share = Domain.GPU, Kind.COUNTER, Method.COUNTER, Share.NONE
-        self.joules_per_step = joules_per_step
+        super().__init__("step-energy", "gpu",
+                         lambda: self.trainer.state.global_step * joules_per_step if self.trainer else 0)
         self.trainer = None
-
-    def read(self) -> float:
-        return (self.trainer.state.global_step if self.trainer is not None else 0) * self.joules_per_step
-
-    def close(self) -> None:
-        pass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from carbonstep.testing import CounterReader
+
 
 def make_module(pl, width: int = 16, fail_at_step: int | None = None):
     class Tiny(pl.LightningModule):
@@ -38,22 +40,10 @@ def loaders(n: int = 256, batch: int = 32) -> tuple[DataLoader, DataLoader]:
     return DataLoader(data, batch_size=batch), DataLoader(data, batch_size=batch)
 
 
-class StepEnergyReader:
-    """A GPU-like counter that charges ``joules_per_step`` per optimizer step (deterministic budgets)."""
-
-    name = "step-energy"
-    description = "joules per optimizer step (test reader)"
-    wrap_j = None
+class StepEnergyReader(CounterReader):
+    """A GPU-like counter charging ``joules_per_step`` per optimizer step of ``trainer`` (set after creation)."""
 
     def __init__(self, joules_per_step: float) -> None:
-        from carbonstep.readers.base import Domain, Kind, Method, Share
-
-        self.domain, self.kind, self.method, self.share = Domain.GPU, Kind.COUNTER, Method.COUNTER, Share.NONE
-        self.joules_per_step = joules_per_step
+        super().__init__("step-energy", "gpu",
+                         lambda: self.trainer.global_step * joules_per_step if self.trainer else 0)
         self.trainer = None
-
-    def read(self) -> float:
-        return (self.trainer.global_step if self.trainer is not None else 0) * self.joules_per_step
-
-    def close(self) -> None:
-        pass

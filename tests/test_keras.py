@@ -16,6 +16,7 @@ from mlflow import MlflowClient  # noqa: E402
 
 from carbonstep import Budget  # noqa: E402
 from carbonstep.keras import CarbonCallback  # noqa: E402
+from carbonstep.testing import CounterReader  # noqa: E402
 
 pytestmark = pytest.mark.slow
 KWH = 3.6e6
@@ -79,26 +80,11 @@ def test_alongside_mlflow_autolog_nothing_is_logged_twice(tmp_path: Path, store:
     assert client.get_run(run_id).data.params["carbonstep.region"] == "DE"
 
 
-class BatchEnergy:
-    name, description, wrap_j = "batch-energy", "joules per batch (test reader)", None
-
-    def __init__(self, callback_holder: list, joules: float) -> None:
-        from carbonstep.readers.base import Domain, Kind, Method, Share
-
-        self.domain, self.kind, self.method, self.share = Domain.GPU, Kind.COUNTER, Method.COUNTER, Share.NONE
-        self.holder, self.joules = callback_holder, joules
-
-    def read(self) -> float:
-        return self.holder[0]._global_step * self.joules if self.holder else 0.0
-
-    def close(self) -> None:
-        pass
-
-
 def test_budget_stops_training(tmp_path: Path) -> None:
     holder: list = []
     callback = CarbonCallback(intensity=400.0, budget=Budget(kwh=1000 / KWH, predict=False), mlflow=False,
-                              readers=[BatchEnergy(holder, 100.0)], interval_s=0.05, output_dir=tmp_path)
+                              readers=[CounterReader("batches", "gpu", lambda: holder[0]._global_step * 100.0
+                                                     if holder else 0.0)], interval_s=0.05, output_dir=tmp_path)
     holder.append(callback)
     x, y = data()
     history = model().fit(x, y, epochs=10, batch_size=32, callbacks=[callback], verbose=0)

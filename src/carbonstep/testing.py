@@ -81,3 +81,25 @@ class ScriptedReader:
 
     def close(self) -> None:
         self.closed = True
+
+
+class CounterReader:
+    """A reader whose cumulative energy (joules) is whatever ``joules()`` returns, e.g. a function of the
+    steps a model has taken: budgets and epoch costs become deterministic in tests."""
+
+    kind = Kind.COUNTER
+    method = Method.COUNTER
+    share = Share.NONE
+    wrap_j = None
+
+    def __init__(self, name: str, domain: str | Domain, joules: Callable[[], float]) -> None:
+        self.name = name
+        self.domain = Domain(domain)
+        self.description = f"test counter {name}"
+        self.joules = joules
+
+    def read(self) -> float:
+        return self.joules()
+
+    def close(self) -> None:
+        pass
