@@ -26,37 +26,29 @@ class CarbonCurve:
         self.pue = tracker.pue
         self.series = tracker._series
         self.constant = tracker._g_per_kwh() if self.series is None else None
+        self.start_wall = tracker._started_wall
         t0 = totals.t0 or 0.0
-        self.times: list[float] = []
-        self.grams: list[float] = []  # cumulative g at the facility meter
-        self.joules: list[float] = []
+        self.times = [t - t0 for t, _ in totals.timeline]  # seconds since the start
+        self.joules = [sum(vector) for _, vector in totals.timeline]
+        self.weighted_j_g: list[float] = []  # running joules × g/kWh
         if self.series is not None:
-            g = 0.0
-            previous = None
-            for t, vector in totals.timeline:
-                energy = sum(vector)
-                if previous is not None:
-                    mid = tracker._started_wall + ((previous[0] + t) / 2 - t0)
-                    g += (energy - previous[1]) / J_PER_KWH * self.series.at(mid)
-                previous = (t, energy)
-                self.times.append(t - t0)
-                self.grams.append(g)
-                self.joules.append(energy)
+            points = [(self.start_wall + t, j) for t, j in zip(self.times, self.joules)]
+            self.weighted_j_g = self.series.cumulative_j_g(points)
 
     def g_per_kwh_until(self, t_s: float) -> float:
         """Energy-weighted mean intensity from the start to ``t_s``."""
         if self.constant is not None:
             return self.constant
         i = max(bisect.bisect_right(self.times, t_s) - 1, 0)
-        if not self.joules or self.joules[i] <= 0:
-            return self.series.values[0]  # type: ignore[union-attr]
-        return self.grams[i] / (self.joules[i] / J_PER_KWH)
+        if not self.joules or self.joules[i] - self.joules[0] <= 0:
+            return self.series.at(self.start_wall)  # type: ignore[union-attr]
+        return self.weighted_j_g[i] / (self.joules[i] - self.joules[0])
 
     def co2_kg(self, kwh: float, t_s: float) -> float:
         return footprint.co2_kg(kwh, self.pue, self.g_per_kwh_until(t_s))
 
 
-def _devices(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler") -> tuple[Device, ...]:
+def _devices(totals: "EnergyTotals", sampler: "Sampler") -> tuple[Device, ...]:
     devices = []
     for i, reader in enumerate(totals.readers):
         stats = totals.utilisation.get(reader.name)
@@ -109,7 +101,7 @@ def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler",
             curve.co2_kg(end_kwh, row.end_s) - curve.co2_kg(start_kwh, row.start_s),
             tracker._water_l(end_kwh - start_kwh), row.steps, row.count,
         ))
-    devices = _devices(tracker, totals, sampler)
+    devices = _devices(totals, sampler)
     warnings = list(tracker.warnings)
     warnings += [f"{d.name} failed from {d.degraded_at_s:.1f} s ({d.first_error}); its energy after that is missing"
                  for d in devices if d.degraded_at_s is not None]

@@ -219,19 +219,20 @@ class Tracker:
         return self._totals, self._sampler
 
     # -- accounting ---------------------------------------------------------------------
-    def _g_per_kwh(self, upto_s: float | None = None) -> float:
+    def _g_per_kwh(self, upto_s: float = float("inf")) -> float:
+        """The intensity in use; for a time series, energy-weighted from the start to ``upto_s``."""
         if self._constant is not None:
             return self._constant
         if self._series is None:
             return self.region.g_per_kwh
-        totals = self._totals
-        points = [(self._started_wall + (t - (totals.t0 or t)), sum(j)) for t, j in (totals.timeline if totals else [])]
-        if upto_s is not None:
-            points = [p for p in points if p[0] - self._started_wall <= upto_s + 1e-9]
-        return self._series.weighted(points) if len(points) > 1 else self._series.at(self._started_wall)
+        if self._totals is None:
+            return self._series.at(time.time())
+        from .report_builder import CarbonCurve
 
-    def _co2_kg(self, kwh: float, upto_s: float | None = None) -> float:
-        return footprint.co2_kg(kwh, self.pue, self._g_per_kwh(upto_s if self._series else None))
+        return CarbonCurve(self, self._totals).g_per_kwh_until(upto_s)
+
+    def _co2_kg(self, kwh: float, upto_s: float = float("inf")) -> float:
+        return footprint.co2_kg(kwh, self.pue, self._g_per_kwh(upto_s))
 
     def _water_l(self, kwh: float) -> float:
         return footprint.water_l(kwh, self.pue, self.wue, self.water_intensity)

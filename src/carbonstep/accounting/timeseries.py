@@ -50,16 +50,20 @@ class IntensitySeries:
         i = bisect.bisect_right(self.times, unix_s) - 1
         return self.values[min(max(i, 0), len(self.values) - 1)]
 
+    def cumulative_j_g(self, points: Sequence[tuple[float, float]]) -> list[float]:
+        """Running sum of joules × g/kWh at each ``(unix_s, cumulative_j)`` point (0 at the first):
+        each interval is charged at the intensity in force at its midpoint."""
+        sums = [0.0] * min(len(points), 1)
+        for (t0, e0), (t1, e1) in zip(points, points[1:]):
+            sums.append(sums[-1] + (e1 - e0) * self.at((t0 + t1) / 2))
+        return sums
+
     def weighted(self, points: Sequence[tuple[float, float]]) -> float:
         """Energy-weighted mean g/kWh over ``(unix_s, cumulative_j)`` points."""
-        total_j = weighted_j = 0.0
-        for (t0, e0), (t1, e1) in zip(points, points[1:]):
-            de = e1 - e0
-            total_j += de
-            weighted_j += de * self.at((t0 + t1) / 2)
+        total_j = points[-1][1] - points[0][1] if points else 0.0
         if total_j <= 0:
             return self.at(points[-1][0]) if points else self.values[0]
-        return weighted_j / total_j
+        return self.cumulative_j_g(points)[-1] / total_j
 
     def covers(self, start_s: float, end_s: float) -> bool:
         return self.times[0] <= start_s and end_s <= self.times[-1] + self._step()
