@@ -66,6 +66,7 @@ class Comparison:
     verdict: str
     notes: list[str] = field(default_factory=list)
     series: list[RunSeries] = field(default_factory=list, repr=False)
+    reached: list[list[tuple[float, float]]] = field(default_factory=list, repr=False)  #: per run: (metric, CO2)
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "mode": self.mode, "runs": [asdict(r) for r in self.runs],
@@ -180,10 +181,11 @@ def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mo
     series = [load_series(str(ref), metric, experiment, tracking_uri) for ref in runs]
     pairs = [_summarise(s, mode) for s in series]
     summaries = [p[0] for p in pairs]
-    rows = _levels([p[1] for p in pairs], summaries, mode, levels)
+    reached = [p[1] for p in pairs]
+    rows = _levels(reached, summaries, mode, levels)
     notes = [f"{s.name}: {metric} and co2_kg were logged at different steps; CO2 interpolated between steps"
              for s in summaries if s.interpolated]
-    return Comparison(metric, mode, summaries, rows, _verdict(metric, mode, summaries, rows), notes, series)
+    return Comparison(metric, mode, summaries, rows, _verdict(metric, mode, summaries, rows), notes, series, reached)
 
 
 def is_run_id(text: str) -> bool:

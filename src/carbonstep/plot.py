@@ -15,16 +15,14 @@ def comparison_figure(result: "Comparison") -> Any:
     matplotlib = require("matplotlib", "plot")
     matplotlib.use("Agg")
     pyplot = require("matplotlib.pyplot", "plot")
-    from .comparison import _summarise
-
+    better = min if result.mode == "min" else max
     figure, (a, b, c) = pyplot.subplots(1, 3, figsize=(15, 4.4))
-    for series in result.series:
+    for series, reached in zip(result.series, result.reached):
         a.plot(*zip(*series.metric), marker=".", label=series.name)
         b.plot(*zip(*series.co2), label=series.name)
-        reached = _summarise(series, result.mode)[1]
         best, pairs = None, []
         for value, co2 in reached:
-            best = value if best is None or (value < best if result.mode == "min" else value > best) else best
+            best = value if best is None else better(best, value)
             pairs.append((best, co2))
         c.plot([p[0] for p in pairs], [p[1] * 1e3 for p in pairs], marker=".", label=series.name)
     if result.levels and len(result.runs) > 1:
