@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .budget import Budget
-from .callbacks.common import make_session, progress_units, wants_mlflow
+from .callbacks.common import make_session, mlflow_sink, progress_units, wants_mlflow
 from .errors import require
 from .report import RunReport
 from .session import Tracker
@@ -61,9 +61,7 @@ class CarbonCallback(Callback):
     def _sink(self) -> Any:
         if not wants_mlflow(self.mlflow):
             return None
-        from .mlflow import MlflowSink
-
-        return MlflowSink(ledger_path=self._output_dir() / "carbonstep-mlflow-ledger.jsonl")
+        return mlflow_sink(self._output_dir())
 
     # -- training ---------------------------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -81,8 +79,9 @@ class CarbonCallback(Callback):
             logs.update(progress_units(metrics))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs and any(k.startswith("val_") for k in logs):  # at step = epoch, like Keras and autolog
-            self.session.validations.append(self._validation_record(epoch, logs))
+        validation = {k: float(v) for k, v in (logs or {}).items() if k.startswith("val_")}
+        if validation:  # at step = epoch, like Keras and autolog; epoch_end logs the totals at that step
+            self.session.validation(epoch, validation, log=False)
         metrics, decision = self.session.epoch_end(epoch, epoch, log=self._log_here)
         sink = self.session.sink
         if logs is not None:
@@ -92,11 +91,6 @@ class CarbonCallback(Callback):
         if decision is not None and decision.stop:
             self.model.stop_training = True
             self.session.record_stop(decision, epoch)
-
-    def _validation_record(self, epoch: int, logs: dict) -> dict[str, Any]:
-        totals = self.session.cumulative(self.session.tracker.snapshot())
-        return {"step": epoch, "energy_kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"],
-                "metrics": {k: float(v) for k, v in logs.items() if k.startswith("val_")}}
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.session.tracker.running:

@@ -125,14 +125,15 @@ class TrainingSession:
             self.sink.log_metrics(totals, step)
         return totals
 
-    def validation(self, step: int, metrics: Mapping[str, float] | None = None) -> dict[str, float]:
-        """Log energy and CO2 at the step where the framework logs validation ``metrics`` (kept in the report)."""
+    def validation(self, step: int, metrics: Mapping[str, float] | None = None, log: bool = True) -> dict[str, float]:
+        """Record validation ``metrics`` with the energy and CO2 so far (kept in the report) and, if ``log``,
+        log energy and CO2 at the step where the framework logs them."""
         self.tracker.mark("validation", step, None, None)
         self.last_step = max(self.last_step, step)
         totals = self.cumulative(self.tracker.snapshot())
         self.validations.append({"step": step, "energy_kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"],
                                  "metrics": {k: float(v) for k, v in (metrics or {}).items()}})
-        if self.sink is not None:
+        if log and self.sink is not None:
             self.sink.log_metrics({"energy_kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"]}, step)
         return totals
 

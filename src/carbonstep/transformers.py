@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .budget import Budget
-from .callbacks.common import make_session, wants_mlflow
+from .callbacks.common import make_session, mlflow_sink, wants_mlflow
 from .distributed import any_rank
 from .errors import require
 from .report import RunReport
@@ -60,9 +60,7 @@ class CarbonCallback(TrainerCallback):
                         "energy is measured twice; set report_to without 'codecarbon'")
         sink = None
         if state.is_world_process_zero and wants_mlflow(self.mlflow):
-            from .mlflow import MlflowSink
-
-            sink = MlflowSink(ledger_path=Path(self._output_dir(args)) / "carbonstep-mlflow-ledger.jsonl")
+            sink = mlflow_sink(self._output_dir(args))
         every = args.logging_steps if args.logging_steps >= 1 else max(1, int(args.logging_steps * state.max_steps))
         self.session.begin(sink, self._output_dir(args), int(every), args.process_index, args.world_size)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from ..budget import Budget
@@ -46,3 +47,13 @@ def batch_size(batch: Any) -> int | None:
 def progress_units(metrics: dict[str, float]) -> dict[str, float]:
     """Energy in Wh and CO2 in g, for progress bars that show three decimals."""
     return {"energy_wh": metrics["energy_kwh"] * 1e3, "co2_g": metrics["co2_kg"] * 1e3}
+
+
+LEDGER_FILE = "carbonstep-mlflow-ledger.jsonl"
+
+
+def mlflow_sink(output_dir: str | os.PathLike[str], **options: Any) -> Any:
+    """An MlflowSink whose local ledger lives in ``output_dir`` (MLflow is imported only here, on use)."""
+    from ..mlflow import MlflowSink
+
+    return MlflowSink(ledger_path=Path(output_dir) / LEDGER_FILE, **options)

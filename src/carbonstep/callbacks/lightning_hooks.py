@@ -11,7 +11,7 @@ from typing import Any
 
 from ..budget import Budget
 from ..report import RunReport
-from .common import batch_size, make_session, progress_units, wants_mlflow
+from .common import batch_size, make_session, mlflow_sink, progress_units, wants_mlflow
 
 
 class LightningHooks:
@@ -41,14 +41,12 @@ class LightningHooks:
     def _sink(self, trainer: Any) -> Any:
         if not trainer.is_global_zero or not wants_mlflow(self.mlflow):
             return None
-        from ..mlflow import MlflowSink
-
-        ledger = self._output_dir(trainer) + "/carbonstep-mlflow-ledger.jsonl"
+        output_dir = self._output_dir(trainer)
         for logger in trainer.loggers:
             if type(logger).__name__ == "MLFlowLogger":
                 self._to_framework_logger = False  # we log into its run ourselves, at exact steps
-                return MlflowSink(run_id=logger.run_id, client=logger.experiment, ledger_path=ledger)
-        return MlflowSink(ledger_path=ledger)
+                return mlflow_sink(output_dir, run_id=logger.run_id, client=logger.experiment)
+        return mlflow_sink(output_dir)
 
     def _output_dir(self, trainer: Any) -> str:
         return str(self.session.output_dir or os.path.join(trainer.default_root_dir, "carbonstep"))
