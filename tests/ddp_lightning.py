@@ -2,8 +2,10 @@
 
     python tests/ddp_lightning.py OUT_DIR TRACKING_URI
 
-Rank 1 charges twice the energy per step of rank 0, so only rank 1's own budget check
-would stop; the decision must be reduced so that both ranks stop after the same epoch.
+Each rank has a device counter (rank 0: 100 J per step, rank 1: 200 J) and a node-level
+counter (50 J per step) that only the node's leader may count: 1400 J per 4-step epoch for
+the job. The 2000 J budget is spent after the second epoch on the job's total (never on
+either rank's own), so both ranks stop there.
 """
 
 from __future__ import annotations
@@ -29,18 +31,20 @@ def main() -> None:
     out, uri = Path(sys.argv[1]), sys.argv[2]
     rank = int(os.environ.get("LOCAL_RANK", "0"))
     reader = StepEnergyReader(100.0 * (rank + 1))  # 4 steps per epoch per rank: 400 J vs 800 J
-    callback = CarbonCallback(intensity=500.0, budget=Budget(kwh=1000 / KWH, predict=False), readers=[reader],
+    node = StepEnergyReader(50.0, scope="node")  # a node-level counter (RAPL-like): only rank 0 may count it
+    callback = CarbonCallback(intensity=500.0, budget=Budget(kwh=2000 / KWH, predict=False), readers=[reader, node],
                               interval_s=0.05, output_dir=out / "reports")
     trainer = pl.Trainer(max_epochs=6, accelerator="cpu", devices=2, strategy="ddp", callbacks=[callback],
                          logger=MLFlowLogger(experiment_name="ddp", tracking_uri=uri), log_every_n_steps=1,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          default_root_dir=out)
-    reader.trainer = trainer
+    reader.trainer = node.trainer = trainer
     trainer.fit(make_module(pl), *loaders())
     report = callback.report
     (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(
         {"rank": trainer.global_rank, "epochs_run": trainer.current_epoch, "budget": report.budget,
-         "logged": callback.session.sink is not None}))
+         "logged": callback.session.sink is not None, "report": str(callback.session.report_path),
+         "rank_report": callback.session.rank_report.to_dict()}))
 
 
 if __name__ == "__main__":

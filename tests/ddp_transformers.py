@@ -1,6 +1,7 @@
 """Two processes under torchrun (gloo, CPU) with the HF Trainer and the callback, for test_transformers.py.
 
-Rank 1 charges twice the energy per step; only its own budget check would stop training.
+As ddp_lightning.py: device counters of 100 and 200 J per step, a node-level counter of
+50 J per step that only the node's leader counts, a 2000 J budget spent after two epochs.
 """
 
 from __future__ import annotations
@@ -27,18 +28,20 @@ def main() -> None:
     os.environ["MLFLOW_EXPERIMENT_NAME"] = "hf-ddp"
     rank = int(os.environ.get("RANK", "0"))
     reader = GlobalStepEnergy(100.0 * (rank + 1))  # 4 steps per epoch per rank: 400 J vs 800 J
+    node = GlobalStepEnergy(50.0, scope="node")
     args = TrainingArguments(output_dir=str(out / "model"), num_train_epochs=6, per_device_train_batch_size=8,
                              logging_steps=1, save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True,
                              ddp_backend="gloo")
     trainer = Trainer(model=tiny_bert(), args=args, train_dataset=Synthetic())
-    reader.trainer = trainer
-    callback = CarbonCallback(intensity=300.0, budget=Budget(kwh=1000 / KWH, predict=False), readers=[reader],
+    reader.trainer = node.trainer = trainer
+    callback = CarbonCallback(intensity=300.0, budget=Budget(kwh=2000 / KWH, predict=False), readers=[reader, node],
                               interval_s=0.05, output_dir=out / "reports")
     trainer.add_callback(callback)
     trainer.train()
     (out / f"rank{rank}.json").write_text(json.dumps(
         {"rank": rank, "global_step": trainer.state.global_step, "budget": callback.report.budget,
-         "logged": callback.session.sink is not None}))
+         "logged": callback.session.sink is not None, "report": str(callback.session.report_path),
+         "rank_report": callback.session.rank_report.to_dict()}))
 
 
 if __name__ == "__main__":

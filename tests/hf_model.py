@@ -31,7 +31,7 @@ def tiny_bert() -> BertForSequenceClassification:
 class GlobalStepEnergy(CounterReader):
     """A counter charging ``joules_per_step`` per optimizer step of an HF ``trainer`` (set after creation)."""
 
-    def __init__(self, joules_per_step: float) -> None:
-        super().__init__("step-energy", "gpu",
-                         lambda: self.trainer.state.global_step * joules_per_step if self.trainer else 0)
+    def __init__(self, joules_per_step: float, scope: str = "process") -> None:
+        super().__init__("node-energy" if scope == "node" else "step-energy", "cpu" if scope == "node" else "gpu",
+                         lambda: self.trainer.state.global_step * joules_per_step if self.trainer else 0, scope)
         self.trainer = None

@@ -43,7 +43,7 @@ def loaders(n: int = 256, batch: int = 32) -> tuple[DataLoader, DataLoader]:
 class StepEnergyReader(CounterReader):
     """A GPU-like counter charging ``joules_per_step`` per optimizer step of ``trainer`` (set after creation)."""
 
-    def __init__(self, joules_per_step: float) -> None:
-        super().__init__("step-energy", "gpu",
-                         lambda: self.trainer.global_step * joules_per_step if self.trainer else 0)
+    def __init__(self, joules_per_step: float, scope: str = "process") -> None:
+        super().__init__("node-energy" if scope == "node" else "step-energy", "cpu" if scope == "node" else "gpu",
+                         lambda: self.trainer.global_step * joules_per_step if self.trainer else 0, scope)
         self.trainer = None

@@ -40,6 +40,7 @@ class Device:
     first_error: str | None = None
     utilisation_pct: float | None = None  #: time-weighted mean (GPUs)
     idle_fraction: float | None = None  #: share of time under 10 % utilisation (GPUs)
+    scope: str = "process"  #: process / device / node: how reports of several processes are summed
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .accounting import footprint
+from .readers.base import Scope
 from .report import Device, Epoch, Mark, RunReport
 from .totals import DOMAINS
 
@@ -58,7 +59,7 @@ def _devices(totals: "EnergyTotals", sampler: "Sampler") -> tuple[Device, ...]:
         devices.append(Device(
             reader.name, reader.domain.value, reader.method.value, reader.description,
             totals.joules[i] / J_PER_KWH, sampler.failures[i], totals.degraded_at[i],
-            sampler.first_failure[i], util, idle,
+            sampler.first_failure[i], util, idle, Scope(getattr(reader, "scope", Scope.PROCESS)).value,
         ))
     return tuple(devices)
 
@@ -115,5 +116,5 @@ def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler",
         intensity=tracker._intensity_record(), methods=_methods(devices), devices=devices, marks=marks,
         marks_stride=totals.mark_stride, epochs=tuple(epochs), timeline=_timeline(totals),
         warnings=tuple(dict.fromkeys(warnings)), wasted=status in ("failed", "interrupted"), name=tracker.name,
-        carbonstep_version=__version__,
+        carbonstep_version=__version__, extra={"place": tracker.place.to_dict()} if tracker.place else {},
     )

@@ -100,7 +100,9 @@ class Sampler:
             return
         self._wake.release()
         thread.join()
-        self.poll()
+        if self._lock.acquire(timeout=0.5):  # held only if stop() interrupted a poll (a signal handler)
+            self._lock.release()
+            self.poll()
 
     @property
     def running(self) -> bool:

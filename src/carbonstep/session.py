@@ -15,6 +15,7 @@ from .accounting.footprint import DEFAULT_WATER_L_PER_KWH, check_factor
 from .errors import CarbonstepError, ConfigError
 
 if TYPE_CHECKING:  # imported when a tracker starts or stops, to keep `import carbonstep` light
+    from .distributed import Place
     from .readers.base import Reader, Unavailable
     from .report import Intensity, RunReport
     from .sampler import Sampler
@@ -65,6 +66,8 @@ class Tracker:
     cheap enough for every training step. ``intensity`` (g CO2e/kWh, or a CSV time
     series path) overrides the region's table value. ``readers`` replaces hardware
     discovery (see :mod:`carbonstep.testing`); ``pid`` measures another process tree.
+    ``place`` (:class:`~carbonstep.distributed.Place`, default: from ``RANK``/``LOCAL_RANK``/Slurm
+    variables) says which rank this is, so node-level sources are read once per node.
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class Tracker:
         readers: Sequence[Reader] | None = None,
         pid: int | None = None,
         name: str | None = None,
+        place: Place | None = None,
     ) -> None:
         if attribution not in ATTRIBUTIONS:
             raise ConfigError(f"attribution must be 'process' or 'machine', got {attribution!r}")
@@ -97,6 +101,7 @@ class Tracker:
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.name = name
         self.pid = pid
+        self.place = place
         self._given_readers = list(readers) if readers is not None else None
         self.warnings: list[str] = []
         self.region, self._series, self._constant, chosen = self._resolve_intensity(region, intensity)
@@ -108,6 +113,7 @@ class Tracker:
         self._sampler: Sampler | None = None
         self._started_wall = 0.0
         self._report: RunReport | None = None
+        self._owner_pid = os.getpid()
 
     def _resolve_intensity(self, region: str | None, intensity: Any) -> tuple[Any, Any, float | None, str]:
         if intensity is None:
@@ -129,14 +135,19 @@ class Tracker:
             raise CarbonstepError("this Tracker has stopped; a Tracker measures one run: create a new one")
         if self._sampler is not None:
             return self
+        from .distributed import environment_place
+
+        self.place = self.place or environment_place()
         if self._given_readers is not None:
-            self._readers = self._given_readers
+            self._readers = list(self._given_readers)
         else:
             from .readers import discover
 
-            found = discover(self.attribution, self.pid)
+            found = discover(self.attribution, self.pid, place=self.place)
             self._readers, self.unavailable = found.readers, found.unavailable
             self.warnings += found.warnings
+        self._leave_node_sources_to_leader()
+        self._owner_pid = os.getpid()
         from .sampler import Sampler
         from .totals import EnergyTotals
 
@@ -146,6 +157,19 @@ class Tracker:
         self._started_wall = time.time()
         self._sampler.start()
         return self
+
+    def _leave_node_sources_to_leader(self) -> None:
+        """Drop node-level sources unless this process is its node's leader: each node counted once."""
+        from .readers.base import Scope, Unavailable
+
+        if self.place is None or self.place.node_leader:
+            return
+        for reader in [r for r in self._readers if getattr(r, "scope", Scope.PROCESS) is Scope.NODE]:
+            self._readers.remove(reader)
+            reader.close()
+            self.unavailable.append(Unavailable(
+                reader.name, f"node-level source, counted once per node by its leader process (local rank 0 on "
+                f"{self.place.host}), not by rank {self.place.rank}"))
 
     def _safe_interval(self) -> float:
         wraps = [r.wrap_j for r in self._readers if r.wrap_j]
@@ -183,6 +207,9 @@ class Tracker:
         if self._report is not None:
             return self._report
         totals, sampler = self._require_started()
+        if os.getpid() != self._owner_pid:
+            raise CarbonstepError(f"this Tracker was started in process {self._owner_pid}; process {os.getpid()} "
+                                  "is a forked copy (a DataLoader worker?) and cannot stop it")
         sampler.stop()
         for reader in self._readers:
             try:
@@ -201,7 +228,7 @@ class Tracker:
 
     @property
     def running(self) -> bool:
-        return self._sampler is not None and self._report is None
+        return self._sampler is not None and self._report is None and os.getpid() == self._owner_pid
 
     def __enter__(self) -> "Tracker":
         return self.start()
@@ -270,7 +297,7 @@ def _is_number(value: Any) -> bool:
 def utc_iso(unix_s: float) -> str:
     from datetime import datetime, timezone
 
-    return datetime.fromtimestamp(unix_s, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(unix_s, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
 def host_name() -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from .readers.base import Domain, Kind, Method, Share
+from .readers.base import Domain, Kind, Method, Scope, Share
 
 
 class ManualClock:
@@ -45,8 +45,10 @@ class ScriptedReader:
         clock: Callable[[], float] = time.monotonic,
         wrap_j: float | None = None,
         fail_after_s: float | None = None,
+        scope: str | Scope = Scope.PROCESS,
     ) -> None:
         self.name = name
+        self.scope = Scope(scope)
         self.domain = Domain(domain)
         self.kind = Kind(kind)
         self.method = Method.POWER if self.kind is Kind.POWER else Method.COUNTER
@@ -85,15 +87,18 @@ class ScriptedReader:
 
 class CounterReader:
     """A reader whose cumulative energy (joules) is whatever ``joules()`` returns, e.g. a function of the
-    steps a model has taken: budgets and epoch costs become deterministic in tests."""
+    steps a model has taken: budgets and epoch costs become deterministic in tests. ``scope="node"`` makes it
+    stand for a machine-wide counter (RAPL), ``"device"`` for a GPU."""
 
     kind = Kind.COUNTER
     method = Method.COUNTER
     share = Share.NONE
     wrap_j = None
 
-    def __init__(self, name: str, domain: str | Domain, joules: Callable[[], float]) -> None:
+    def __init__(self, name: str, domain: str | Domain, joules: Callable[[], float],
+                 scope: str | Scope = Scope.PROCESS) -> None:
         self.name = name
+        self.scope = Scope(scope)
         self.domain = Domain(domain)
         self.description = f"test counter {name}"
         self.joules = joules

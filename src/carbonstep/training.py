@@ -5,6 +5,11 @@ A callback translates its hooks into ``begin`` / ``step`` / ``validation`` /
 :class:`~carbonstep.Tracker`), logs (through a sink such as :class:`~carbonstep.mlflow.MlflowSink`),
 checks the :class:`~carbonstep.Budget` and writes the local report. Offsets carried in
 ``state_dict()`` make the footprint and the budget survive checkpoint and resume.
+
+Under torch.distributed every rank measures its own share (see :mod:`carbonstep.distributed`);
+the totals logged and given to the budget are summed over ranks at each logging step,
+validation, epoch end and at the end, where rank zero also writes the job's report
+(:func:`carbonstep.merge.merge` of every rank's report).
 """
 
 from __future__ import annotations
@@ -12,10 +17,13 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
+from . import distributed
 from ._version import __version__
 from .budget import Budget, Decision
 from .report import RunReport
@@ -38,7 +46,8 @@ class Sink(Protocol):
 def slurm_tags(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """Slurm job id, user and nodes, when the job runs under Slurm."""
     names = {"slurm.job_id": "SLURM_JOB_ID", "slurm.user": "SLURM_JOB_USER", "slurm.node": "SLURMD_NODENAME",
-             "slurm.nodelist": "SLURM_JOB_NODELIST"}
+             "slurm.nodelist": "SLURM_JOB_NODELIST", "slurm.nodes": "SLURM_JOB_NUM_NODES",
+             "slurm.ntasks": "SLURM_NTASKS"}
     return {tag: environ[var] for tag, var in names.items() if environ.get(var)}
 
 
@@ -63,6 +72,13 @@ class TrainingSession:
         self.training_type = training_type
         self.summary = summary
         self.rank = 0
+        self.world_size = 1
+        self.distributed = False  #: several ranks in a torch.distributed process group: totals are reduced
+        self.latest: dict[str, float] | None = None  #: the job totals last computed (reduced, under DDP)
+        self.rank_report: RunReport | None = None  #: this process's own report (== report without DDP)
+        self.report_path: Path | None = None
+        self._previous_sigterm: Any = None
+        self._owner_pid = os.getpid()
         self.sink: Sink | None = None
         self.offset = dict.fromkeys(CUMULATIVE, 0.0)
         self.epoch_costs: list[dict[str, float]] = []
@@ -84,11 +100,17 @@ class TrainingSession:
         self.output_dir = self.output_dir or Path(output_dir)
         self.log_every_n_steps = self.log_every_n_steps or max(1, log_every_n_steps)
         self._rank_suffix = f"-rank{rank}" if world_size > 1 else ""
-        self.rank = rank
+        self.rank, self.world_size = rank, world_size
+        self.distributed = world_size > 1 and distributed.in_process_group()
+        # every rank: agree on one run id, see which ranks share a host (a collective under DDP)
+        place, self.tracker.run_id = distributed.job_place(self.tracker.run_id)
+        self.tracker.place = place if self.tracker.place is None else self.tracker.place
         self.tracker.output_dir = None  # the session writes the report itself, at end()
         self.tracker.start()
+        self._owner_pid = os.getpid()
         atexit.register(self._end_at_exit)  # frameworks without an exception hook: a crash still reports
-        self._epoch_start = self.cumulative(self.tracker.snapshot(refresh=False))
+        self._catch_sigterm()
+        self._epoch_start = self.job_totals(self.tracker.snapshot(refresh=False))
         if sink is not None:
             sink.log_params(self._params())
             sink.set_tags({"carbonstep.version": __version__, **slurm_tags()})
@@ -107,11 +129,30 @@ class TrainingSession:
         }
 
     def cumulative(self, snap: Snapshot) -> dict[str, float]:
-        """Totals since the first segment (resume included), with average power."""
+        """This process's totals since the first segment (resume included), with average power."""
         metrics = snap.metrics()
         out = {k: metrics[k] + self.offset[k] for k in CUMULATIVE}
         out["power_w"] = metrics["power_w"]
         return out
+
+    def job_totals(self, snap: Snapshot) -> dict[str, float]:
+        """The job's totals: summed over ranks under DDP (a collective: every rank calls it), resume included."""
+        metrics = snap.metrics()
+        keys = (*CUMULATIVE, "power_w")
+        values = [metrics[k] for k in keys]
+        if self.distributed:
+            values = distributed.sum_across_ranks(values)
+        out = dict(zip(keys, values))
+        for k in CUMULATIVE:
+            out[k] += self.offset[k]
+        self.latest = out
+        return out
+
+    def latest_totals(self) -> dict[str, float]:
+        """The job totals without a collective: the last reduced ones under DDP, else fresh local ones."""
+        if self.distributed and self.latest is not None:
+            return dict(self.latest)
+        return self.cumulative(self.tracker.snapshot(refresh=False))
 
     def step(self, step: int, epoch: int, count: float | None = None, log: bool = True) -> dict[str, float] | None:
         """Mark a training step; every ``log_every_n_steps`` return the totals (and log them, if ``log``)."""
@@ -120,7 +161,7 @@ class TrainingSession:
             self.last_step = step  # the step the final totals are logged at
         if step % (self.log_every_n_steps or 1):
             return None
-        totals = self.cumulative(self.tracker.snapshot(refresh=False))
+        totals = self.job_totals(self.tracker.snapshot(refresh=False))
         if log and self.sink is not None:
             self.sink.log_metrics(totals, step)
         return totals
@@ -130,7 +171,7 @@ class TrainingSession:
         log energy and CO2 at the step where the framework logs them."""
         self.tracker.mark("validation", step, None, None)
         self.last_step = max(self.last_step, step)
-        totals = self.cumulative(self.tracker.snapshot())
+        totals = self.job_totals(self.tracker.snapshot())
         self.validations.append({"step": step, "energy_kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"],
                                  "metrics": {k: float(v) for k, v in (metrics or {}).items()}})
         if log and self.sink is not None:
@@ -138,10 +179,11 @@ class TrainingSession:
         return totals
 
     def epoch_end(self, epoch: int, step: int, log: bool = True) -> tuple[dict[str, float], Decision | None]:
-        """Close an epoch: its cost, the totals (logged at ``step`` if ``log``), the budget's (local) decision."""
+        """Close an epoch: its cost, the job totals (logged at ``step`` if ``log``), the budget's decision
+        (on the job totals, so every rank decides alike)."""
         self.tracker.mark("epoch_end", step, epoch, None)
         self.last_step = max(self.last_step, step)
-        totals = self.cumulative(self.tracker.snapshot())
+        totals = self.job_totals(self.tracker.snapshot())
         cost = {"kwh": totals["energy_kwh"] - self._epoch_start["energy_kwh"],
                 "co2_kg": totals["co2_kg"] - self._epoch_start["co2_kg"],
                 "water_l": totals["water_l"] - self._epoch_start["water_l"]}
@@ -168,46 +210,97 @@ class TrainingSession:
         log.warning("carbonstep: %s", decision.reason)
         return decision.reason
 
-    def _end_at_exit(self) -> None:
+    def _catch_sigterm(self) -> None:
+        """On SIGTERM (a scheduler's preemption, ``kill``): write the report marked wasted, then do what the
+        signal did before (the framework's handler, or terminate)."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        try:
+            self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        except ValueError:
+            self._previous_sigterm = None
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        previous = self._previous_sigterm
+        self._restore_sigterm()
         if self.report is None and self.tracker.running:
+            self.end("interrupted")
+        if callable(previous):
+            previous(signum, frame)
+        elif previous in (signal.SIG_DFL, None):
+            os.kill(os.getpid(), signum)  # the default action, now that the report is safe
+
+    def _restore_sigterm(self) -> None:
+        if self._previous_sigterm is not None and threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+    def _end_at_exit(self) -> None:
+        if self.report is None and self.tracker.running and os.getpid() == self._owner_pid:
             self.end("failed")
 
     def end(self, status: str = "completed") -> RunReport:
-        """Stop measuring, write the local report, send the rest to the sink (idempotent)."""
+        """Stop measuring, write the report(s), send the rest to the sink (idempotent).
+
+        Under DDP a completed run is a collective: rank zero gathers every rank's report and writes the
+        job's. A failed or interrupted run is not (other ranks may be gone): each rank writes its own,
+        and ``carbonstep merge`` makes the job total from them.
+        """
         if self.report is not None:
             return self.report
         if not self.tracker.running:
             raise RuntimeError("the training session never began")
         atexit.unregister(self._end_at_exit)
-        report = self.tracker.stop(status)
-        final = {k: getattr(report, k) + self.offset[k] for k in CUMULATIVE}
-        final["power_w"] = report.power_w
-        extra = {"training_type": self.training_type, "cumulative_with_resume": final,
-                 "epoch_costs": self.epoch_costs, "validation": self.validations}
-        report = report.with_changes(budget=self.decision.to_dict() if self.decision else None,
-                                     extra={**report.extra, **extra})
-        path = report.save((self.output_dir or Path.cwd()) / f"carbonstep-{report.run_id}{self._rank_suffix}.json")
-        self.report_path = path
+        self._restore_sigterm()
+        extra = {"training_type": self.training_type, "epoch_costs": self.epoch_costs,
+                 "validation": self.validations}
+        own = self.tracker.stop(status)
+        own = own.with_changes(budget=self.decision.to_dict() if self.decision else None,
+                               extra={**own.extra, **extra})
+        out = self.output_dir or Path.cwd()
+        together = self.distributed and status == "completed"
+        if self.world_size > 1 and not together:
+            own = own.with_changes(warnings=(*own.warnings, f"rank {self.rank} of {self.world_size} only: the "
+                                             "job total is `carbonstep merge` of every rank's report"))
+        self.rank_report = own
+        if self.world_size > 1:
+            self.report_path = own.save(out / f"carbonstep-{own.run_id}{self._rank_suffix}.json")
+        job = own
+        if together:
+            gathered = distributed.gather_to_zero(own.to_dict())
+            if gathered is not None:
+                from .merge import merge
+
+                job = merge([RunReport.from_dict(r) for r in gathered])
+        final = {k: getattr(job, k) + self.offset[k] for k in CUMULATIVE}
+        final["power_w"] = job.power_w
+        job = job.with_changes(extra={**job.extra, "cumulative_with_resume": final})
+        if self.world_size == 1 or (together and self.rank == 0):
+            self.report_path = job.save(out / f"carbonstep-{job.run_id}.json")
+        self.report = job if self.rank == 0 or self.world_size == 1 else own
         if self.sink is not None:
-            self.sink.log_metrics(final, self.last_step)
-            self.sink.set_tags({"carbonstep.status": status, "carbonstep.wasted": str(report.wasted).lower()})
-            self.sink.log_artifact(path)
+            if self.world_size == 1 or together:  # a lone rank's figures are not the job's: not logged as such
+                self.sink.log_metrics(final, self.last_step)
+            self.sink.set_tags({"carbonstep.status": status, "carbonstep.wasted": str(job.wasted).lower()})
+            self.sink.log_artifact(self.report_path)
             message = self.sink.close("FINISHED" if status == "completed" else "FAILED")
             if message:
                 self.messages.append(message)
                 log.warning("carbonstep: %s", message)
-        self.report = report
         if self.summary and self.rank == 0:
             from .summary import render
 
-            print(render(report), file=sys.stderr)
-            print(f"  report: {path}", file=sys.stderr)
-        return report
+            print(render(self.report), file=sys.stderr)
+            print(f"  report: {self.report_path}", file=sys.stderr)
+        return self.report
 
     # -- checkpoint and resume -----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         if self.report is not None:
             totals = self.report.extra["cumulative_with_resume"]
+        elif self.distributed and self.latest is not None:
+            totals = self.latest  # the job totals of the last reduction: no collective here
         elif self.tracker.running:
             totals = self.cumulative(self.tracker.snapshot())  # checkpoints are rare: take a fresh sample
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -69,12 +70,13 @@ class CarbonCallback(TrainerCallback):
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         count = args.per_device_train_batch_size * args.gradient_accumulation_steps
-        self.session.step(state.global_step, int(state.epoch or 0), count)
+        # HF's state.epoch is fractional and already k+1 on the last step of epoch k
+        self.session.step(state.global_step, max(0, math.ceil(state.epoch or 0) - 1), count)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         if logs is None or not self.session.tracker.running:
             return
-        totals = self.session.cumulative(self.session.tracker.snapshot(refresh=False))
+        totals = self.session.latest_totals()  # never a collective: on_log need not run on every rank
         logs.update(totals)  # later reporters see them in logs; history below
         if state.log_history and state.log_history[-1].get("step") == state.global_step:
             state.log_history[-1].update(totals)

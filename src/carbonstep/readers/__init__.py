@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .base import Domain, Kind, Method, Reader, Share, Unavailable
+from .base import Domain, Kind, Method, Reader, Scope, Share, Unavailable
 
-__all__ = ["Discovery", "Domain", "Kind", "Method", "Reader", "Share", "Unavailable", "discover"]
+__all__ = ["Discovery", "Domain", "Kind", "Method", "Reader", "Scope", "Share", "Unavailable", "discover"]
 
 
 @dataclass
@@ -35,11 +35,14 @@ def discover(
     rapl_root: Path | None = None,
     nvml: Any = None,
     gpus: bool = True,
+    place: Any = None,
 ) -> Discovery:
     """Readers for the devices this process uses, best method first.
 
     GPUs: NVML. CPU and DRAM: RAPL counters where readable, else the estimates.
-    ``attribution="process"`` measures the process tree rooted at ``pid``.
+    ``attribution="process"`` measures the process tree rooted at ``pid``. ``place``
+    (:class:`~carbonstep.distributed.Place`) keeps other ranks out of the tree and, with
+    several ranks on a node, picks this rank's GPU.
     """
     from .estimate import CpuEstimateReader, RamEstimateReader, cpu_model_name, cpu_power_model
     from .nvml import discover_nvml
@@ -48,14 +51,15 @@ def discover(
 
     found = Discovery()
     if gpus:
-        gpu_readers, missing, warnings = discover_nvml(nvml)
+        local_rank = place.local_rank if place is not None and place.local_world_size > 1 else None
+        gpu_readers, missing, warnings = discover_nvml(nvml, local_rank=local_rank)
         found.readers += gpu_readers
         found.unavailable += missing
         found.warnings += warnings
     rapl_readers, missing = discover_rapl(rapl_root or powercap_root())
     found.unavailable += missing
     domains = {r.domain for r in rapl_readers}
-    tree = ProcessTree(pid)
+    tree = ProcessTree(pid, exclude=place.peer_pids if place is not None else ())
     process = attribution == "process"
     found.readers += [ProcessShare(r, tree) for r in rapl_readers] if process else rapl_readers
     if Domain.CPU not in domains:

@@ -38,6 +38,14 @@ class Share(str, Enum):
     MEMORY = "memory"  #: DRAM: the process's share of used memory
 
 
+class Scope(str, Enum):
+    """What a reader's energy belongs to: decides how processes of one job are summed."""
+
+    PROCESS = "process"  #: this process tree only: processes' figures add up as they are
+    DEVICE = "device"  #: a whole device (a GPU): the process that uses it counts it
+    NODE = "node"  #: the whole machine (RAPL zones, machine-wide estimates): counted once per node
+
+
 @runtime_checkable
 class Reader(Protocol):
     """A source of energy for one device. Knows hardware only: no threads, no totals."""
@@ -47,6 +55,7 @@ class Reader(Protocol):
     kind: Kind
     method: Method
     share: Share
+    scope: Scope
     wrap_j: float | None
     description: str
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from .base import Domain, Kind, Method, Share
+from .base import Domain, Kind, Method, Scope, Share
 
 RAM_W_PER_GB = 0.375  # eco2AI (Budennyy et al., 2022)
 BYTES_PER_GB = 1e9
@@ -103,6 +103,7 @@ class CpuEstimateReader:
 
     def __init__(self, busy_seconds: Callable[[], float], model: CpuPowerModel, scope: str) -> None:
         self.name = f"cpu-estimate:{scope}"
+        self.scope = Scope.NODE if scope == "machine" else Scope.PROCESS
         self._busy_seconds = busy_seconds
         self.model = model
         self.description = (
@@ -127,6 +128,7 @@ class RamEstimateReader:
 
     def __init__(self, memory_bytes: Callable[[], float], scope: str) -> None:
         self.name = f"ram-estimate:{scope}"
+        self.scope = Scope.NODE if scope == "machine" else Scope.PROCESS
         self._memory_bytes = memory_bytes
         self.description = f"{scope} resident memory × {RAM_W_PER_GB} W/GB (eco2AI model)"
 

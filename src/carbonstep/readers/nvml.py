@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Domain, Kind, Method, Share, Unavailable
+from .base import Domain, Kind, Method, Scope, Share, Unavailable
 
 
 def _text(value: Any) -> str:
@@ -26,6 +26,7 @@ class NvmlReader:
 
     domain = Domain.GPU
     share = Share.NONE
+    scope = Scope.DEVICE
     wrap_j = None  # the counter is an unsigned 64-bit count of mJ: it does not wrap in practice
 
     def __init__(self, nvml: Any, handle: Any, index: int, uuid: str, name: str, note: str = "") -> None:
@@ -115,13 +116,34 @@ def _visible_handles(nvml: Any, spec: str | None) -> tuple[list[_Visible], list[
     return found, warnings
 
 
+def _own_handles(nvml: Any, handles: list[_Visible], local_rank: int) -> tuple[list[_Visible], list[str]]:
+    """With several ranks on a node that all see every GPU: the GPUs this process runs on
+    (NVML's compute processes), else the one at ``local_rank`` (the cuda:LOCAL_RANK convention)."""
+    pid = os.getpid()
+    mine = []
+    for v in handles:
+        try:
+            running = nvml.nvmlDeviceGetComputeRunningProcesses(v.handle)
+        except nvml.NVMLError:
+            continue
+        if any(getattr(p, "pid", None) == pid for p in running):
+            mine.append(_Visible(v.handle, "this process runs on it (NVML compute processes)"))
+    if mine:
+        return mine, []
+    if local_rank < len(handles):
+        return [_Visible(handles[local_rank].handle, f"assumed from local rank {local_rank} (cuda:LOCAL_RANK)")], []
+    return handles, [f"local rank {local_rank} but only {len(handles)} GPUs visible and this process runs on none "
+                     "of them yet: every visible GPU is counted by this rank (set CUDA_VISIBLE_DEVICES per rank)"]
+
+
 def discover_nvml(
-    nvml: Any = None, visible: str | None = None, use_env: bool = True
+    nvml: Any = None, visible: str | None = None, use_env: bool = True, local_rank: int | None = None,
 ) -> tuple[list[NvmlReader], list[Unavailable], list[str]]:
     """Readers for the GPUs this process uses; what was unavailable; warnings.
 
     ``nvml`` is the NVML module (``pynvml`` by default): tests pass a fake that follows
     NVML's documented units and errors. ``visible`` overrides ``CUDA_VISIBLE_DEVICES``.
+    ``local_rank`` (one of several ranks on this node): keep only this rank's GPUs.
     """
     if nvml is None:
         try:
@@ -136,6 +158,9 @@ def discover_nvml(
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     try:
         handles, warnings = _visible_handles(nvml, visible)
+        if local_rank is not None and len(handles) > 1:
+            handles, more = _own_handles(nvml, handles, local_rank)
+            warnings += more
         readers: list[NvmlReader] = []
         seen: set[str] = set()
         for v in handles:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, Iterable
 
 
 class ProcFiles:
@@ -82,16 +82,18 @@ class ProcessTree:
     Children are listed with psutil at most every ``refresh_s`` seconds (listing walks
     /proc, the expensive part); between listings only the known processes are read.
     CPU time of children that have exited and been waited for is included through the
-    root's cutime/cstime, so the total keeps growing when workers come and go.
+    root's cutime/cstime, so the total keeps growing when workers come and go. Processes in
+    ``exclude`` (other ranks of a job, measured by themselves) are left out with their children.
     """
 
-    def __init__(self, pid: int | None = None, refresh_s: float = 5.0) -> None:
+    def __init__(self, pid: int | None = None, refresh_s: float = 5.0, exclude: Iterable[int] = ()) -> None:
         import psutil
 
         self._psutil = psutil
         self.pid = os.getpid() if pid is None else pid
         self.root = psutil.Process(self.pid)
         self.refresh_s = refresh_s
+        self.exclude = frozenset(exclude)
         self._root_files = self._open(self.root)
         self._children: dict[int, Any] = {}
         self._members_cache: list[Any] = []
@@ -113,6 +115,8 @@ class ProcessTree:
             live = {p.pid: p for p in self.root.children(recursive=True)}
         except self._psutil.Error:
             live = {}
+        if self.exclude:
+            live = self._without_excluded(live)
         for pid in set(self._children) - set(live):
             self._children.pop(pid).close()
         for pid, process in live.items():
@@ -123,6 +127,23 @@ class ProcessTree:
                     continue
         self._members_cache = list(self._children.values())
         return self._members_cache
+
+    def _without_excluded(self, live: dict[int, Any]) -> dict[int, Any]:
+        parents = {}
+        for pid, process in live.items():
+            try:
+                parents[pid] = process.ppid()
+            except self._psutil.Error:
+                parents[pid] = None
+
+        def excluded(pid: int | None) -> bool:
+            while pid is not None and pid != self.pid:
+                if pid in self.exclude:
+                    return True
+                pid = parents.get(pid)
+            return False
+
+        return {pid: p for pid, p in live.items() if not excluded(pid)}
 
     def cpu_seconds(self) -> float:
         """Cumulative user+system CPU seconds of the tree (waited-for children included)."""
@@ -169,9 +190,10 @@ class ProcessShare:
     """
 
     def __init__(self, inner: Any, tree: ProcessTree) -> None:
-        from .base import Kind, Share
+        from .base import Kind, Scope, Share
 
         self.inner = inner
+        self.scope = Scope.PROCESS  # the process's share: shares of several processes add up
         self.name = inner.name
         self.domain = inner.domain
         self.kind = Kind.COUNTER

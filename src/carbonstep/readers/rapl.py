@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .base import Domain, Kind, Method, Share, Unavailable
+from .base import Domain, Kind, Method, Scope, Share, Unavailable
 
 DEFAULT_ROOT = Path("/sys/class/powercap")
 PERMISSION_FIX = (
@@ -26,6 +26,7 @@ class RaplReader:
 
     kind = Kind.COUNTER
     method = Method.COUNTER
+    scope = Scope.NODE  #: a package or its DRAM serves every process on the machine
 
     def __init__(self, zone: Path, name: str, domain: Domain, wrap_j: float) -> None:
         self.zone = zone
