@@ -43,6 +43,7 @@ class FakeGpu:
     lost: bool = False
     migs: list[str] = field(default_factory=list)
     energy_mj_at_start: int = 123_456_789
+    pids: list[int] = field(default_factory=list)  #: processes with a compute context on it
 
 
 class FakeNvml:
@@ -109,6 +110,9 @@ class FakeNvml:
 
     def nvmlDeviceGetPowerUsage(self, handle: int) -> int:  # noqa: N802
         return int(self._gpu(handle).watts * 1000)
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[SimpleNamespace]:  # noqa: N802
+        return [SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid in self._gpu(handle).pids]
 
     def nvmlDeviceGetUtilizationRates(self, handle: int) -> SimpleNamespace:  # noqa: N802
         return SimpleNamespace(gpu=self._gpu(handle).utilisation, memory=10)

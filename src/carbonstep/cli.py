@@ -94,6 +94,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from .merge import merge
+    from .report import RunReport
+    from .summary import render
+
+    job = merge([RunReport.load(path) for path in args.reports], name=args.name)
+    out = args.output or Path(f"carbonstep-{job.run_id}-job.json")
+    job.save(out)
+    print(render(job))
+    for part in job.extra["parts"]:
+        dropped = f", {part['duplicate_kwh_dropped'] * 3.6e6:.3g} J read twice dropped" \
+            if part["duplicate_kwh_dropped"] else ""
+        print(f"  {part['label']:<12} {part['host']:<20} {part['energy_kwh'] * 3.6e6:>12.4g} J "
+              f"{part['co2_kg'] * 1e3:>10.4g} g CO2e  {part['status']}{dropped}")
+    print(f"wrote {out}")
+    return 0
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .comparison import compare, dump_json
 
@@ -154,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="summarise a saved report")
     p.add_argument("path", type=Path)
     p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("merge", help="one job's total from the reports of its processes (shared devices once)")
+    p.add_argument("reports", nargs="+", type=Path)
+    p.add_argument("-o", "--output", type=Path, help="write the job report here (default carbonstep-<id>-job.json)")
+    p.add_argument("--name", help="a name for the job")
+    p.set_defaults(func=_cmd_merge)
     p = sub.add_parser("compare", help="compare runs on CO2 per unit of a quality metric")
     p.add_argument("runs", nargs="+", help="MLflow run ids or names, or report files")
     p.add_argument("--metric", default="val_loss")

@@ -237,8 +237,11 @@ class TrainingSession:
             self._previous_sigterm = None
 
     def _end_at_exit(self) -> None:
+        """The interpreter exits with the session open: an uncaught exception, Ctrl-C, ``sys.exit``."""
         if self.report is None and self.tracker.running and os.getpid() == self._owner_pid:
-            self.end("failed")
+            uncaught = getattr(sys, "last_type", None)  # set by Python for an exception nobody caught
+            interrupted = uncaught is not None and issubclass(uncaught, KeyboardInterrupt)
+            self.end("interrupted" if interrupted else "failed")
 
     def end(self, status: str = "completed") -> RunReport:
         """Stop measuring, write the report(s), send the rest to the sink (idempotent).
