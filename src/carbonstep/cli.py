@@ -112,6 +112,57 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job_energy(args: argparse.Namespace) -> tuple[float, object]:
+    """The job's IT kWh (and its report, if one was given) from --kwh or --report."""
+    from .accounting.footprint import check_factor
+    from .report import RunReport
+
+    if (args.kwh is None) == (args.report is None):
+        raise CarbonstepError("give the job's energy: --kwh N or --report REPORT.json (one of them)")
+    if args.report is not None:
+        report = RunReport.load(args.report)
+        return report.energy_kwh, report
+    return check_factor("--kwh", args.kwh, 0.0, "the job's IT energy in kWh"), None
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from . import plan
+    from .accounting.footprint import check_factor
+
+    if not args.sites and not args.forecast:
+        raise CarbonstepError("plan what? --sites SITES.csv (where) and/or --forecast INTENSITY.csv (when)")
+    kwh, report = _job_energy(args)
+    if args.sites:
+        print(plan.format_sites(plan.rank_sites(plan.read_sites(args.sites), kwh), kwh))
+    if args.forecast:
+        import time
+        from datetime import datetime, timezone
+
+        from .accounting.timeseries import read_series
+
+        if args.duration:
+            duration = plan.parse_duration(args.duration)
+        elif report is not None and report.duration_s > 0:
+            duration = report.duration_s
+        else:
+            raise CarbonstepError("--duration is needed (e.g. 6h) unless --report gives the job's duration")
+        profile = plan.profile_of(report.timeline) if report is not None else plan.flat_profile()
+        shape = "power profile of the report's run" if report is not None and len(report.timeline) > 1 \
+            else "flat power"
+        if args.now:
+            stamp = datetime.fromisoformat(args.now)
+            now = (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
+        else:
+            now = time.time()
+        pue = args.pue if args.pue is not None else (report.pue if report is not None else 1.0)
+        pue = check_factor("--pue", pue, 1.0, "power usage effectiveness")
+        if args.sites:
+            print()
+        chosen = plan.best_start(read_series(args.forecast), duration, kwh, now, pue, profile)
+        print(plan.format_start(chosen, kwh, duration, shape))
+    return 0
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .comparison import compare, dump_json
 
@@ -177,6 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="write the job report here (default carbonstep-<id>-job.json)")
     p.add_argument("--name", help="a name for the job")
     p.set_defaults(func=_cmd_merge)
+    p = sub.add_parser("plan", help="rank sites by CO2e and water; find the cleanest start time in a forecast")
+    p.add_argument("--sites", type=Path, help="CSV: site,pue,wue,region (or intensity)[,water_intensity]")
+    p.add_argument("--forecast", type=Path, help="intensity forecast CSV (the formats --intensity reads)")
+    p.add_argument("--duration", help="the job's duration, e.g. 6h or 90m (default: the report's)")
+    p.add_argument("--kwh", type=float, help="the job's IT energy in kWh")
+    p.add_argument("--report", type=Path, help="a previous run's report: its energy and its power profile")
+    p.add_argument("--now", help="ISO time to plan from (default: the current time)")
+    p.add_argument("--pue", type=float, help="PUE for the forecast plan (default: the report's, else 1)")
+    p.set_defaults(func=_cmd_plan)
     p = sub.add_parser("compare", help="compare runs on CO2 per unit of a quality metric")
     p.add_argument("runs", nargs="+", help="MLflow run ids or names, or report files")
     p.add_argument("--metric", default="val_loss")

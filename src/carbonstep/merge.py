@@ -189,7 +189,9 @@ def merge(reports: Sequence[RunReport], name: str | None = None) -> RunReport:
         if used:
             methods[domain] = "+".join(used)
     hosts = list(nodes)
-    return RunReport(
+    from .hints import with_hints
+
+    return with_hints(RunReport(
         run_id=run_id, started_at=min(reports, key=_start).started_at, duration_s=end - t0, status=status,
         attribution=first.attribution if len({r.attribution for r in reports}) == 1 else "mixed",
         host=hosts[0] if len(hosts) == 1 else f"{len(hosts)} hosts", energy_kwh=energy,
@@ -207,7 +209,7 @@ def merge(reports: Sequence[RunReport], name: str | None = None) -> RunReport:
         extra={**{k: v for k, v in first.extra.items() if k != "place"}, "parts": part_rows,
                "nodes": list(nodes.values())},
         carbonstep_version=first.carbonstep_version,
-    )
+    ))
 
 
 __all__ = ["merge"]

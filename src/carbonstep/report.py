@@ -102,6 +102,7 @@ class RunReport:
     name: str | None = None
     budget: dict[str, Any] | None = None  #: the budget decision, when a budget stopped the run
     extra: dict[str, Any] = field(default_factory=dict)
+    hints: tuple[dict[str, Any], ...] = ()  #: efficiency hints ({kind, text, value}; carbonstep.hints)
     carbonstep_version: str = ""
     schema_version: int = SCHEMA_VERSION
 
@@ -150,6 +151,7 @@ class RunReport:
         values["epochs"] = tuple(Epoch(**e) for e in data.get("epochs", ()))
         values["timeline"] = tuple(tuple(p) for p in data.get("timeline", ()))
         values["warnings"] = tuple(data.get("warnings", ()))
+        values["hints"] = tuple(data.get("hints", ()))
         return cls(**values)
 
     @classmethod

@@ -107,7 +107,12 @@ def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler",
     warnings += [f"{d.name} failed from {d.degraded_at_s:.1f} s ({d.first_error}); its energy after that is missing"
                  for d in devices if d.degraded_at_s is not None]
     warnings += [f"{u.source}: {u.reason} — fix: {u.fix}" for u in tracker.unavailable if u.fix]
-    return RunReport(
+    from .hints import with_hints
+
+    extra = {"place": tracker.place.to_dict()} if tracker.place else {}
+    if tracker.count_unit != "sample":
+        extra["count_unit"] = tracker.count_unit
+    return with_hints(RunReport(
         run_id=tracker.run_id, started_at=utc_iso(tracker._started_wall), duration_s=duration, status=status,
         attribution=tracker.attribution, host=host_name(), energy_kwh=total, energy_kwh_gpu=kwh[0],
         energy_kwh_cpu=kwh[1], energy_kwh_ram=kwh[2], facility_kwh=footprint.facility_kwh(total, tracker.pue),
@@ -116,5 +121,5 @@ def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler",
         intensity=tracker._intensity_record(), methods=_methods(devices), devices=devices, marks=marks,
         marks_stride=totals.mark_stride, epochs=tuple(epochs), timeline=_timeline(totals),
         warnings=tuple(dict.fromkeys(warnings)), wasted=status in ("failed", "interrupted"), name=tracker.name,
-        carbonstep_version=__version__, extra={"place": tracker.place.to_dict()} if tracker.place else {},
-    )
+        carbonstep_version=__version__, extra=extra,
+    ))

@@ -68,6 +68,7 @@ class Tracker:
     discovery (see :mod:`carbonstep.testing`); ``pid`` measures another process tree.
     ``place`` (:class:`~carbonstep.distributed.Place`, default: from ``RANK``/``LOCAL_RANK``/Slurm
     variables) says which rank this is, so node-level sources are read once per node.
+    ``count_unit`` names what ``mark(count=...)`` counts (samples, tokens…) in the hints.
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class Tracker:
         pid: int | None = None,
         name: str | None = None,
         place: Place | None = None,
+        count_unit: str = "sample",
     ) -> None:
         if attribution not in ATTRIBUTIONS:
             raise ConfigError(f"attribution must be 'process' or 'machine', got {attribution!r}")
@@ -102,6 +104,7 @@ class Tracker:
         self.name = name
         self.pid = pid
         self.place = place
+        self.count_unit = count_unit
         self._given_readers = list(readers) if readers is not None else None
         self.warnings: list[str] = []
         self.region, self._series, self._constant, chosen = self._resolve_intensity(region, intensity)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from .report import RunReport
 
+MAX_ROWS = 6  #: devices or processes listed before "… and N more"
 
-def _energy(kwh: float) -> str:
+
+def format_energy(kwh: float) -> str:
     if kwh >= 1:
         return f"{kwh:.3f} kWh"
     if kwh >= 1e-3:
@@ -13,41 +15,57 @@ def _energy(kwh: float) -> str:
     return f"{kwh * 3.6e6:.3g} J"
 
 
-def _mass(kg: float) -> str:
+def format_mass(kg: float) -> str:
     return f"{kg:.3f} kg" if kg >= 1 else f"{kg * 1e3:.3f} g" if kg >= 1e-3 else f"{kg * 1e6:.3g} mg"
 
 
-def _volume(litres: float) -> str:
+def format_volume(litres: float) -> str:
     return f"{litres:.3f} L" if litres >= 1 else f"{litres * 1e3:.3g} mL"
 
 
-def render(report: RunReport, hints: list[str] | None = None) -> str:
-    """The summary as text, about 20 lines."""
+def _capped(lines: list[str], what: str) -> list[str]:
+    if len(lines) <= MAX_ROWS:
+        return lines
+    return lines[:MAX_ROWS - 1] + [f"  · … and {len(lines) - MAX_ROWS + 1} more {what} (in the JSON report)"]
+
+
+def render(report: RunReport) -> str:
+    """The summary as text, about 20 lines: energy by component and method, CO2e with its intensity and
+    source, water, processes of a multi-process job, warnings and hints."""
+    from .hints import hints_for
+
     r = report
     i = r.intensity
     status = r.status + (" — energy wasted (no result)" if r.wasted else "")
     lines = [
         f"carbonstep · run {r.run_id}{' · ' + r.name if r.name else ''} · {status}",
         f"  duration   {r.duration_s:,.1f} s   average power {r.power_w:.1f} W   attribution: {r.attribution}",
-        f"  energy     {_energy(r.energy_kwh)} IT, {_energy(r.facility_kwh)} at the meter (PUE {r.pue:g})",
+        f"  energy     {format_energy(r.energy_kwh)} IT, {format_energy(r.facility_kwh)} at the meter (PUE {r.pue:g})",
     ]
     for domain in ("gpu", "cpu", "ram"):
         kwh = getattr(r, f"energy_kwh_{domain}")
         if domain in r.methods or kwh:
-            lines.append(f"    {domain:<4} {_energy(kwh):>14}   by {r.methods.get(domain, '-')}")
+            lines.append(f"    {domain:<4} {format_energy(kwh):>14}   by {r.methods.get(domain, '-')}")
     year = f", {i.year}" if i.year else ""
     lines += [
-        f"  carbon     {_mass(r.co2_kg)} CO2e   at {i.g_per_kwh:.0f} g/kWh: {i.region_name} "
+        f"  carbon     {format_mass(r.co2_kg)} CO2e   at {i.g_per_kwh:.0f} g/kWh: {i.region_name} "
         f"({i.basis}{year}; {i.source})",
-        f"  water      {_volume(r.water_l)}   (WUE {r.wue_l_per_kwh:g} + PUE × {r.water_intensity_l_per_kwh:g} L/kWh)",
+        f"  water      {format_volume(r.water_l)}   (WUE {r.wue_l_per_kwh:g} + PUE × "
+        f"{r.water_intensity_l_per_kwh:g} L/kWh)",
     ]
-    for device in r.devices:
-        lines.append(f"  · {device.name}: {device.description}")
+    parts = r.extra.get("parts") or []
+    if parts:
+        nodes = r.extra.get("nodes") or []
+        lines.append(f"  processes  {len(parts)} on {len(nodes)} host{'s' if len(nodes) != 1 else ''}")
+        lines += _capped([f"  · {p['label']} on {p['host']}: {format_energy(p['energy_kwh'])}, "
+                          f"{format_mass(p['co2_kg'])} CO2e, {p['status']}" for p in parts], "processes")
+    else:
+        lines += _capped([f"  · {d.name}: {d.description}" for d in r.devices], "devices")
     if r.epochs:
         per = sum(e.co2_kg for e in r.epochs) / len(r.epochs)
-        lines.append(f"  epochs     {len(r.epochs)}, {_mass(per)} CO2e each on average")
+        lines.append(f"  epochs     {len(r.epochs)}, {format_mass(per)} CO2e each on average")
     if r.budget:
         lines.append(f"  budget     {r.budget.get('reason', '')}")
-    for text in list(r.warnings) + list(hints or []):
-        lines.append(f"  ! {text}")
+    lines += [f"  ! {text}" for text in r.warnings]
+    lines += [f"  → {hint.text}" for hint in hints_for(r)]
     return "\n".join(lines)

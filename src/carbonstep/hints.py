@@ -1,0 +1,105 @@
+"""Efficiency hints from a report: idle GPUs, energy a crash wasted, energy per sample, equivalents.
+
+Each hint is a pure function of the report, so a saved report gives the same hints later
+(``carbonstep report``). Thresholds and equivalence factors are constants below, with sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .report import RunReport
+
+IDLE_UTILISATION_PCT = 10  #: a GPU under this utilisation counts as idle (the tracker's threshold)
+IDLE_SHARE = 0.5  #: hint when a GPU is idle for more than this share of the run
+#: EPA, "Greenhouse Gas Emissions from a Typical Passenger Vehicle" (EPA-420-F-23-014, 2023):
+#: about 400 g CO2 per mile for the average US passenger vehicle.
+CAR_G_PER_KM = 400.0 / 1.609344
+#: Heating 1 L of water from 20 °C to 100 °C: 4.186 kJ/(kg·K) × 80 K = 334.9 kJ (no losses counted).
+KETTLE_KWH_PER_L = 4.186 * 80 / 3600
+J_PER_KWH = 3.6e6
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One hint: a kind (``idle_gpu``, ``wasted``, ``per_item``, ``equivalents``), its text, its figure."""
+
+    kind: str
+    text: str
+    value: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _energy(kwh: float) -> str:
+    from .summary import format_energy  # summary imports hints lazily: no cycle at import
+
+    return format_energy(kwh)
+
+
+def idle_gpus(report: RunReport) -> list[Hint]:
+    hints = []
+    for d in report.devices:
+        if d.domain != "gpu" or d.idle_fraction is None or d.idle_fraction <= IDLE_SHARE:
+            continue
+        hints.append(Hint("idle_gpu", (
+            f"{d.name} was idle (under {IDLE_UTILISATION_PCT} % utilisation) for {d.idle_fraction:.0%} of the run "
+            f"(mean {d.utilisation_pct or 0:.0f} %) while drawing {_energy(d.energy_kwh)}: the input pipeline is "
+            "likely the bottleneck — more DataLoader workers, pin_memory, prefetching, or a larger batch"),
+            d.idle_fraction))
+    return hints
+
+
+def wasted(report: RunReport) -> list[Hint]:
+    if not report.wasted:
+        return []
+    from .summary import format_mass
+
+    text = (f"the run {report.status} after {report.duration_s:,.0f} s: {_energy(report.energy_kwh)} and "
+            f"{format_mass(report.co2_kg)} CO2e bought no result")
+    if report.epochs:
+        done = report.epochs[-1]
+        since = max(0.0, report.energy_kwh - sum(e.energy_kwh for e in report.epochs))
+        text += (f"; {_energy(since)} of it after epoch {done.epoch} ended, lost even with a checkpoint per epoch"
+                 if since > 0 else "")
+    else:
+        text += "; checkpoint (e.g. every epoch) so that a restart resumes instead of repeating"
+    return [Hint("wasted", text, report.energy_kwh)]
+
+
+def per_item(report: RunReport) -> list[Hint]:
+    unit = str(report.extra.get("count_unit") or "sample")
+    count = sum(e.count for e in report.epochs)
+    if count <= 0 and report.marks_stride == 1:
+        count = sum(m.count for m in report.marks if m.count)
+    if count <= 0 or report.energy_kwh <= 0:
+        return []
+    from .summary import format_mass
+
+    joules = report.energy_kwh * J_PER_KWH / count
+    return [Hint("per_item", f"{joules:.3g} J and {format_mass(report.co2_kg / count)} CO2e per {unit} "
+                             f"({count:,.0f} {unit}s counted, all of the run's energy)", joules)]
+
+
+def equivalents(report: RunReport) -> list[Hint]:
+    if report.co2_kg <= 0:
+        return []
+    km = report.co2_kg * 1e3 / CAR_G_PER_KM
+    litres = report.facility_kwh / KETTLE_KWH_PER_L
+    return [Hint("equivalents", f"about {km:.3g} km by an average passenger car (EPA: 400 g CO2/mile); "
+                                f"the energy would bring {litres:.3g} L of water to the boil (from 20 °C)", km)]
+
+
+def hints_for(report: RunReport) -> list[Hint]:
+    """Every hint that applies to ``report``, most actionable first."""
+    return [*idle_gpus(report), *wasted(report), *per_item(report), *equivalents(report)]
+
+
+def with_hints(report: RunReport) -> RunReport:
+    """``report`` with its hints recorded in it (``RunReport.hints``)."""
+    return report.with_changes(hints=tuple(h.to_dict() for h in hints_for(report)))
+
+
+__all__ = ["Hint", "hints_for", "with_hints"]
