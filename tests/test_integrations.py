@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("lightning/train.py", ["--epochs", "1"], "x-axis to 'Metric'", True),
         ("transformers/train.py", ["--epochs", "1"], "co2_eq_emissions", True),
         ("keras/train.py", ["--epochs", "1"], "mJ per sample", True),
+        ("ddp/train.py", ["--epochs", "1"], "= the sum of 2 ranks", True),
         ("gelu_study/study.py", ["--epochs", "1"], "CO2e than gelu", False),  # prints the comparison instead
     ],
 )

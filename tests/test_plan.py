@@ -189,5 +189,5 @@ def test_summary_is_one_screen_even_for_a_large_job() -> None:
     report = _report("h", "2026-01-01T00:00:00+00:00", 100, devices, 100)
     text = render(report)
     assert len(text.splitlines()) <= 24 and "and 59 more devices" in text
-    for needle in ("energy", "by counter", "carbon", "g/kWh", "water", "km by an average passenger car"):
+    for needle in ("energy", "by counter", "carbon", "g/kWh", "water", "by an average passenger car"):
         assert needle in text

@@ -88,8 +88,10 @@ def equivalents(report: RunReport) -> list[Hint]:
         return []
     km = report.co2_kg * 1e3 / CAR_G_PER_KM
     litres = report.facility_kwh / KETTLE_KWH_PER_L
-    return [Hint("equivalents", f"about {km:.3g} km by an average passenger car (EPA: 400 g CO2/mile); "
-                                f"the energy would bring {litres:.3g} L of water to the boil (from 20 °C)", km)]
+    distance = f"{km:.3g} km" if km >= 1 else f"{km * 1e3:.3g} m" if km >= 1e-3 else f"{km * 1e6:.3g} mm"
+    water = f"{litres:.3g} L" if litres >= 1 else f"{litres * 1e3:.3g} mL"
+    return [Hint("equivalents", f"about {distance} by an average passenger car (EPA: 400 g CO2/mile); "
+                                f"the energy would bring {water} of water to the boil (from 20 °C)", km)]
 
 
 def hints_for(report: RunReport) -> list[Hint]:

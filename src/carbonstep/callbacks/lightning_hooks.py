@@ -76,8 +76,9 @@ class LightningHooks:
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         metrics, decision = self.session.epoch_end(trainer.current_epoch, self._step(trainer))
+        # job totals, the same on every rank: Lightning's mean over ranks (sync_dist) leaves them as they are
         pl_module.log_dict(metrics, prog_bar=False, logger=self._to_framework_logger, on_step=False,
-                           on_epoch=True, batch_size=1, rank_zero_only=True)
+                           on_epoch=True, batch_size=1, sync_dist=self.session.distributed)
         if self.session.budget is None:
             return
         if trainer.strategy.reduce_boolean_decision(bool(decision and decision.stop), all=False):
