@@ -137,6 +137,7 @@ def test_two_trackers_at_once_count_independently() -> None:
     assert ra.energy_kwh == pytest.approx(100 * ra.duration_s / 3.6e6, rel=0.02)
     assert rb.energy_kwh == pytest.approx(100 * rb.duration_s / 3.6e6, rel=0.02)
     assert ra.duration_s > rb.duration_s
+    assert not any(t.name == "carbonstep-sampler" for t in threading.enumerate())  # no thread leaked
 
 
 def test_failing_reader_is_isolated_and_reported() -> None:
