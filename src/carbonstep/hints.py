@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .accounting.footprint import J_PER_KWH
 from .report import RunReport
 
 IDLE_UTILISATION_PCT = 10  #: a GPU under this utilisation counts as idle (the tracker's threshold)
@@ -18,7 +19,6 @@ IDLE_SHARE = 0.5  #: hint when a GPU is idle for more than this share of the run
 CAR_G_PER_KM = 400.0 / 1.609344
 #: Heating 1 L of water from 20 °C to 100 °C: 4.186 kJ/(kg·K) × 80 K = 334.9 kJ (no losses counted).
 KETTLE_KWH_PER_L = 4.186 * 80 / 3600
-J_PER_KWH = 3.6e6
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .accounting.footprint import J_PER_KWH
 from .budget import Budget
 from .callbacks.common import make_session, mlflow_sink, progress_units, wants_mlflow
 from .errors import require
@@ -19,7 +20,6 @@ from .report import RunReport
 from .session import Tracker
 
 Callback = require("keras", "keras").callbacks.Callback
-J_PER_KWH = 3.6e6
 
 
 def _autolog_active() -> bool:

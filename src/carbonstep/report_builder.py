@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .accounting import footprint
+from .accounting.footprint import J_PER_KWH
 from .readers.base import Scope
 from .report import Device, Epoch, Mark, RunReport
 from .totals import DOMAINS
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
     from .session import Tracker
     from .totals import EnergyTotals
 
-J_PER_KWH = 3.6e6
 TIMELINE_POINTS = 256
 
 

@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .accounting import footprint, regions
-from .accounting.footprint import DEFAULT_WATER_L_PER_KWH, check_factor
+from .accounting.footprint import DEFAULT_WATER_L_PER_KWH, J_PER_KWH, check_factor
 from .errors import CarbonstepError, ConfigError
 
 if TYPE_CHECKING:  # imported when a tracker starts or stops, to keep `import carbonstep` light
@@ -24,7 +24,6 @@ if TYPE_CHECKING:  # imported when a tracker starts or stops, to keep `import ca
 log = logging.getLogger("carbonstep")
 logging.getLogger("carbonstep").addHandler(logging.NullHandler())
 
-J_PER_KWH = 3.6e6
 RAPL_MAX_W = 1000.0  # upper bound on a package's power, to keep two reads within one wrap
 ATTRIBUTIONS = ("process", "machine")
 
