@@ -11,6 +11,7 @@ from typing import Any
 
 from .accounting.footprint import J_PER_KWH
 from .report import RunReport
+from .summary import format_energy, format_mass
 
 IDLE_UTILISATION_PCT = 10  #: a GPU under this utilisation counts as idle (the tracker's threshold)
 IDLE_SHARE = 0.5  #: hint when a GPU is idle for more than this share of the run
@@ -33,12 +34,6 @@ class Hint:
         return asdict(self)
 
 
-def _energy(kwh: float) -> str:
-    from .summary import format_energy  # summary imports hints lazily: no cycle at import
-
-    return format_energy(kwh)
-
-
 def idle_gpus(report: RunReport) -> list[Hint]:
     hints = []
     for d in report.devices:
@@ -46,7 +41,7 @@ def idle_gpus(report: RunReport) -> list[Hint]:
             continue
         hints.append(Hint("idle_gpu", (
             f"{d.name} was idle (under {IDLE_UTILISATION_PCT} % utilisation) for {d.idle_fraction:.0%} of the run "
-            f"(mean {d.utilisation_pct or 0:.0f} %) while drawing {_energy(d.energy_kwh)}: the input pipeline is "
+            f"(mean {d.utilisation_pct or 0:.0f} %) while drawing {format_energy(d.energy_kwh)}: the input pipeline is "
             "likely the bottleneck — more DataLoader workers, pin_memory, prefetching, or a larger batch"),
             d.idle_fraction))
     return hints
@@ -55,14 +50,12 @@ def idle_gpus(report: RunReport) -> list[Hint]:
 def wasted(report: RunReport) -> list[Hint]:
     if not report.wasted:
         return []
-    from .summary import format_mass
-
-    text = (f"the run {report.status} after {report.duration_s:,.0f} s: {_energy(report.energy_kwh)} and "
+    text = (f"the run {report.status} after {report.duration_s:,.0f} s: {format_energy(report.energy_kwh)} and "
             f"{format_mass(report.co2_kg)} CO2e bought no result")
     if report.epochs:
         done = report.epochs[-1]
         since = max(0.0, report.energy_kwh - sum(e.energy_kwh for e in report.epochs))
-        text += (f"; {_energy(since)} of it after epoch {done.epoch} ended, lost even with a checkpoint per epoch"
+        text += (f"; {format_energy(since)} of it after epoch {done.epoch} ended, lost even with a checkpoint per epoch"
                  if since > 0 else "")
     else:
         text += "; checkpoint (e.g. every epoch) so that a restart resumes instead of repeating"
@@ -76,8 +69,6 @@ def per_item(report: RunReport) -> list[Hint]:
         count = sum(m.count for m in report.marks if m.count)
     if count <= 0 or report.energy_kwh <= 0:
         return []
-    from .summary import format_mass
-
     joules = report.energy_kwh * J_PER_KWH / count
     return [Hint("per_item", f"{joules:.3g} J and {format_mass(report.co2_kg / count)} CO2e per {unit} "
                              f"({count:,.0f} {unit}s counted, all of the run's energy)", joules)]

@@ -11,7 +11,6 @@ Under torch.distributed the same function turns the ranks' reports into the job 
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 from dataclasses import replace
 from datetime import datetime
@@ -19,10 +18,11 @@ from typing import Any, Sequence
 
 from .errors import ConfigError
 from .report import Device, Epoch, Intensity, RunReport
+from .report_builder import interpolate, methods_of, thin
+from .totals import DOMAINS as DOMAIN_ENUMS
 
-DOMAINS = ("gpu", "cpu", "ram")
+DOMAINS = tuple(d.value for d in DOMAIN_ENUMS)
 SHARED_SCOPES = ("device", "node")
-TIMELINE_POINTS = 256
 
 
 def _start(report: RunReport) -> float:
@@ -67,24 +67,12 @@ def _counted_fractions(reports: Sequence[RunReport]) -> dict[tuple[int, int], fl
     return fractions
 
 
-def _interpolate(points: Sequence[tuple[float, float]], t: float) -> float:
-    if not points or t <= points[0][0]:
-        return 0.0 if not points or t < points[0][0] else points[0][1]
-    if t >= points[-1][0]:
-        return points[-1][1]
-    i = bisect.bisect_right([p[0] for p in points], t)
-    (t0, v0), (t1, v1) = points[i - 1], points[i]
-    return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
-
-
 def _timeline(parts: list[tuple[RunReport, float, float]], t0: float) -> tuple[tuple[float, float], ...]:
     """The job's cumulative kWh: each part's timeline shifted to the job's start and scaled to its counted energy."""
     shifted = [([(t + start - t0, kwh * scale) for t, kwh in report.timeline], scale)
                for report, start, scale in parts]
-    times = sorted({t for points, _ in shifted for t, _ in points})
-    stride = max(1, -(-len(times) // TIMELINE_POINTS))
-    times = times[::stride] + ([times[-1]] if times and (len(times) - 1) % stride else [])
-    return tuple((round(t, 3), sum(_interpolate(points, t) for points, _ in shifted)) for t in times)
+    times = thin(sorted({t for points, _ in shifted for t, _ in points}))
+    return tuple((round(t, 3), sum(interpolate(points, t) for points, _ in shifted)) for t in times)
 
 
 def _epochs(parts: list[tuple[RunReport, float, float]], t0: float) -> tuple[Epoch, ...]:
@@ -183,11 +171,6 @@ def merge(reports: Sequence[RunReport], name: str | None = None) -> RunReport:
             return values[0]
         return sum(v * w for v, w in zip(values, weights)) / sum(weights)
 
-    methods: dict[str, str] = {}
-    for domain in DOMAINS:
-        used = sorted({m for r in reports for m in r.methods.get(domain, "").split("+") if m})
-        if used:
-            methods[domain] = "+".join(used)
     hosts = list(nodes)
     from .hints import with_hints
 
@@ -201,7 +184,7 @@ def merge(reports: Sequence[RunReport], name: str | None = None) -> RunReport:
         pue=first.pue if len({r.pue for r in reports}) == 1 or energy <= 0 else totals["facility_kwh"] / energy,
         wue_l_per_kwh=mean([r.wue_l_per_kwh for r in reports]),
         water_intensity_l_per_kwh=mean([r.water_intensity_l_per_kwh for r in reports]),
-        intensity=_intensity(reports, totals["co2_kg"], totals["facility_kwh"]), methods=methods,
+        intensity=_intensity(reports, totals["co2_kg"], totals["facility_kwh"]), methods=methods_of(devices),
         devices=tuple(devices), epochs=_epochs(parts, t0), timeline=_timeline(parts, t0),
         warnings=tuple(dict.fromkeys(w for r in reports for w in r.warnings)),
         wasted=any(r.wasted for r in reports), name=name or first.name,

@@ -7,9 +7,7 @@ CO2e = kWh × PUE × g/kWh, water = kWh × (WUE + PUE × grid L/kWh), as everywh
 
 from __future__ import annotations
 
-import bisect
 import csv
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from .accounting import footprint, regions
 from .accounting.footprint import DEFAULT_WATER_L_PER_KWH
 from .accounting.timeseries import IntensitySeries
 from .errors import ConfigError, DataFileError
+from .report_builder import interpolate
 
 SITE_COLUMNS = ("site", "pue", "wue", "region", "intensity", "water_intensity")
 
@@ -139,12 +138,6 @@ def profile_of(timeline: Sequence[tuple[float, float]]) -> list[tuple[float, flo
     return [((t - t0) / span, (e - e0) / energy) for t, e in points]
 
 
-def _energy_at(profile: Sequence[tuple[float, float]], x: float) -> float:
-    i = min(max(bisect.bisect_right([p[0] for p in profile], x) - 1, 0), len(profile) - 2)
-    (x0, f0), (x1, f1) = profile[i], profile[i + 1]
-    return f0 + (f1 - f0) * (x - x0) / (x1 - x0) if x1 > x0 else f1
-
-
 def job_co2_kg(series: IntensitySeries, start_s: float, duration_s: float, kwh: float, pue: float,
                profile: Sequence[tuple[float, float]]) -> float:
     """CO2e of a job started at ``start_s``: its energy profile charged at the intensity in force,
@@ -154,7 +147,7 @@ def job_co2_kg(series: IntensitySeries, start_s: float, duration_s: float, kwh: 
                    *(start_s + x * duration_s for x, _ in profile)})
     g_kwh = 0.0
     for a, b in zip(cuts, cuts[1:]):
-        share = _energy_at(profile, (b - start_s) / duration_s) - _energy_at(profile, (a - start_s) / duration_s)
+        share = interpolate(profile, (b - start_s) / duration_s) - interpolate(profile, (a - start_s) / duration_s)
         g_kwh += share * kwh * series.at((a + b) / 2)
     return g_kwh * pue / 1000.0
 
@@ -236,8 +229,7 @@ def format_start(plan: StartPlan, kwh: float, duration_s: float, shape: str, sho
              f"   saves {plan.saving_kg:.4g} kg ({plan.saving_fraction:.0%})"]
     if plan.best is plan.now:
         lines.append("  Starting now is already the cleanest choice in this forecast.")
-    lines.append("  next best: " + ", ".join(f"{_iso(c.start_s)} {c.co2_kg:.4g} kg"
-                                               for c in plan.candidates[1:show] if math.isfinite(c.co2_kg)))
+    lines.append("  next best: " + ", ".join(f"{_iso(c.start_s)} {c.co2_kg:.4g} kg" for c in plan.candidates[1:show]))
     return "\n".join(lines)
 
 

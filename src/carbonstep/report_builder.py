@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence, TypeVar
 
 from ._version import __version__
 from .accounting import footprint
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .totals import EnergyTotals
 
 TIMELINE_POINTS = 256
+T = TypeVar("T")
 
 
 class CarbonCurve:
@@ -64,7 +65,8 @@ def _devices(totals: "EnergyTotals", sampler: "Sampler") -> tuple[Device, ...]:
     return tuple(devices)
 
 
-def _methods(devices: tuple[Device, ...]) -> dict[str, str]:
+def methods_of(devices: Sequence[Device]) -> dict[str, str]:
+    """Domain → the methods its devices used, e.g. {"cpu": "counter+estimate"}."""
     methods: dict[str, str] = {}
     for domain in DOMAINS:
         used = sorted({d.method for d in devices if d.domain == domain.value})
@@ -73,12 +75,26 @@ def _methods(devices: tuple[Device, ...]) -> dict[str, str]:
     return methods
 
 
+def thin(points: Sequence[T], limit: int = TIMELINE_POINTS) -> list[T]:
+    """Every n-th point so that at most about ``limit`` are kept, and always the last one."""
+    stride = max(1, -(-len(points) // limit))
+    return list(points[::stride]) + ([points[-1]] if points and (len(points) - 1) % stride else [])
+
+
+def interpolate(points: Sequence[tuple[float, float]], t: float) -> float:
+    """A cumulative curve at ``t``, linear between points: 0 before the first, the last value after it."""
+    if not points or t < points[0][0]:
+        return 0.0
+    if t >= points[-1][0]:
+        return points[-1][1]
+    i = bisect.bisect_right([p[0] for p in points], t)
+    (t0, v0), (t1, v1) = points[i - 1], points[i]
+    return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
+
+
 def _timeline(totals: "EnergyTotals") -> tuple[tuple[float, float], ...]:
     t0 = totals.t0 or 0.0
-    points = totals.timeline
-    stride = max(1, -(-len(points) // TIMELINE_POINTS))
-    kept = points[::stride] + ([points[-1]] if points and (len(points) - 1) % stride else [])
-    return tuple((round(t - t0, 3), sum(j) / J_PER_KWH) for t, j in kept)
+    return tuple((round(t - t0, 3), sum(j) / J_PER_KWH) for t, j in thin(totals.timeline))
 
 
 def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler", status: str) -> RunReport:
@@ -118,7 +134,7 @@ def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler",
         energy_kwh_cpu=kwh[1], energy_kwh_ram=kwh[2], facility_kwh=footprint.facility_kwh(total, tracker.pue),
         co2_kg=curve.co2_kg(total, duration), water_l=tracker._water_l(total), pue=tracker.pue,
         wue_l_per_kwh=tracker.wue, water_intensity_l_per_kwh=tracker.water_intensity,
-        intensity=tracker._intensity_record(), methods=_methods(devices), devices=devices, marks=marks,
+        intensity=tracker._intensity_record(), methods=methods_of(devices), devices=devices, marks=marks,
         marks_stride=totals.mark_stride, epochs=tuple(epochs), timeline=_timeline(totals),
         warnings=tuple(dict.fromkeys(warnings)), wasted=status in ("failed", "interrupted"), name=tracker.name,
         carbonstep_version=__version__, extra=extra,
