@@ -69,7 +69,8 @@ def _dist() -> Any:
 
 
 def in_process_group() -> bool:
-    return _dist() is not None and _dist().get_world_size() > 1
+    dist = _dist()
+    return dist is not None and dist.get_world_size() > 1
 
 
 def _device(dist: Any) -> Any:

@@ -164,9 +164,9 @@ class Tracker:
         """Drop node-level sources unless this process is its node's leader: each node counted once."""
         from .readers.base import Scope, Unavailable
 
-        if self.place is None or self.place.node_leader:
+        if self.place.node_leader:
             return
-        for reader in [r for r in self._readers if getattr(r, "scope", Scope.PROCESS) is Scope.NODE]:
+        for reader in [r for r in self._readers if Scope(getattr(r, "scope", Scope.PROCESS)) is Scope.NODE]:
             self._readers.remove(reader)
             reader.close()
             self.unavailable.append(Unavailable(

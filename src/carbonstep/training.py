@@ -78,7 +78,6 @@ class TrainingSession:
         self.rank_report: RunReport | None = None  #: this process's own report (== report without DDP)
         self.report_path: Path | None = None
         self._previous_sigterm: Any = None
-        self._owner_pid = os.getpid()
         self.sink: Sink | None = None
         self.offset = dict.fromkeys(CUMULATIVE, 0.0)
         self.epoch_costs: list[dict[str, float]] = []
@@ -107,7 +106,6 @@ class TrainingSession:
         self.tracker.place = place if self.tracker.place is None else self.tracker.place
         self.tracker.output_dir = None  # the session writes the report itself, at end()
         self.tracker.start()
-        self._owner_pid = os.getpid()
         atexit.register(self._end_at_exit)  # frameworks without an exception hook: a crash still reports
         self._catch_sigterm()
         self._epoch_start = self.job_totals(self.tracker.snapshot(refresh=False))
@@ -238,7 +236,7 @@ class TrainingSession:
 
     def _end_at_exit(self) -> None:
         """The interpreter exits with the session open: an uncaught exception, Ctrl-C, ``sys.exit``."""
-        if self.report is None and self.tracker.running and os.getpid() == self._owner_pid:
+        if self.report is None and self.tracker.running:  # not running in a forked child
             uncaught = getattr(sys, "last_type", None)  # set by Python for an exception nobody caught
             interrupted = uncaught is not None and issubclass(uncaught, KeyboardInterrupt)
             self.end("interrupted" if interrupted else "failed")
