@@ -132,7 +132,7 @@ def _report(host: str, start: str, duration_s: float, devices: list[tuple[str, s
     )
 
 
-def test_merge_counts_a_node_once_by_host_and_time(tmp_path: Path) -> None:
+def test_merge_counts_a_node_once_by_host_and_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p0 = _report("h1", "2026-01-01T00:00:00+00:00", 100, [("rapl", "cpu", "node", 0.010),
                                                          ("cpu-est", "cpu", "process", 0.002)], 100, run_id="a")
     p1 = _report("h1", "2026-01-01T00:00:50+00:00", 100, [("rapl", "cpu", "node", 0.010),
@@ -160,6 +160,7 @@ def test_merge_counts_a_node_once_by_host_and_time(tmp_path: Path) -> None:
     out = tmp_path / "job.json"
     assert cli(["merge", *map(str, paths), "-o", str(out)]) == 0
     assert RunReport.load(out).energy_kwh == pytest.approx(job.energy_kwh)
+    assert "5.000 Wh read twice, counted once" in capsys.readouterr().out  # p1's 0.005 kWh
 
 
 def test_merge_refuses_what_would_count_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

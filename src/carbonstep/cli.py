@@ -103,11 +103,6 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     out = args.output or Path(f"carbonstep-{job.run_id}-job.json")
     job.save(out)
     print(render(job))
-    for part in job.extra["parts"]:
-        dropped = f", {part['duplicate_kwh_dropped'] * 3.6e6:.3g} J read twice dropped" \
-            if part["duplicate_kwh_dropped"] else ""
-        print(f"  {part['label']:<12} {part['host']:<20} {part['energy_kwh'] * 3.6e6:>12.4g} J "
-              f"{part['co2_kg'] * 1e3:>10.4g} g CO2e  {part['status']}{dropped}")
     print(f"wrote {out}")
     return 0
 
@@ -136,9 +131,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(plan.format_sites(plan.rank_sites(plan.read_sites(args.sites), kwh), kwh))
     if args.forecast:
         import time
-        from datetime import datetime, timezone
 
-        from .accounting.timeseries import read_series
+        from .accounting.timeseries import parse_time, read_series
 
         if args.duration:
             duration = plan.parse_duration(args.duration)
@@ -149,11 +143,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         profile = plan.profile_of(report.timeline) if report is not None else plan.flat_profile()
         shape = "power profile of the report's run" if report is not None and len(report.timeline) > 1 \
             else "flat power"
-        if args.now:
-            stamp = datetime.fromisoformat(args.now)
-            now = (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
-        else:
-            now = time.time()
+        now = parse_time(args.now) if args.now else time.time()
         pue = args.pue if args.pue is not None else (report.pue if report is not None else 1.0)
         pue = check_factor("--pue", pue, 1.0, "power usage effectiveness")
         if args.sites:

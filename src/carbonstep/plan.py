@@ -7,7 +7,6 @@ CO2e = kWh × PUE × g/kWh, water = kWh × (WUE + PUE × grid L/kWh), as everywh
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Sequence
 
 from .accounting import footprint, regions
 from .accounting.footprint import DEFAULT_WATER_L_PER_KWH
-from .accounting.timeseries import IntensitySeries
+from .accounting.timeseries import IntensitySeries, read_csv_rows
 from .errors import ConfigError, DataFileError
 from .report_builder import interpolate
 
@@ -54,13 +53,7 @@ def read_sites(path: str | Path) -> list[Site]:
     """Read a sites CSV (columns ``site,pue,wue,region`` or ``site,pue,wue,intensity``; optional
     ``water_intensity``). A bad file raises :class:`DataFileError` naming the line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DataFileError(str(path), None, f"cannot read: {exc.strerror}") from None
-    rows = list(csv.reader(text.splitlines()))
-    if not rows:
-        raise DataFileError(str(path), None, "empty file")
+    rows = read_csv_rows(path)
     header = [h.strip().lower() for h in rows[0]]
     unknown = [h for h in header if h not in SITE_COLUMNS]
     if "site" not in header or "pue" not in header or not ({"region", "intensity"} & set(header)) or unknown:

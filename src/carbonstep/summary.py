@@ -58,7 +58,9 @@ def render(report: RunReport) -> str:
         nodes = r.extra.get("nodes") or []
         lines.append(f"  processes  {len(parts)} on {len(nodes)} host{'s' if len(nodes) != 1 else ''}")
         lines += _capped([f"  · {p['label']} on {p['host']}: {format_energy(p['energy_kwh'])}, "
-                          f"{format_mass(p['co2_kg'])} CO2e, {p['status']}" for p in parts], "processes")
+                          f"{format_mass(p['co2_kg'])} CO2e, {p['status']}"
+                          + (f"; {format_energy(p['duplicate_kwh_dropped'])} read twice, counted once"
+                             if p.get("duplicate_kwh_dropped") else "") for p in parts], "processes")
     else:
         lines += _capped([f"  · {d.name}: {d.description}" for d in r.devices], "devices")
     if r.epochs:

@@ -72,7 +72,8 @@ class IntensitySeries:
         return self.times[-1] - self.times[-2] if len(self.times) > 1 else 3600.0
 
 
-def _parse_time(text: str) -> float:
+def parse_time(text: str) -> float:
+    """UNIX seconds from ISO 8601 (UTC when no zone is given) or epoch seconds/milliseconds."""
     text = text.strip()
     try:
         number = float(text)
@@ -92,9 +93,8 @@ def _pick(header: list[str], names: Iterable[str]) -> int | None:
     return None
 
 
-def read_series(path: str | Path) -> IntensitySeries:
-    """Read an intensity CSV; a malformed file raises :class:`DataFileError` naming the line."""
-    path = Path(path)
+def read_csv_rows(path: Path) -> list[list[str]]:
+    """The rows of a CSV file (header first); DataFileError if it cannot be read or is empty."""
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as exc:
@@ -102,6 +102,13 @@ def read_series(path: str | Path) -> IntensitySeries:
     rows = list(csv.reader(lines))
     if not rows:
         raise DataFileError(str(path), None, "empty file")
+    return rows
+
+
+def read_series(path: str | Path) -> IntensitySeries:
+    """Read an intensity CSV; a malformed file raises :class:`DataFileError` naming the line."""
+    path = Path(path)
+    rows = read_csv_rows(path)
     header = rows[0]
     t_col = _pick(header, TIME_COLUMNS)
     v_col = _pick(header, VALUE_COLUMNS)
@@ -131,7 +138,7 @@ def read_series(path: str | Path) -> IntensitySeries:
 
 def _cell_time(path: Path, number: int, row: list[str], col: int) -> float:
     try:
-        return _parse_time(row[col])
+        return parse_time(row[col])
     except (IndexError, ValueError):
         cell = row[col] if col < len(row) else "<missing>"
         raise DataFileError(str(path), number, f"bad timestamp {cell!r} (use ISO 8601)") from None
