@@ -24,9 +24,9 @@ def _csv(directory: Path, name: str, text: str) -> str:
 def cases(tmp: Path) -> list[tuple[str, str, Callable[[], object]]]:
     from carbonstep import Budget, Tracker
     from carbonstep.accounting.timeseries import read_series
-    from carbonstep.merge import merge
-    from carbonstep.plan import parse_duration, read_sites
-    from carbonstep.report import RunReport
+    from carbonstep.analysis.merge import merge
+    from carbonstep.analysis.plan import parse_duration, read_sites
+    from carbonstep.report.record import RunReport
 
     series = "timestamp,carbon_intensity\n"
     return [

@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from carbonstep.callbacks.session import TrainingSession
 from carbonstep.errors import CarbonstepError
 from carbonstep.testing import CounterReader
-from carbonstep.training import TrainingSession
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from carbonstep.report import RunReport
+from carbonstep.report.record import RunReport
 
 pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent

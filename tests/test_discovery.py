@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from carbonstep import Tracker
-from carbonstep.readers import discover
-from carbonstep.readers.nvml import discover_nvml
+from carbonstep.measure.readers import discover
+from carbonstep.measure.readers.nvml import discover_nvml
 from carbonstep.testing import ScriptedReader
 
 from .fake_nvml import FakeGpu, FakeNvml

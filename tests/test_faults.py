@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from carbonstep.report import RunReport
+from carbonstep.report.record import RunReport
 
 HERE = Path(__file__).parent
 KWH = 3.6e6

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from carbonstep.readers.base import Kind, Method
-from carbonstep.readers.nvml import discover_nvml
-from carbonstep.sampler import Sampler
+from carbonstep.measure.readers.base import Kind, Method
+from carbonstep.measure.readers.nvml import discover_nvml
+from carbonstep.measure.sampler import Sampler
+from carbonstep.measure.totals import EnergyTotals
 from carbonstep.testing import ManualClock
-from carbonstep.totals import EnergyTotals
 
 from .fake_nvml import FakeGpu, FakeNvml
 

@@ -11,13 +11,13 @@ import pytest
 from carbonstep import ConfigError, Tracker
 from carbonstep.accounting.regions import lookup
 from carbonstep.accounting.timeseries import read_series
+from carbonstep.analysis.plan import best_start, parse_duration, rank_sites, read_sites
 from carbonstep.cli import main as cli
 from carbonstep.errors import DataFileError
-from carbonstep.hints import CAR_G_PER_KM, KETTLE_KWH_PER_L, hints_for
-from carbonstep.plan import best_start, parse_duration, rank_sites, read_sites
-from carbonstep.readers.nvml import discover_nvml
-from carbonstep.report import Epoch, RunReport
-from carbonstep.summary import render
+from carbonstep.measure.readers.nvml import discover_nvml
+from carbonstep.report.hints import CAR_G_PER_KM, KETTLE_KWH_PER_L, hints_for
+from carbonstep.report.record import Epoch, RunReport
+from carbonstep.report.summary import render
 
 from .fake_nvml import FakeGpu, FakeNvml
 from .test_scale import _report

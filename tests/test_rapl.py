@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from carbonstep.readers.base import Domain, counter_delta
-from carbonstep.readers.rapl import PERMISSION_FIX, discover_rapl
-from carbonstep.sampler import Sampler
+from carbonstep.measure.readers.base import Domain, counter_delta
+from carbonstep.measure.readers.rapl import PERMISSION_FIX, discover_rapl
+from carbonstep.measure.sampler import Sampler
+from carbonstep.measure.totals import EnergyTotals
 from carbonstep.testing import ManualClock
-from carbonstep.totals import EnergyTotals
 
 WRAP_UJ = 262_143_328_850
 

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 from carbonstep import ConfigError, Tracker
+from carbonstep.analysis.merge import merge
+from carbonstep.callbacks.session import slurm_tags
 from carbonstep.cli import main as cli
-from carbonstep.distributed import Place, environment_place
-from carbonstep.merge import merge
-from carbonstep.readers import discover
-from carbonstep.readers.nvml import discover_nvml
-from carbonstep.readers.process import ProcessTree
-from carbonstep.report import Device, Intensity, RunReport
+from carbonstep.measure.distributed import Place, environment_place
+from carbonstep.measure.readers import discover
+from carbonstep.measure.readers.nvml import discover_nvml
+from carbonstep.measure.readers.process import ProcessTree
+from carbonstep.report.record import Device, Intensity, RunReport
 from carbonstep.testing import CounterReader, ManualClock
-from carbonstep.training import slurm_tags
 
 from .fake_nvml import FakeGpu, FakeNvml
 from .test_rapl import make_zone

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from carbonstep import CarbonstepError, ConfigError, Tracker
-from carbonstep.sampler import Sampler
+from carbonstep.measure.sampler import Sampler
+from carbonstep.measure.totals import EnergyTotals
 from carbonstep.testing import ManualClock, ScriptedReader
-from carbonstep.totals import EnergyTotals
 
 
 def wave(t: float) -> float:

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from transformers import Trainer, TrainingArguments
 
 from carbonstep import Budget, RunReport
-from carbonstep.transformers import FOOTPRINT_FILE, CarbonCallback
+from carbonstep.callbacks.transformers import FOOTPRINT_FILE, CarbonCallback
 
 from .hf_model import GlobalStepEnergy, Synthetic, tiny_bert
 

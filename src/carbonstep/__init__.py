@@ -8,22 +8,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from carbonstep._version import __version__
 
 if TYPE_CHECKING:
-    from .budget import Budget
-    from .comparison import Comparison, compare
-    from .errors import CarbonstepError, ConfigError, DataFileError, MissingExtraError
-    from .report import RunReport
-    from .session import Snapshot, Tracker
+    from carbonstep.analysis.compare import Comparison, compare
+    from carbonstep.callbacks.budget import Budget
+    from carbonstep.errors import CarbonstepError, ConfigError, DataFileError, MissingExtraError
+    from carbonstep.measure.tracker import Snapshot, Tracker
+    from carbonstep.report.record import RunReport
 
 _EXPORTS = {
-    "Tracker": "session",
-    "Snapshot": "session",
-    "RunReport": "report",
-    "Budget": "budget",
-    "compare": "comparison",
-    "Comparison": "comparison",
+    "Tracker": "measure.tracker",
+    "Snapshot": "measure.tracker",
+    "RunReport": "report.record",
+    "Budget": "callbacks.budget",
+    "compare": "analysis.compare",
+    "Comparison": "analysis.compare",
     "CarbonstepError": "errors",
     "ConfigError": "errors",
     "DataFileError": "errors",

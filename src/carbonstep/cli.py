@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import CarbonstepError
+from carbonstep.errors import CarbonstepError
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .readers import discover
-    from .readers.estimate import cpu_model_name
+    from carbonstep.measure.readers import discover
+    from carbonstep.measure.readers.estimate import cpu_model_name
 
     found = discover(args.attribution)
     print(f"carbonstep on {os.uname().nodename}: CPU {cpu_model_name()!r}, {os.cpu_count()} logical CPUs")
@@ -40,7 +40,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_regions(args: argparse.Namespace) -> int:
-    from .accounting.regions import search
+    from carbonstep.accounting.regions import search
 
     rows = search(args.query or "")
     if not rows:
@@ -53,16 +53,16 @@ def _cmd_regions(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import RunReport
-    from .summary import render
+    from carbonstep.report.record import RunReport
+    from carbonstep.report.summary import render
 
     print(render(RunReport.load(args.path)))
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .session import Tracker
-    from .summary import render
+    from carbonstep.measure.tracker import Tracker
+    from carbonstep.report.summary import render
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
@@ -95,9 +95,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from .merge import merge
-    from .report import RunReport
-    from .summary import render
+    from carbonstep.analysis.merge import merge
+    from carbonstep.report.record import RunReport
+    from carbonstep.report.summary import render
 
     job = merge([RunReport.load(path) for path in args.reports], name=args.name)
     out = args.output or Path(f"carbonstep-{job.run_id}-job.json")
@@ -109,8 +109,8 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 def _job_energy(args: argparse.Namespace) -> tuple[float, object]:
     """The job's IT kWh (and its report, if one was given) from --kwh or --report."""
-    from .accounting.footprint import check_factor
-    from .report import RunReport
+    from carbonstep.accounting.footprint import check_factor
+    from carbonstep.report.record import RunReport
 
     if (args.kwh is None) == (args.report is None):
         raise CarbonstepError("give the job's energy: --kwh N or --report REPORT.json (one of them)")
@@ -121,8 +121,8 @@ def _job_energy(args: argparse.Namespace) -> tuple[float, object]:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from . import plan
-    from .accounting.footprint import check_factor
+    from carbonstep.accounting.footprint import check_factor
+    from carbonstep.analysis import plan
 
     if not args.sites and not args.forecast:
         raise CarbonstepError("plan what? --sites SITES.csv (where) and/or --forecast INTENSITY.csv (when)")
@@ -132,7 +132,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.forecast:
         import time
 
-        from .accounting.timeseries import parse_time, read_series
+        from carbonstep.accounting.timeseries import parse_time, read_series
 
         if args.duration:
             duration = plan.parse_duration(args.duration)
@@ -154,7 +154,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .comparison import compare, dump_json
+    from carbonstep.analysis.compare import compare, dump_json
 
     result = compare(args.runs, args.metric, args.mode, args.experiment, args.tracking_uri)
     print(result.table())
@@ -166,7 +166,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     if args.log_artifact:
-        from .errors import require
+        from carbonstep.errors import require
 
         client = require("mlflow", "mlflow").MlflowClient(args.tracking_uri)
         for series in result.series:
@@ -180,7 +180,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from .mlflow import sync_ledger
+    from carbonstep.sinks.mlflow import sync_ledger
 
     for path in args.ledgers:
         try:

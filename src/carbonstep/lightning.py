@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .callbacks.lightning_hooks import LightningHooks
-from .errors import require
+from carbonstep.callbacks.lightning import LightningHooks
+from carbonstep.errors import require
 
 Callback = require("lightning.pytorch", "lightning").Callback
 

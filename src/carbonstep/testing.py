@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from .readers.base import Domain, Kind, Method, Scope, Share
+from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share
 
 
 class ManualClock:

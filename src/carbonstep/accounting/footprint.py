@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..errors import ConfigError
+from carbonstep.errors import ConfigError
 
 J_PER_KWH = 3.6e6
 DEFAULT_WATER_L_PER_KWH = 3.14  # US average EWIF: Li et al. 2023, after Reig et al. (WRI) 2020

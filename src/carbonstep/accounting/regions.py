@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import ConfigError
-from . import DATA_DIR
+from carbonstep.accounting import DATA_DIR
+from carbonstep.errors import ConfigError
 
 WORLD = "WORLD"
 

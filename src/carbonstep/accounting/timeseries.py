@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..errors import DataFileError
+from carbonstep.errors import DataFileError
 
 LB_PER_MWH_TO_G_PER_KWH = 0.45359237
 TIME_COLUMNS = ("timestamp", "datetime", "datetime (utc)", "time", "date", "point_time", "from")

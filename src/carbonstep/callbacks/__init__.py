@@ -1,2 +1,5 @@
-"""Framework adapters: hooks in, session calls out. Import them from ``carbonstep.lightning``,
-``carbonstep.pytorch_lightning``, ``carbonstep.transformers`` and ``carbonstep.keras``."""
+"""Framework adapters (hooks in, session calls out) and the framework-free :class:`TrainingSession`.
+
+Import a framework's callback from its public path: ``carbonstep.lightning``, ``carbonstep.pytorch_lightning``,
+``carbonstep.transformers`` or ``carbonstep.keras``.
+"""

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..budget import Budget
-from ..training import TrainingSession
+from carbonstep.callbacks.budget import Budget
+from carbonstep.callbacks.session import TrainingSession
 
 
 def make_session(
@@ -54,6 +54,6 @@ LEDGER_FILE = "carbonstep-mlflow-ledger.jsonl"
 
 def mlflow_sink(output_dir: str | os.PathLike[str], **options: Any) -> Any:
     """An MlflowSink whose local ledger lives in ``output_dir`` (MLflow is imported only here, on use)."""
-    from ..mlflow import MlflowSink
+    from carbonstep.sinks.mlflow import MlflowSink
 
     return MlflowSink(ledger_path=Path(output_dir) / LEDGER_FILE, **options)

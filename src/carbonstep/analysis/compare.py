@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConfigError
+from carbonstep.errors import ConfigError
 
 Points = list[tuple[float, float]]  # (step, value)
 
@@ -91,7 +91,7 @@ class Comparison:
 
     def figure(self) -> Any:
         """Three panels: (a) metric per step, (b) cumulative CO2 per step, (c) CO2 against the metric reached."""
-        from .plot import comparison_figure
+        from carbonstep.analysis.plot import comparison_figure
 
         return comparison_figure(self)
 
@@ -176,7 +176,7 @@ def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mo
         raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
     if not runs:
         raise ConfigError("give at least one run (an MLflow run id or name, or a report file)")
-    from .comparison_sources import load_series
+    from carbonstep.analysis.compare_sources import load_series
 
     series = [load_series(str(ref), metric, experiment, tracking_uri) for ref in runs]
     pairs = [_summarise(s, mode) for s in series]

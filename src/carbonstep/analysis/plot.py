@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import require
+from carbonstep.errors import require
 
 if TYPE_CHECKING:
-    from .comparison import Comparison
+    from carbonstep.analysis.compare import Comparison
 
 
 def comparison_figure(result: "Comparison") -> Any:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .readers.base import Reader
+from carbonstep.measure.readers.base import Reader
 
 log = logging.getLogger("carbonstep")
 

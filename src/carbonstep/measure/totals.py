@@ -1,6 +1,6 @@
 """Cumulative energy per device, a bounded timeline, and marks resolved against it.
 
-Fed by the sampler (one :class:`~carbonstep.sampler.Sample` at a time). ``mark()`` is the
+Fed by the sampler (one :class:`~carbonstep.measure.sampler.Sample` at a time). ``mark()`` is the
 hot path of every training step: it appends a tuple to a deque and returns; marks are
 placed on the energy curve by interpolation when the next sample arrives.
 """
@@ -12,8 +12,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .readers.base import Domain, Kind, Reader, counter_delta
-from .sampler import Sample
+from carbonstep.measure.readers.base import Domain, Kind, Reader, counter_delta
+from carbonstep.measure.sampler import Sample
 
 DOMAINS = (Domain.GPU, Domain.CPU, Domain.RAM)
 Vector = tuple[float, float, float]  # joules for (gpu, cpu, ram)

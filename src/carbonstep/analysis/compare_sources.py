@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .comparison import RunSeries, is_run_id
-from .errors import ConfigError, require
-from .report import RunReport
+from carbonstep.analysis.compare import RunSeries, is_run_id
+from carbonstep.errors import ConfigError, require
+from carbonstep.report.record import RunReport
 
 
 def load_series(ref: str, metric: str, experiment: str | None, tracking_uri: str | None) -> RunSeries:

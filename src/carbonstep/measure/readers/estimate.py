@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from .base import Domain, Kind, Method, Scope, Share
+from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share
 
 RAM_W_PER_GB = 0.375  # eco2AI (Budennyy et al., 2022)
 BYTES_PER_GB = 1e9
@@ -43,7 +43,7 @@ def _normalise(name: str) -> str:
 def _cpu_table() -> tuple[tuple[str, float, str], ...]:
     import csv
 
-    from ..accounting import DATA_DIR
+    from carbonstep.accounting import DATA_DIR
 
     text = (DATA_DIR / "cpu_power.csv").read_text()
     return tuple(

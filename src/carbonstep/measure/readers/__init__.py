@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .base import Domain, Kind, Method, Reader, Scope, Share, Unavailable
+from carbonstep.measure.readers.base import Domain, Kind, Method, Reader, Scope, Share, Unavailable
 
 __all__ = ["Discovery", "Domain", "Kind", "Method", "Reader", "Scope", "Share", "Unavailable", "discover"]
 
@@ -24,7 +24,7 @@ class Discovery:
 
 def powercap_root() -> Path:
     """The powercap sysfs root: ``CARBONSTEP_POWERCAP_ROOT`` or /sys/class/powercap."""
-    from .rapl import DEFAULT_ROOT
+    from carbonstep.measure.readers.rapl import DEFAULT_ROOT
 
     return Path(os.environ.get("CARBONSTEP_POWERCAP_ROOT") or DEFAULT_ROOT)
 
@@ -41,13 +41,23 @@ def discover(
 
     GPUs: NVML. CPU and DRAM: RAPL counters where readable, else the estimates.
     ``attribution="process"`` measures the process tree rooted at ``pid``. ``place``
-    (:class:`~carbonstep.distributed.Place`) keeps other ranks out of the tree and, with
+    (:class:`~carbonstep.measure.distributed.Place`) keeps other ranks out of the tree and, with
     several ranks on a node, picks this rank's GPU.
     """
-    from .estimate import CpuEstimateReader, RamEstimateReader, cpu_model_name, cpu_power_model
-    from .nvml import discover_nvml
-    from .process import ProcessShare, ProcessTree, machine_busy_cpu_seconds, machine_used_memory_bytes
-    from .rapl import discover_rapl
+    from carbonstep.measure.readers.estimate import (
+        CpuEstimateReader,
+        RamEstimateReader,
+        cpu_model_name,
+        cpu_power_model,
+    )
+    from carbonstep.measure.readers.nvml import discover_nvml
+    from carbonstep.measure.readers.process import (
+        ProcessShare,
+        ProcessTree,
+        machine_busy_cpu_seconds,
+        machine_used_memory_bytes,
+    )
+    from carbonstep.measure.readers.rapl import discover_rapl
 
     found = Discovery()
     if gpus:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .base import Domain, Kind, Method, Scope, Share, Unavailable
+from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share, Unavailable
 
 DEFAULT_ROOT = Path("/sys/class/powercap")
 PERMISSION_FIX = (

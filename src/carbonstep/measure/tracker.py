@@ -10,16 +10,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .accounting import footprint, regions
-from .accounting.footprint import DEFAULT_WATER_L_PER_KWH, J_PER_KWH, check_factor
-from .errors import CarbonstepError, ConfigError
+from carbonstep.accounting import footprint, regions
+from carbonstep.accounting.footprint import DEFAULT_WATER_L_PER_KWH, J_PER_KWH, check_factor
+from carbonstep.errors import CarbonstepError, ConfigError
 
 if TYPE_CHECKING:  # imported when a tracker starts or stops, to keep `import carbonstep` light
-    from .distributed import Place
-    from .readers.base import Reader, Unavailable
-    from .report import Intensity, RunReport
-    from .sampler import Sampler
-    from .totals import EnergyTotals
+    from carbonstep.measure.distributed import Place
+    from carbonstep.measure.readers.base import Reader, Unavailable
+    from carbonstep.measure.sampler import Sampler
+    from carbonstep.measure.totals import EnergyTotals
+    from carbonstep.report.record import Intensity, RunReport
 
 log = logging.getLogger("carbonstep")
 logging.getLogger("carbonstep").addHandler(logging.NullHandler())
@@ -65,7 +65,7 @@ class Tracker:
     cheap enough for every training step. ``intensity`` (g CO2e/kWh, or a CSV time
     series path) overrides the region's table value. ``readers`` replaces hardware
     discovery (see :mod:`carbonstep.testing`); ``pid`` measures another process tree.
-    ``place`` (:class:`~carbonstep.distributed.Place`, default: from ``RANK``/``LOCAL_RANK``/Slurm
+    ``place`` (:class:`~carbonstep.measure.distributed.Place`, default: from ``RANK``/``LOCAL_RANK``/Slurm
     variables) says which rank this is, so node-level sources are read once per node.
     ``count_unit`` names what ``mark(count=...)`` counts (samples, tokens…) in the hints.
     """
@@ -124,7 +124,7 @@ class Tracker:
             return found, None, None, chosen
         found = regions.lookup(region) if region else None
         if isinstance(intensity, (str, os.PathLike)) and not _is_number(intensity):
-            from .accounting.timeseries import read_series
+            from carbonstep.accounting.timeseries import read_series
 
             return found, read_series(intensity), None, "time series"
         value = check_factor("intensity", intensity, 0.0, "grid carbon intensity in g CO2e/kWh, or a CSV path")
@@ -137,21 +137,21 @@ class Tracker:
             raise CarbonstepError("this Tracker has stopped; a Tracker measures one run: create a new one")
         if self._sampler is not None:
             return self
-        from .distributed import environment_place
+        from carbonstep.measure.distributed import environment_place
 
         self.place = self.place or environment_place()
         if self._given_readers is not None:
             self._readers = list(self._given_readers)
         else:
-            from .readers import discover
+            from carbonstep.measure.readers import discover
 
             found = discover(self.attribution, self.pid, place=self.place)
             self._readers, self.unavailable = found.readers, found.unavailable
             self.warnings += found.warnings
         self._leave_node_sources_to_leader()
         self._owner_pid = os.getpid()
-        from .sampler import Sampler
-        from .totals import EnergyTotals
+        from carbonstep.measure.sampler import Sampler
+        from carbonstep.measure.totals import EnergyTotals
 
         interval = self._safe_interval()
         self._totals = EnergyTotals(self._readers)
@@ -162,7 +162,7 @@ class Tracker:
 
     def _leave_node_sources_to_leader(self) -> None:
         """Drop node-level sources unless this process is its node's leader: each node counted once."""
-        from .readers.base import Scope, Unavailable
+        from carbonstep.measure.readers.base import Scope, Unavailable
 
         if self.place.node_leader:
             return
@@ -256,7 +256,7 @@ class Tracker:
             return self.region.g_per_kwh
         if self._totals is None:
             return self._series.at(time.time())
-        from .report_builder import CarbonCurve
+        from carbonstep.report.builder import CarbonCurve
 
         return CarbonCurve(self, self._totals).g_per_kwh_until(upto_s)
 
@@ -267,7 +267,7 @@ class Tracker:
         return footprint.water_l(kwh, self.pue, self.wue, self.water_intensity)
 
     def _intensity_record(self) -> Intensity:
-        from .report import Intensity
+        from carbonstep.report.record import Intensity
 
         region = self.region
         if self._series is not None:
@@ -283,7 +283,7 @@ class Tracker:
                          region.basis, region.licence, self._chosen_by)
 
     def _build_report(self, totals: EnergyTotals, sampler: Sampler, status: str) -> RunReport:
-        from .report_builder import build_report
+        from carbonstep.report.builder import build_report
 
         return build_report(self, totals, sampler, status)
 

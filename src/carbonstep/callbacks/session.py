@@ -2,14 +2,14 @@
 
 A callback translates its hooks into ``begin`` / ``step`` / ``validation`` /
 ``epoch_end`` / ``end`` on a :class:`TrainingSession`; the session measures (through a
-:class:`~carbonstep.Tracker`), logs (through a sink such as :class:`~carbonstep.mlflow.MlflowSink`),
+:class:`~carbonstep.Tracker`), logs (through a sink such as :class:`~carbonstep.sinks.mlflow.MlflowSink`),
 checks the :class:`~carbonstep.Budget` and writes the local report. Offsets carried in
 ``state_dict()`` make the footprint and the budget survive checkpoint and resume.
 
-Under torch.distributed every rank measures its own share (see :mod:`carbonstep.distributed`);
+Under torch.distributed every rank measures its own share (see :mod:`carbonstep.measure.distributed`);
 the totals logged and given to the budget are summed over ranks at each logging step,
 validation, epoch end and at the end, where rank zero also writes the job's report
-(:func:`carbonstep.merge.merge` of every rank's report).
+(:func:`carbonstep.analysis.merge.merge` of every rank's report).
 """
 
 from __future__ import annotations
@@ -21,26 +21,17 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping
 
-from . import distributed
-from ._version import __version__
-from .budget import Budget, Decision
-from .report import RunReport
-from .session import Snapshot, Tracker
+from carbonstep._version import __version__
+from carbonstep.callbacks.budget import Budget, Decision
+from carbonstep.measure import distributed
+from carbonstep.measure.tracker import Snapshot, Tracker
+from carbonstep.report.record import RunReport
+from carbonstep.sinks.base import Sink
 
 log = logging.getLogger("carbonstep")
 CUMULATIVE = ("energy_kwh", "co2_kg", "water_l", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram")
-
-
-class Sink(Protocol):
-    run_id: str | None
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
-    def log_params(self, params: Mapping[str, Any]) -> None: ...
-    def set_tags(self, tags: Mapping[str, Any]) -> None: ...
-    def log_artifact(self, path: str | os.PathLike[str]) -> None: ...
-    def close(self, status: str = "FINISHED") -> str | None: ...
 
 
 def slurm_tags(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -204,7 +195,7 @@ class TrainingSession:
                                 f"another rank's budget check stopped training after epoch {epoch}")
         self.decision = decision
         if self.sink is not None:
-            self.sink.set_tags({f"carbonstep.budget.{k}": v for k, v in decision.to_dict().items()})
+            self.sink.set_tags({f"carbonstep.callbacks.budget.{k}": v for k, v in decision.to_dict().items()})
         log.warning("carbonstep: %s", decision.reason)
         return decision.reason
 
@@ -271,7 +262,7 @@ class TrainingSession:
         if together:
             gathered = distributed.gather_to_zero(own.to_dict())
             if gathered is not None:
-                from .merge import merge
+                from carbonstep.analysis.merge import merge
 
                 job = merge([RunReport.from_dict(r) for r in gathered])
         final = {k: getattr(job, k) + self.offset[k] for k in CUMULATIVE}
@@ -290,7 +281,7 @@ class TrainingSession:
                 self.messages.append(message)
                 log.warning("carbonstep: %s", message)
         if self.summary and self.rank == 0:
-            from .summary import render
+            from carbonstep.report.summary import render
 
             print(render(self.report), file=sys.stderr)
             print(f"  report: {self.report_path}", file=sys.stderr)

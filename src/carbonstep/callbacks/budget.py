@@ -2,7 +2,7 @@
 
 Shared by every framework's callback. Reducing the decision across ranks is the
 callback's one job here (``trainer.strategy.reduce_boolean_decision`` or
-:func:`carbonstep.distributed.any_rank`): every rank stops at the same epoch.
+:func:`carbonstep.measure.distributed.any_rank`): every rank stops at the same epoch.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
-from .errors import ConfigError
+from carbonstep.errors import ConfigError
 
 QUANTITIES = ("co2_kg", "kwh", "water_l")
 UNITS = {"co2_kg": "kg CO2e", "kwh": "kWh", "water_l": "L"}

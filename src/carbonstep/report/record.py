@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import DataFileError
+from carbonstep.errors import DataFileError
 
 SCHEMA_VERSION = 1
 
@@ -102,7 +102,7 @@ class RunReport:
     name: str | None = None
     budget: dict[str, Any] | None = None  #: the budget decision, when a budget stopped the run
     extra: dict[str, Any] = field(default_factory=dict)
-    hints: tuple[dict[str, Any], ...] = ()  #: efficiency hints ({kind, text, value}; carbonstep.hints)
+    hints: tuple[dict[str, Any], ...] = ()  #: efficiency hints ({kind, text, value}; carbonstep.report.hints)
     carbonstep_version: str = ""
     schema_version: int = SCHEMA_VERSION
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .report import RunReport
+from carbonstep.report.record import RunReport
 
 MAX_ROWS = 6  #: devices or processes listed before "… and N more"
 
@@ -32,7 +32,7 @@ def _capped(lines: list[str], what: str) -> list[str]:
 def render(report: RunReport) -> str:
     """The summary as text, about 20 lines: energy by component and method, CO2e with its intensity and
     source, water, processes of a multi-process job, warnings and hints."""
-    from .hints import hints_for
+    from carbonstep.report.hints import hints_for
 
     r = report
     i = r.intensity

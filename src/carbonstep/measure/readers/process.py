@@ -190,7 +190,7 @@ class ProcessShare:
     """
 
     def __init__(self, inner: Any, tree: ProcessTree) -> None:
-        from .base import Kind, Scope, Share
+        from carbonstep.measure.readers.base import Kind, Scope, Share
 
         self.inner = inner
         self.scope = Scope.PROCESS  # the process's share: shares of several processes add up
@@ -213,7 +213,7 @@ class ProcessShare:
         return self.inner.read(), self._tree.rss_bytes(), machine_used_memory_bytes()
 
     def read(self) -> float:
-        from .base import counter_delta
+        from carbonstep.measure.readers.base import counter_delta
 
         now = self._state()
         energy = counter_delta(self._last[0], now[0], self.inner.wrap_j)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import bisect
 from typing import TYPE_CHECKING, Sequence, TypeVar
 
-from ._version import __version__
-from .accounting import footprint
-from .accounting.footprint import J_PER_KWH
-from .readers.base import Scope
-from .report import Device, Epoch, Mark, RunReport
-from .totals import DOMAINS
+from carbonstep._version import __version__
+from carbonstep.accounting import footprint
+from carbonstep.accounting.footprint import J_PER_KWH
+from carbonstep.measure.readers.base import Scope
+from carbonstep.measure.totals import DOMAINS
+from carbonstep.report.record import Device, Epoch, Mark, RunReport
 
 if TYPE_CHECKING:
-    from .sampler import Sampler
-    from .session import Tracker
-    from .totals import EnergyTotals
+    from carbonstep.measure.sampler import Sampler
+    from carbonstep.measure.totals import EnergyTotals
+    from carbonstep.measure.tracker import Tracker
 
 TIMELINE_POINTS = 256
 T = TypeVar("T")
@@ -98,7 +98,7 @@ def _timeline(totals: "EnergyTotals") -> tuple[tuple[float, float], ...]:
 
 
 def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler", status: str) -> RunReport:
-    from .session import host_name, utc_iso
+    from carbonstep.measure.tracker import host_name, utc_iso
 
     curve = CarbonCurve(tracker, totals)
     t_end, joules = totals.latest or (0.0, (0.0, 0.0, 0.0))
@@ -123,7 +123,7 @@ def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler",
     warnings += [f"{d.name} failed from {d.degraded_at_s:.1f} s ({d.first_error}); its energy after that is missing"
                  for d in devices if d.degraded_at_s is not None]
     warnings += [f"{u.source}: {u.reason} — fix: {u.fix}" for u in tracker.unavailable if u.fix]
-    from .hints import with_hints
+    from carbonstep.report.hints import with_hints
 
     extra = {"place": tracker.place.to_dict()} if tracker.place else {}
     if tracker.count_unit != "sample":

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Domain, Kind, Method, Scope, Share, Unavailable
+from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share, Unavailable
 
 
 def _text(value: Any) -> str:

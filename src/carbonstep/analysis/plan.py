@@ -1,0 +1,229 @@
+"""Where and when to run a job: candidate sites ranked by CO2e and water, and the cleanest start time
+in an intensity forecast (``carbonstep plan``).
+
+A job's IT energy does not depend on where it runs; the site's PUE, WUE and grid do:
+CO2e = kWh × PUE × g/kWh, water = kWh × (WUE + PUE × grid L/kWh), as everywhere in carbonstep.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from carbonstep.accounting import footprint, regions
+from carbonstep.accounting.footprint import DEFAULT_WATER_L_PER_KWH
+from carbonstep.accounting.timeseries import IntensitySeries, read_csv_rows
+from carbonstep.errors import ConfigError, DataFileError
+from carbonstep.report.builder import interpolate
+
+SITE_COLUMNS = ("site", "pue", "wue", "region", "intensity", "water_intensity")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A candidate site: its name, PUE, WUE (L/kWh) and grid (g CO2e/kWh, L/kWh)."""
+
+    name: str
+    pue: float
+    wue: float
+    g_per_kwh: float
+    intensity_source: str
+    water_intensity: float = DEFAULT_WATER_L_PER_KWH
+
+
+@dataclass(frozen=True)
+class SiteCost:
+    site: Site
+    co2_kg: float
+    water_l: float
+    co2_rank: int
+    water_rank: int
+
+
+def _number(path: Path, line: int, column: str, text: str, minimum: float, meaning: str) -> float:
+    try:
+        return footprint.check_factor(column, text, minimum, meaning)
+    except ConfigError as exc:
+        raise DataFileError(str(path), line, str(exc)) from None
+
+
+def read_sites(path: str | Path) -> list[Site]:
+    """Read a sites CSV (columns ``site,pue,wue,region`` or ``site,pue,wue,intensity``; optional
+    ``water_intensity``). A bad file raises :class:`DataFileError` naming the line."""
+    path = Path(path)
+    rows = read_csv_rows(path)
+    header = [h.strip().lower() for h in rows[0]]
+    unknown = [h for h in header if h not in SITE_COLUMNS]
+    if "site" not in header or "pue" not in header or not ({"region", "intensity"} & set(header)) or unknown:
+        raise DataFileError(str(path), 1, f"header {rows[0]!r} must name site, pue, region or intensity, and "
+                                          f"optionally wue and water_intensity (unknown: {unknown or 'none'})")
+    sites: list[Site] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise DataFileError(str(path), line, f"{len(row)} cells for {len(header)} columns")
+        cell = {h: c.strip() for h, c in zip(header, row)}
+        if not cell["site"]:
+            raise DataFileError(str(path), line, "empty site name")
+        pue = _number(path, line, "pue", cell["pue"], 1.0, "power usage effectiveness, ≥ 1")
+        wue = _number(path, line, "wue", cell.get("wue") or "0", 0.0, "site water L/kWh, ≥ 0")
+        water = _number(path, line, "water_intensity", cell.get("water_intensity") or str(DEFAULT_WATER_L_PER_KWH),
+                        0.0, "grid water L/kWh, ≥ 0")
+        if cell.get("intensity"):
+            g = _number(path, line, "intensity", cell["intensity"], 0.0, "g CO2e/kWh, ≥ 0")
+            source = "given"
+        elif cell.get("region"):
+            try:
+                region = regions.lookup(cell["region"])
+            except ConfigError as exc:
+                raise DataFileError(str(path), line, str(exc)) from None
+            g, source = region.g_per_kwh, f"{region.code} {region.year} ({region.source})"
+        else:
+            raise DataFileError(str(path), line, "needs a region or an intensity")
+        sites.append(Site(cell["site"], pue, wue, g, source, water))
+    if not sites:
+        raise DataFileError(str(path), None, "no sites")
+    names = [s.name for s in sites]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataFileError(str(path), None, f"site named twice: {', '.join(twice)}")
+    return sites
+
+
+def rank_sites(sites: Sequence[Site], kwh: float) -> list[SiteCost]:
+    """Each site's CO2e and water for a job of ``kwh`` (IT energy), lowest CO2e first (water breaks ties)."""
+    kwh = footprint.check_factor("kwh", kwh, 0.0, "the job's IT energy")
+    costs = [(s, footprint.co2_kg(kwh, s.pue, s.g_per_kwh), footprint.water_l(kwh, s.pue, s.wue, s.water_intensity))
+             for s in sites]
+    by_water = sorted(costs, key=lambda c: (c[2], c[1]))
+    water_rank = {c[0].name: i + 1 for i, c in enumerate(by_water)}
+    by_co2 = sorted(costs, key=lambda c: (c[1], c[2]))
+    return [SiteCost(s, co2, water, i + 1, water_rank[s.name]) for i, (s, co2, water) in enumerate(by_co2)]
+
+
+# -- when: the start time in a forecast ---------------------------------------------------
+def parse_duration(text: str) -> float:
+    """Seconds in ``6h``, ``90m``, ``1h30m``, ``2d``, ``45s``."""
+    units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+    if not re.fullmatch(r"(?:\s*\d+(?:\.\d+)?\s*[dhms])+\s*", text.lower()):
+        raise ConfigError(f"duration {text!r} is not like 6h, 90m, 1h30m, 2d or 45s")
+    seconds = sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)\s*([dhms])", text.lower()))
+    if seconds <= 0:
+        raise ConfigError(f"duration {text!r} must be longer than zero")
+    return seconds
+
+
+def flat_profile() -> list[tuple[float, float]]:
+    """Constant power: (fraction of the time, fraction of the energy)."""
+    return [(0.0, 0.0), (1.0, 1.0)]
+
+
+def profile_of(timeline: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """A report's timeline ((s, cumulative kWh)) as (fraction of time, fraction of energy)."""
+    points = [(float(t), float(e)) for t, e in timeline]
+    if len(points) < 2 or points[-1][0] <= points[0][0] or points[-1][1] <= points[0][1]:
+        return flat_profile()
+    t0, e0 = points[0]
+    span, energy = points[-1][0] - t0, points[-1][1] - e0
+    return [((t - t0) / span, (e - e0) / energy) for t, e in points]
+
+
+def job_co2_kg(series: IntensitySeries, start_s: float, duration_s: float, kwh: float, pue: float,
+               profile: Sequence[tuple[float, float]]) -> float:
+    """CO2e of a job started at ``start_s``: its energy profile charged at the intensity in force,
+    cut at every change of intensity (exact for a step-wise series)."""
+    end = start_s + duration_s
+    cuts = sorted({start_s, end, *(t for t in series.times if start_s < t < end),
+                   *(start_s + x * duration_s for x, _ in profile)})
+    g_kwh = 0.0
+    for a, b in zip(cuts, cuts[1:]):
+        share = interpolate(profile, (b - start_s) / duration_s) - interpolate(profile, (a - start_s) / duration_s)
+        g_kwh += share * kwh * series.at((a + b) / 2)
+    return g_kwh * pue / 1000.0
+
+
+@dataclass(frozen=True)
+class StartChoice:
+    start_s: float
+    co2_kg: float
+
+
+@dataclass(frozen=True)
+class StartPlan:
+    """The best start in a forecast window, against starting now."""
+
+    now: StartChoice
+    best: StartChoice
+    candidates: tuple[StartChoice, ...]  #: every start considered, best first
+    window_end_s: float
+
+    @property
+    def saving_kg(self) -> float:
+        return self.now.co2_kg - self.best.co2_kg
+
+    @property
+    def saving_fraction(self) -> float:
+        return self.saving_kg / self.now.co2_kg if self.now.co2_kg > 0 else 0.0
+
+
+def best_start(series: IntensitySeries, duration_s: float, kwh: float, now_s: float, pue: float = 1.0,
+               profile: Sequence[tuple[float, float]] | None = None) -> StartPlan:
+    """The start in [now, end of forecast − duration] with the least CO2e. Candidates are now, every
+    change of intensity, and every change minus the duration: the optimum of a flat profile is
+    always among them (the cost is piecewise linear in the start with breaks only there)."""
+    profile = list(profile or flat_profile())
+    step = series.times[-1] - series.times[-2] if len(series.times) > 1 else 3600.0
+    window_end = series.times[-1] + step  # the last value holds for one more interval
+    if not series.times[0] <= now_s < window_end:
+        raise ConfigError(f"now ({_iso(now_s)}) is outside the forecast ({_iso(series.times[0])} to "
+                          f"{_iso(window_end)}): pass --now, or a forecast that covers it")
+    latest = window_end - duration_s
+    if latest < now_s:
+        raise ConfigError(f"the job ({duration_s / 3600:g} h) does not fit in the forecast: it covers only "
+                          f"{(window_end - now_s) / 3600:g} h from now")
+    starts = {now_s, latest, *(t for t in series.times if now_s <= t <= latest),
+              *(t - duration_s for t in series.times if now_s <= t - duration_s <= latest)}
+    choices = sorted((StartChoice(s, job_co2_kg(series, s, duration_s, kwh, pue, profile)) for s in starts),
+                     key=lambda c: (round(c.co2_kg, 15), c.start_s))
+    now = next(c for c in choices if c.start_s == now_s)
+    best = choices[0] if choices[0].co2_kg < now.co2_kg else now
+    return StartPlan(now, best, tuple(choices), window_end)
+
+
+def _iso(unix_s: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(unix_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_sites(costs: Sequence[SiteCost], kwh: float) -> str:
+    lines = [f"Sites for a job of {kwh:g} kWh (IT), lowest CO2e first:",
+             f"  {'#':>2}  {'site':<18} {'PUE':>5} {'WUE':>5} {'g/kWh':>7} {'kg CO2e':>10} {'litres':>10} "
+             f"{'water #':>7}  grid"]
+    for c in costs:
+        s = c.site
+        lines.append(f"  {c.co2_rank:>2}  {s.name:<18} {s.pue:>5.2f} {s.wue:>5.2f} {s.g_per_kwh:>7.0f} "
+                     f"{c.co2_kg:>10.4g} {c.water_l:>10.4g} {c.water_rank:>7}  {s.intensity_source}")
+    best, worst = costs[0], costs[-1]
+    driest = min(costs, key=lambda c: c.water_rank)
+    if worst.co2_kg > 0 and len(costs) > 1:
+        lines.append(f"Best for CO2e: {best.site.name}, {1 - best.co2_kg / worst.co2_kg:.0%} less than "
+                     f"{worst.site.name}. Best for water: {driest.site.name}.")
+    return "\n".join(lines)
+
+
+def format_start(plan: StartPlan, kwh: float, duration_s: float, shape: str, show: int = 5) -> str:
+    lines = [f"A job of {kwh:g} kWh over {duration_s / 3600:g} h ({shape}), forecast until {_iso(plan.window_end_s)}:",
+             f"  start now      {_iso(plan.now.start_s)}  {plan.now.co2_kg:.4g} kg CO2e",
+             f"  best start     {_iso(plan.best.start_s)}  {plan.best.co2_kg:.4g} kg CO2e"
+             f"   saves {plan.saving_kg:.4g} kg ({plan.saving_fraction:.0%})"]
+    if plan.best is plan.now:
+        lines.append("  Starting now is already the cleanest choice in this forecast.")
+    lines.append("  next best: " + ", ".join(f"{_iso(c.start_s)} {c.co2_kg:.4g} kg" for c in plan.candidates[1:show]))
+    return "\n".join(lines)
+
+
+__all__ = ["Site", "SiteCost", "StartPlan", "best_start", "job_co2_kg", "parse_duration", "rank_sites", "read_sites"]
