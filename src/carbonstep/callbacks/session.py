@@ -27,19 +27,12 @@ from carbonstep._version import __version__
 from carbonstep.callbacks.budget import Budget, Decision
 from carbonstep.measure import distributed
 from carbonstep.measure.tracker import Snapshot, Tracker
+from carbonstep.report.context import slurm_tags
 from carbonstep.report.record import RunReport
 from carbonstep.sinks.base import Sink
 
 log = logging.getLogger("carbonstep")
 CUMULATIVE = ("energy_kwh", "co2_kg", "water_l", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram")
-
-
-def slurm_tags(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """Slurm job id, user and nodes, when the job runs under Slurm."""
-    names = {"slurm.job_id": "SLURM_JOB_ID", "slurm.user": "SLURM_JOB_USER", "slurm.node": "SLURMD_NODENAME",
-             "slurm.nodelist": "SLURM_JOB_NODELIST", "slurm.nodes": "SLURM_JOB_NUM_NODES",
-             "slurm.ntasks": "SLURM_NTASKS"}
-    return {tag: environ[var] for tag, var in names.items() if environ.get(var)}
 
 
 class TrainingSession:
@@ -272,9 +265,13 @@ class TrainingSession:
             self.report_path = job.save(out / f"carbonstep-{job.run_id}.json")
         self.report = job if self.rank == 0 or self.world_size == 1 else own
         if self.sink is not None:
+            tags = {"carbonstep.status": status, "carbonstep.wasted": str(job.wasted).lower()}
             if self.world_size == 1 or together:  # a lone rank's figures are not the job's: not logged as such
-                self.sink.log_metrics(final, self.last_step)
-            self.sink.set_tags({"carbonstep.status": status, "carbonstep.wasted": str(job.wasted).lower()})
+                from carbonstep.analysis.usage_record import usage_figures, usage_tags
+
+                self.sink.log_metrics({**final, **usage_figures(job)}, self.last_step)
+                tags.update(usage_tags(job))  # what `carbonstep usage` groups and counts by
+            self.sink.set_tags(tags)
             self.sink.log_artifact(self.report_path)
             message = self.sink.close("FINISHED" if status == "completed" else "FAILED")
             if message:

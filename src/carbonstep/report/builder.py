@@ -123,9 +123,11 @@ def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler",
     warnings += [f"{d.name} failed from {d.degraded_at_s:.1f} s ({d.first_error}); its energy after that is missing"
                  for d in devices if d.degraded_at_s is not None]
     warnings += [f"{u.source}: {u.reason} — fix: {u.fix}" for u in tracker.unavailable if u.fix]
+    from carbonstep.report.context import run_context
     from carbonstep.report.hints import with_hints
 
     extra = {"place": tracker.place.to_dict()} if tracker.place else {}
+    extra.update(run_context())  # the user and the Slurm job: `carbonstep usage` groups by them
     if tracker.count_unit != "sample":
         extra["count_unit"] = tracker.count_unit
     return with_hints(RunReport(
