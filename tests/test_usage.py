@@ -308,3 +308,12 @@ def test_page_renders_in_headless_chromium(tmp_path: Path) -> None:
     pixels = imread(png)
     assert pixels.shape[1] == 1340 and pixels.shape[0] > 1000
     assert pixels[:40, :, :3].mean() < 0.3 < pixels[200:, :, :3].mean()  # the dark header above a light page
+
+
+def test_no_run_left_still_gives_a_table_and_a_page(month: tuple[Path, list[Job]], tmp_path: Path) -> None:
+    root, _ = month
+    code, stdout, _ = run_cli(["usage", str(root), "--user", "nobody", "--html", str(tmp_path / "e.html"),
+                               "--csv", str(tmp_path / "e.csv")])
+    assert code == 0 and "0 runs" in stdout
+    assert list(csv.DictReader((tmp_path / "e.csv").open()))[0]["runs"] == "0"
+    assert "<svg" in (tmp_path / "e.html").read_text()

@@ -77,7 +77,12 @@ def read_report(path: Path, experiment: str) -> _Entry:
     """One report file as a usage entry; DataFileError-like ValueError naming what is wrong."""
     text = path.read_text(encoding="utf-8")
     lean, marks_text = _cut_marks(text)
-    data = json.loads(lean)
+    try:
+        data = json.loads(lean)
+    except ValueError:
+        if marks_text is None:
+            raise
+        data, marks_text = json.loads(text), None  # the cut was wrong: read the whole report
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     if data.get("schema_version") != SCHEMA_VERSION:
@@ -236,6 +241,9 @@ def read_mlflow(uri: str, experiments: list[str] | None, since_s: float | None, 
     names = {e.experiment_id: e.name for e in found}
     if experiments:
         names = {i: n for i, n in names.items() if n in experiments}
+        if not names:
+            collected.notes.append(f"{uri}: no experiment named {', '.join(experiments)}; it has: "
+                                   f"{', '.join(sorted(e.name for e in found))}")
     records: list[UsageRecord] = []
     others = 0
     time_filter = _mlflow_time_filter(since_s, until_s)

@@ -269,8 +269,13 @@ class TrainingSession:
             if self.world_size == 1 or together:  # a lone rank's figures are not the job's: not logged as such
                 from carbonstep.analysis.usage_record import usage_figures, usage_tags
 
-                self.sink.log_metrics({**final, **usage_figures(job)}, self.last_step)
-                tags.update(usage_tags(job))  # what `carbonstep usage` groups and counts by
+                try:  # what `carbonstep usage` counts and groups by
+                    figures, labels = usage_figures(job), usage_tags(job)
+                except Exception as exc:  # noqa: BLE001 - a derived figure must never fail the run's end
+                    log.warning("carbonstep: usage figures not logged: %s", exc)
+                    figures, labels = {}, {}
+                self.sink.log_metrics({**final, **figures}, self.last_step)
+                tags.update(labels)
             self.sink.set_tags(tags)
             self.sink.log_artifact(self.report_path)
             message = self.sink.close("FINISHED" if status == "completed" else "FAILED")
