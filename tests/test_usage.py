@@ -237,6 +237,24 @@ def test_mlflow_store_paged_and_counted_once_with_reports(month: tuple[Path, lis
     assert len(only.records) == sum(j.project == "rag-eval" for j in some)
 
 
+@pytest.mark.slow
+def test_mlflow_server_over_http_paged(month: tuple[Path, list[Job]], tmp_path: Path) -> None:
+    from carbonstep.analysis.usage_sources import Collected, read_mlflow
+    from tests.mlflow_server import MlflowServer
+
+    root, jobs = month
+    server = MlflowServer(tmp_path).start()
+    try:
+        write_mlflow(server.uri, jobs[:5])
+        records = read_mlflow(server.uri, None, parse_moment("--from", "2026-11-01"), None, Collected(), page_size=2)
+        truth = {job_report(j).run_id: job_report(j) for j in jobs[:5]}
+        assert sorted(r.run_id for r in records) == sorted(truth)
+        assert sum(r.energy_kwh for r in records) == pytest.approx(sum(t.energy_kwh for t in truth.values()))
+        assert read_mlflow(server.uri, None, parse_moment("--from", "2026-12-01"), None, Collected()) == []
+    finally:
+        server.stop()
+
+
 class RecordingSink:
     """A sink that keeps what it is given."""
 
