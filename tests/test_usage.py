@@ -240,7 +240,8 @@ def test_mlflow_store_paged_and_counted_once_with_reports(month: tuple[Path, lis
 @pytest.mark.slow
 def test_mlflow_server_over_http_paged(month: tuple[Path, list[Job]], tmp_path: Path) -> None:
     from carbonstep.analysis.usage_sources import Collected, read_mlflow
-    from tests.mlflow_server import MlflowServer
+
+    from .mlflow_server import MlflowServer
 
     root, jobs = month
     server = MlflowServer(tmp_path).start()
