@@ -26,6 +26,8 @@ def cases(tmp: Path) -> list[tuple[str, str, Callable[[], object]]]:
     from carbonstep.accounting.timeseries import read_series
     from carbonstep.analysis.merge import merge
     from carbonstep.analysis.plan import parse_duration, read_sites
+    from carbonstep.analysis.usage import group_names, parse_moment, parse_since
+    from carbonstep.analysis.usage_sources import collect
     from carbonstep.report.record import RunReport
 
     series = "timestamp,carbon_intensity\n"
@@ -62,6 +64,10 @@ def cases(tmp: Path) -> list[tuple[str, str, Callable[[], object]]]:
         ("truncated report", "`{\"schema_version\": 1, \"run_id\": `",
          lambda: RunReport.load(_csv(tmp, "r.json", '{"schema_version": 1, "run_id": '))),
         ("merge nothing", "`carbonstep merge` of no report", lambda: merge([])),
+        ("usage window", "`carbonstep usage --since a-month`", lambda: parse_since("a-month", 0.0)),
+        ("usage date", "`carbonstep usage --to yesterday`", lambda: parse_moment("--to", "yesterday")),
+        ("usage grouping", "`carbonstep usage --by colour`", lambda: group_names("colour")),
+        ("usage source", "`carbonstep usage missing/`", lambda: collect([str(tmp / "missing")])),
     ]
 
 

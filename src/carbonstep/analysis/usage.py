@@ -265,7 +265,11 @@ def to_json(usage: Usage) -> str:
 def add_parser(subparsers: Any) -> None:
     """Register ``carbonstep usage``."""
     p = subparsers.add_parser("usage", help="a lab's footprint over many runs, by user, project, job, period …",
-                              description=__doc__.split("\n\n")[1])
+                              description="Reads report folders and MLflow stores, keeps the runs in the window and "
+                              "the filters, groups them and prints per group: runs, GPU-hours, kWh, CO2e, water, "
+                              "share, the energy of failed and interrupted runs (wasted), of it the energy after "
+                              "their last completed epoch, idle-GPU energy and J per sample; largest first, with "
+                              "the total. Each job counts once.")
     p.add_argument("sources", nargs="+", help="folders of report files (searched recursively), report files, or "
                                               "MLflow tracking URIs (sqlite:///mlflow.db, http://host:5000)")
     p.add_argument("--since", help="only runs started in the last 30d / 12h / 2w")

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Iterable, Sequence
 
-from carbonstep.analysis.usage import GROUPS, PERIODS, Group, Usage
+from carbonstep.analysis.usage import GROUPS, PERIODS, Group, Usage, summarise
 from carbonstep.analysis.usage_record import UsageRecord
 
 #: Tableau 10, a palette designed to keep categories apart
@@ -275,8 +275,6 @@ def page(usage: Usage, period: str | None = None) -> str:
     group = chart_group(usage)
     chart, colours = stacked_chart(usage.records, chosen, group)
     legend = "".join(f'<span><i style="background:{c}"></i>{escape(n)}</span>' for n, c in colours.items())
-    from carbonstep.analysis.usage import summarise
-
     by_group = summarise(usage.records, [group], usage.filters).groups
     t = usage.total
     after_share = t.after_last_epoch_kwh / t.wasted_kwh if t.wasted_kwh > 0 else 0.0
