@@ -54,7 +54,8 @@ class TrainingSession:
         training_type: str = "pre-training",
         summary: bool = True,
     ) -> None:
-        self.tracker = Tracker(**tracker_options)  # validates the configuration at once
+        options = {**tracker_options, "output_dir": None}  # the session writes the report itself, at end()
+        self.tracker = Tracker(**options)  # validates the configuration at once
         if budget is not None and not isinstance(budget, Budget):
             raise TypeError(f"budget must be a carbonstep.Budget, got {type(budget).__name__}")
         self.budget = budget
@@ -93,10 +94,8 @@ class TrainingSession:
         self.rank, self.world_size = rank, world_size
         self.distributed = world_size > 1 and distributed.in_process_group()
         # every rank: agree on one run id, see which ranks share a host (a collective under DDP)
-        place, self.tracker.run_id = distributed.job_place(self.tracker.run_id)
-        self.tracker.place = place if self.tracker.place is None else self.tracker.place
-        self.tracker.output_dir = None  # the session writes the report itself, at end()
-        self.tracker.start()
+        place, run_id = distributed.job_place(self.tracker.run_id)
+        self.tracker.start(place, run_id)
         atexit.register(self._end_at_exit)  # frameworks without an exception hook: a crash still reports
         self._catch_sigterm()
         self._epoch_start = self.job_totals(self.tracker.snapshot(refresh=False))
@@ -106,14 +105,14 @@ class TrainingSession:
 
     def _params(self) -> dict[str, Any]:
         t = self.tracker
-        intensity = t._intensity_record()
-        devices = ", ".join(f"{r.name} ({r.method.value})" for r in t._readers)
+        intensity = t.intensity()
+        devices = ", ".join(f"{name} ({method})" for name, _, method in t.devices)
         return {
             "carbonstep.region": intensity.region or intensity.region_name,
             "carbonstep.intensity_g_per_kwh": round(intensity.g_per_kwh, 3),
             "carbonstep.intensity_source": intensity.source, "carbonstep.intensity_year": intensity.year or "",
             "carbonstep.intensity_basis": intensity.basis, "carbonstep.pue": t.pue, "carbonstep.wue": t.wue,
-            "carbonstep.methods": ", ".join(sorted({f"{r.domain.value}: {r.method.value}" for r in t._readers})),
+            "carbonstep.methods": ", ".join(sorted({f"{domain}: {method}" for _, domain, method in t.devices})),
             "carbonstep.devices": devices[:6000], "carbonstep.attribution": t.attribution,
         }
 

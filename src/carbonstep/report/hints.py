@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from carbonstep.accounting.footprint import J_PER_KWH
+from carbonstep.report.formatting import format_energy, format_mass
 from carbonstep.report.record import RunReport
-from carbonstep.report.summary import format_energy, format_mass
 
 IDLE_UTILISATION_PCT = 10  #: a GPU under this utilisation counts as idle (the tracker's threshold)
 IDLE_SHARE = 0.5  #: hint when a GPU is idle for more than this share of the run
