@@ -1,8 +1,8 @@
 """Carbon budgets: when to stop training, as a pure function of what was spent.
 
-Shared by every framework's callback. Reducing the decision across ranks is the
-callback's one job here (``trainer.strategy.reduce_boolean_decision`` or
-:func:`carbonstep.measure.distributed.any_rank`): every rank stops at the same epoch.
+Shared by every framework's callback through
+:meth:`carbonstep.callbacks.session.TrainingSession.epoch_end`, which also reduces the decision across
+ranks (:func:`carbonstep.measure.distributed.any_rank`): every rank stops at the same epoch.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Training: energy and CO2 go into Keras ``logs`` (progress bar, ``History``) and into MLflow at
 step = epoch, the step Keras and ``mlflow.keras.autolog()`` use for epoch and ``val_*`` metrics.
 With autolog on, the values reach MLflow through autolog (from ``logs``), not twice.
-Inference: passed to ``predict()`` / ``evaluate()``, it measures joules per batch and per sample.
+Inference: passed to ``predict()`` / ``evaluate()``, it measures joules per batch and per sample
+(through the framework-free :class:`~carbonstep.callbacks.inference.InferenceSession`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from carbonstep.accounting.footprint import J_PER_KWH
 from carbonstep.callbacks.budget import Budget
 from carbonstep.callbacks.common import make_session, mlflow_sink, progress_units, wants_mlflow
+from carbonstep.callbacks.inference import InferenceSession
 from carbonstep.errors import require
-from carbonstep.measure.tracker import Tracker
 from carbonstep.report.record import RunReport
 
 Callback = require("keras", "keras").callbacks.Callback
@@ -48,7 +48,7 @@ class CarbonCallback(Callback):
         self._tracker_options = {"region": region, **tracker_options}
         self._global_step = self._epoch = 0
         self._log_here = True
-        self._inference: dict[str, Any] | None = None
+        self._inference: InferenceSession | None = None
         self.inference_reports: list[RunReport] = []
 
     @property
@@ -88,9 +88,8 @@ class CarbonCallback(Callback):
             if self._log_here and sink is not None and sink.owns_run:  # a run of our own: Keras' metrics too
                 sink.log_metrics({k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}, epoch)
             logs.update(metrics)
-        if decision is not None and decision.stop:
+        if decision is not None and decision.stop:  # the job's decision, the same on every rank
             self.model.stop_training = True
-            self.session.record_stop(decision, epoch)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.session.tracker.running:
@@ -100,35 +99,16 @@ class CarbonCallback(Callback):
     def _begin_inference(self, mode: str) -> None:
         if self.session.tracker.running:
             return  # validation inside fit(): part of training
-        tracker = Tracker(name=mode, **self._tracker_options).start()
-        self._inference = {"mode": mode, "tracker": tracker, "batches": 0, "samples": 0}
+        self._inference = InferenceSession(mode, self._tracker_options, self._output_dir()).begin()
 
     def _inference_batch(self, batch: int, count: int | None) -> None:
-        state = self._inference
-        if state is None:
-            return
-        state["batches"] += 1
-        state["samples"] += count or 0
-        state["tracker"].mark(f"{state['mode']}_batch", step=batch, count=count)
+        if self._inference is not None:
+            self._inference.batch(batch, count)
 
     def _end_inference(self) -> None:
-        state, self._inference = self._inference, None
-        if state is None:
-            return
-        report = state["tracker"].stop()
-        joules = report.energy_kwh * J_PER_KWH
-        summary = {"inference_batches": state["batches"], "inference_samples": state["samples"],
-                   "inference_energy_kwh": report.energy_kwh, "inference_co2_kg": report.co2_kg,
-                   "inference_joules_per_batch": joules / max(state["batches"], 1)}
-        if state["samples"]:
-            summary["inference_joules_per_sample"] = joules / state["samples"]
-        report = report.with_changes(extra={"inference": {"mode": state["mode"], **summary}})
-        report.save(self._output_dir() / f"carbonstep-{report.run_id}-{state['mode']}.json")
-        self.inference_reports.append(report)
-        sink = self._sink()
-        if sink is not None:
-            sink.log_metrics(summary, len(self.inference_reports) - 1)
-            sink.close()
+        inference, self._inference = self._inference, None
+        if inference is not None:
+            self.inference_reports.append(inference.end(self._sink(), step=len(self.inference_reports)))
 
     def on_predict_begin(self, logs: dict | None = None) -> None:
         self._begin_inference("predict")

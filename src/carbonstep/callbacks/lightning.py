@@ -79,11 +79,8 @@ class LightningHooks:
         # job totals, the same on every rank: Lightning's mean over ranks (sync_dist) leaves them as they are
         pl_module.log_dict(metrics, prog_bar=False, logger=self._to_framework_logger, on_step=False,
                            on_epoch=True, batch_size=1, sync_dist=self.session.distributed)
-        if self.session.budget is None:
-            return
-        if trainer.strategy.reduce_boolean_decision(bool(decision and decision.stop), all=False):
+        if decision is not None and decision.stop:  # the job's decision, the same on every rank
             trainer.should_stop = True
-            self.session.record_stop(decision, trainer.current_epoch)
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         if self.session.tracker.running:

@@ -167,8 +167,12 @@ class TrainingSession:
         return totals
 
     def epoch_end(self, epoch: int, step: int, log: bool = True) -> tuple[dict[str, float], Decision | None]:
-        """Close an epoch: its cost, the job totals (logged at ``step`` if ``log``), the budget's decision
-        (on the job totals, so every rank decides alike)."""
+        """Close an epoch: its cost, the job totals (logged at ``step`` if ``log``), the budget's decision.
+
+        The decision is the job's: taken on the job totals and, under DDP, stopping every rank when any
+        rank's check stops (a collective: every rank calls ``epoch_end``). A stop is recorded here; the
+        callback only tells its framework to stop when ``decision.stop``.
+        """
         self.tracker.mark("epoch_end", step, epoch, None)
         self.last_step = max(self.last_step, step)
         totals = self.job_totals(self.tracker.snapshot())
@@ -180,14 +184,23 @@ class TrainingSession:
         metrics = {**totals, "epoch_energy_kwh": cost["kwh"], "epoch_co2_kg": cost["co2_kg"]}
         if log and self.sink is not None:
             self.sink.log_metrics(metrics, step)
-        decision = None
-        if self.budget is not None:
-            spent = {"kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"], "water_l": totals["water_l"]}
-            decision = self.budget.check(epoch, spent, self.epoch_costs)
-        return metrics, decision
+        return metrics, self._budget_decision(epoch, totals)
+
+    def _budget_decision(self, epoch: int, totals: Mapping[str, float]) -> Decision | None:
+        """The budget's decision for the whole job, reduced across ranks here and nowhere else."""
+        if self.budget is None:
+            return None
+        spent = {"kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"], "water_l": totals["water_l"]}
+        decision = self.budget.check(epoch, spent, self.epoch_costs)
+        stop = distributed.any_rank(decision.stop) if self.distributed else decision.stop
+        if not stop:
+            return decision
+        self.record_stop(decision, epoch)
+        return self.decision
 
     def record_stop(self, decision: Decision | None, epoch: int) -> str:
-        """Record that training stops after ``epoch`` (this rank's decision, or another rank's)."""
+        """Record that training stops after ``epoch`` (this rank's decision, or another rank's); called by
+        :meth:`epoch_end` when the budget stops the job."""
         if decision is None or not decision.stop:
             base = decision or Decision(False, epoch, "", 0.0, 0.0, 0.0, "")
             decision = Decision(True, epoch, base.quantity, base.spent, base.projected, base.limit,

@@ -17,7 +17,6 @@ from typing import Any
 from carbonstep.callbacks.budget import Budget
 from carbonstep.callbacks.common import make_session, mlflow_sink, wants_mlflow
 from carbonstep.errors import require
-from carbonstep.measure.distributed import any_rank
 from carbonstep.report.record import RunReport
 
 TrainerCallback = require("transformers", "transformers").TrainerCallback
@@ -89,9 +88,8 @@ class CarbonCallback(TrainerCallback):
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         epoch = max(0, round(state.epoch or 0) - 1)
         _, decision = self.session.epoch_end(epoch, state.global_step)
-        if self.session.budget is not None and any_rank(bool(decision and decision.stop)):
+        if decision is not None and decision.stop:  # the job's decision, the same on every rank
             control.should_training_stop = True
-            self.session.record_stop(decision, epoch)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not self.session.tracker.running:
