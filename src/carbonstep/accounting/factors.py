@@ -154,8 +154,8 @@ def resolve_intensity(region: str | None, intensity: Any) -> tuple[IntensitySour
     if isinstance(intensity, (str, os.PathLike)) and not _is_number(intensity):
         from carbonstep.accounting.timeseries import read_series
 
-        return IntensitySource(named, "time series", series=read_series(intensity)), []
-    value = check_factor("intensity", intensity, 0.0, "grid carbon intensity in g CO2e/kWh, or a CSV path")
+        return IntensitySource(named, "time series", series=read_series(os.fspath(intensity))), []
+    value = factor("intensity", intensity, 0.0, "grid carbon intensity in g CO2e/kWh, or a CSV path")
     return IntensitySource(named, "constant", constant_g_per_kwh=value), []
 
 

@@ -19,7 +19,7 @@ from carbonstep.callbacks.inference import InferenceSession
 from carbonstep.errors import require
 from carbonstep.report.record import RunReport
 
-Callback = require("keras", "keras").callbacks.Callback
+Callback: Any = require("keras", "keras").callbacks.Callback
 
 
 def _autolog_active() -> bool:
@@ -85,7 +85,8 @@ class CarbonCallback(Callback):
         metrics, decision = self.session.epoch_end(epoch, epoch, log=self._log_here)
         sink = self.session.sink
         if logs is not None:
-            if self._log_here and sink is not None and sink.owns_run:  # a run of our own: Keras' metrics too
+            own_run = getattr(sink, "owns_run", False)  # a run of our own: Keras' metrics go there too
+            if self._log_here and sink is not None and own_run:
                 sink.log_metrics({k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}, epoch)
             logs.update(metrics)
         if decision is not None and decision.stop:  # the job's decision, the same on every rank

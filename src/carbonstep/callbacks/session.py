@@ -287,7 +287,8 @@ class TrainingSession:
             if self.world_size == 1 or together:  # a lone rank's figures are not the job's: not logged as such
                 self.sink.log_metrics(final, self.last_step)
             self.sink.set_tags({"carbonstep.status": status, "carbonstep.wasted": str(job.wasted).lower()})
-            self.sink.log_artifact(self.report_path)
+            if self.report_path is not None:  # always set above; the check is for the type
+                self.sink.log_artifact(self.report_path)
             message = self.sink.close("FINISHED" if status == "completed" else "FAILED")
             if message:
                 self.messages.append(message)

@@ -19,7 +19,7 @@ from carbonstep.callbacks.common import make_session, mlflow_sink, wants_mlflow
 from carbonstep.errors import require
 from carbonstep.report.record import RunReport
 
-TrainerCallback = require("transformers", "transformers").TrainerCallback
+TrainerCallback: Any = require("transformers", "transformers").TrainerCallback
 log = logging.getLogger("carbonstep")
 FOOTPRINT_FILE = "carbonstep_footprint.json"
 
@@ -106,9 +106,9 @@ def add_co2_to_model_card(path: str | os.PathLike[str], report: RunReport, train
     """Set the ``co2_eq_emissions`` block of a model card (README.md with YAML metadata)."""
     from huggingface_hub import ModelCard
 
-    card = ModelCard.load(path)
+    card = ModelCard.load(os.fspath(path))
     card.data.co2_eq_emissions = report.co2_eq_emissions(training_type)
-    card.save(path)
+    card.save(os.fspath(path))
 
 
 __all__ = ["CarbonCallback", "add_co2_to_model_card"]
