@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from carbonstep.accounting.factors import Accounting, build_accounting, factor
+from carbonstep.accounting.factors import Accounting, build_accounting
 from carbonstep.errors import ConfigError
+from carbonstep.validate import check_int, check_output_dir, parse_number, shown
 
 if TYPE_CHECKING:
     from carbonstep.measure.distributed import Place
@@ -59,30 +60,18 @@ def tracker_config(
 ) -> TrackerConfig:
     """A validated :class:`TrackerConfig` from a Tracker's arguments (see :class:`~carbonstep.Tracker`)."""
     if attribution not in ATTRIBUTIONS:
-        raise ConfigError(f"attribution must be 'process' or 'machine', got {attribution!r}")
+        raise ConfigError(f"attribution must be 'process' or 'machine', got {shown(attribution)}")
     accounting, warnings = build_accounting(region, pue, wue, intensity, water_intensity_l_per_kwh)
-    interval = factor("interval_s", interval_s, 1e-3, "seconds between samples")
-    return TrackerConfig(accounting, interval, attribution, _output_dir(output_dir), name, _pid(pid), place,
-                         count_unit, clock, wall_clock, tuple(warnings))
-
-
-def _output_dir(output_dir: str | os.PathLike[str] | None) -> Path | None:
-    if output_dir is None:
-        return None
-    if not isinstance(output_dir, (str, os.PathLike)):
-        raise ConfigError(f"output_dir must be a directory path, got {type(output_dir).__name__} {output_dir!r}")
-    path = Path(output_dir)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"output_dir {str(path)!r} is a file, not a directory: the report would have nowhere "
-                          "to go; pass a directory (it is created if missing)")
-    return path
+    interval, _ = parse_number("interval_s", interval_s, low=1e-3, meaning="seconds between samples")
+    directory = check_output_dir("output_dir", output_dir) if output_dir is not None else None
+    return TrackerConfig(accounting, interval, attribution, directory, name, _pid(pid), place, count_unit, clock,
+                         wall_clock, tuple(warnings))
 
 
 def _pid(pid: Any) -> int | None:
     if pid is None:
         return None
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        raise ConfigError(f"pid must be a positive process id (an int), got {pid!r}")
+    pid = check_int("pid", pid, low=1, meaning="a process id", fix="pass the id of a running process")
     import psutil
 
     if not psutil.pid_exists(pid):

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from carbonstep.accounting.factors import Accounting
 from carbonstep.accounting.footprint import J_PER_KWH
-from carbonstep.errors import CarbonstepError
+from carbonstep.errors import CarbonstepError, ConfigError
 from carbonstep.measure.config import TrackerConfig, tracker_config
 from carbonstep.report.builder import RunFacts, build_report, curve_of, intensity_record
+from carbonstep.validate import shown
 
 if TYPE_CHECKING:  # imported when a tracker starts or stops, to keep `import carbonstep` light
     from carbonstep.accounting.regions import Region
@@ -228,10 +230,26 @@ class Tracker:
 
     def mark(self, name: str = "step", step: int | None = None, epoch: int | None = None,
              count: float | None = None) -> None:
-        """Record a point in the run (no hardware read, no lock; about a microsecond)."""
+        """Record a point in the run (no hardware read, no lock; about a microsecond). A ``count``
+        that is not a finite number ≥ 0 is left out, with one warning in the report; the run goes on."""
         totals = self._totals
         if totals is not None:
+            if count is not None:
+                count = self._usable_count(count)
             totals.pending.append((name, step, epoch, count, totals.clock()))
+
+    def _usable_count(self, count: Any) -> float | None:
+        try:
+            number = float(count)
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if isinstance(count, bool) or not 0 <= number < math.inf:
+            if not getattr(self, "_bad_count_seen", False):
+                self._bad_count_seen = True
+                self.warnings.append(f"mark(count={shown(count)}) and later such counts were left out: count "
+                                     f"must be a finite number ≥ 0 (of {self.config.count_unit}s)")
+            return None
+        return number
 
     def snapshot(self, refresh: bool = True) -> Snapshot:
         """Cumulative totals so far; ``refresh`` takes a fresh sample first."""
@@ -277,6 +295,13 @@ class Tracker:
     def running(self) -> bool:
         """Started, not stopped, and this is the process that started it (not a forked copy)."""
         return self._sampler is not None and self._report is None and os.getpid() == self._owner_pid
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A Tracker that has started holds threads and open devices: it cannot be pickled."""
+        if self._sampler is not None:
+            raise ConfigError("a started Tracker cannot be pickled (e.g. passed to a spawned process): "
+                              "create the Tracker in the process that trains, or pass its settings instead")
+        return self.__dict__.copy()
 
     def __enter__(self) -> "Tracker":
         return self.start()
