@@ -34,10 +34,12 @@ class Comparison:
     reached: list[list[tuple[float, float]]] = field(default_factory=list, repr=False)  #: per run: (metric, CO2)
 
     def to_dict(self) -> dict[str, Any]:
+        """The comparison as JSON-ready data (without the per-step series)."""
         return {"metric": self.metric, "mode": self.mode, "runs": [asdict(r) for r in self.runs],
                 "levels": [asdict(row) for row in self.levels], "verdict": self.verdict, "notes": self.notes}
 
     def table(self) -> str:
+        """The comparison as a text table, with levels, notes and the verdict."""
         names = [r.name for r in self.runs]
         lines = [f"{'run':<28} {'final':>10} {'best':>10} {'kWh':>11} {'kg CO2e':>11} {'L water':>10} "
                  f"{'kg CO2e to best':>16}"]
@@ -152,6 +154,7 @@ def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mo
 
 
 def dump_json(result: Comparison, path: str | os.PathLike[str]) -> Path:
+    """Write :meth:`Comparison.to_dict` as JSON to ``path``."""
     Path(path).write_text(json.dumps(result.to_dict(), indent=2))
     return Path(path)
 

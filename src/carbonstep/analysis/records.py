@@ -23,6 +23,7 @@ class RunSeries:
 
 @dataclass(frozen=True)
 class RunSummary:
+    """One run's final and best metric, totals, and the CO2 spent to first reach its best."""
     name: str
     source: str
     final: float
@@ -36,6 +37,7 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class LevelRow:
+    """The CO2 each run spent to first reach one metric level, and the differences."""
     level: float
     co2_kg: tuple[float, ...]  #: per run, to first reach the level
     diff_kg: tuple[float, ...]  #: relative to the first run

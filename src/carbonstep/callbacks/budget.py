@@ -31,6 +31,7 @@ class Decision:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The decision as a plain dict (report, MLflow tags)."""
         return asdict(self)
 
 
@@ -55,6 +56,7 @@ class Budget:
                 raise ConfigError(f"Budget {name} must be a finite number > 0, got {value!r}")
 
     def limits(self) -> dict[str, float]:
+        """The limits that are set, by quantity."""
         return {q: getattr(self, q) for q in QUANTITIES if getattr(self, q) is not None}
 
     def check(self, epoch: int, spent: Mapping[str, float], epoch_costs: Sequence[Mapping[str, float]]) -> Decision:

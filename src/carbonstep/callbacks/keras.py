@@ -53,6 +53,7 @@ class CarbonCallback(Callback):
 
     @property
     def report(self) -> RunReport | None:
+        """The run's report once training has ended (None before)."""
         return self.session.report
 
     def _output_dir(self) -> Path:
@@ -65,20 +66,24 @@ class CarbonCallback(Callback):
 
     # -- training ---------------------------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
+        """Start measuring the training run."""
         sink = self._sink()
         self._log_here = sink is not None and not _autolog_active()
         self.session.begin(sink, str(self._output_dir()), self.session.log_every_n_steps or 10)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Remember the epoch for the step marks."""
         self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Mark a step; show energy and CO2 in the progress bar at the logging cadence."""
         self._global_step += 1
         metrics = self.session.step(self._global_step, self._epoch, log=False)
         if metrics and logs is not None:
             logs.update(progress_units(metrics))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Close the epoch: totals into ``logs``, validation metrics recorded, the budget."""
         validation = {k: float(v) for k, v in (logs or {}).items() if k.startswith("val_")}
         if validation:  # at step = epoch, like Keras and autolog; epoch_end logs the totals at that step
             self.session.validation(epoch, validation, log=False)
@@ -93,6 +98,7 @@ class CarbonCallback(Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        """End the run and write the report."""
         if self.session.tracker.running:
             self.session.end("completed")
 
@@ -112,21 +118,27 @@ class CarbonCallback(Callback):
             self.inference_reports.append(inference.end(self._sink(), step=len(self.inference_reports)))
 
     def on_predict_begin(self, logs: dict | None = None) -> None:
+        """Start measuring a ``predict()`` pass."""
         self._begin_inference("predict")
 
     def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Count a predicted batch and its samples."""
         self._inference_batch(batch, _leading_dim((logs or {}).get("outputs")))
 
     def on_predict_end(self, logs: dict | None = None) -> None:
+        """End the ``predict()`` pass: its report and joules per batch and sample."""
         self._end_inference()
 
     def on_test_begin(self, logs: dict | None = None) -> None:
+        """Start measuring an ``evaluate()`` pass (not the validation inside ``fit()``)."""
         self._begin_inference("evaluate")
 
     def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Count an evaluated batch."""
         self._inference_batch(batch, None)  # Keras does not pass the batch to evaluate's hooks
 
     def on_test_end(self, logs: dict | None = None) -> None:
+        """End the ``evaluate()`` pass: its report and joules per batch."""
         self._end_inference()
 
 

@@ -302,6 +302,7 @@ class TrainingSession:
 
     # -- checkpoint and resume -----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """The footprint so far, epoch costs, budget and decision: saved in a checkpoint."""
         if self.report is not None:
             totals = self.report.extra["cumulative_with_resume"]
         elif self.distributed and self.latest is not None:
@@ -315,6 +316,7 @@ class TrainingSession:
                 "decision": self.decision.to_dict() if self.decision else None, "version": __version__}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume from :meth:`state_dict`: totals continue from the saved ones."""
         self.offset = {k: float(state["offset"].get(k, 0.0)) for k in CUMULATIVE}
         self.epoch_costs = [dict(c) for c in state.get("epoch_costs", [])]
         if self.budget is None and state.get("budget"):

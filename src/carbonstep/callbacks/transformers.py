@@ -52,9 +52,11 @@ class CarbonCallback(TrainerCallback):
 
     @property
     def report(self) -> RunReport | None:
+        """The run's report once training has ended (None before)."""
         return self.session.report
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Start measuring (every process; the main one logs to MLflow)."""
         if "codecarbon" in args.report_to or ("all" in args.report_to and importlib.util.find_spec("codecarbon")):
             log.warning("carbonstep: HF's CodeCarbonCallback is active too (report_to includes codecarbon): "
                         "energy is measured twice; set report_to without 'codecarbon'")
@@ -68,11 +70,13 @@ class CarbonCallback(TrainerCallback):
         return str(self.session.output_dir or args.output_dir)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Mark an optimizer step with the samples it consumed."""
         count = args.per_device_train_batch_size * args.gradient_accumulation_steps
         # HF's state.epoch is fractional and already k+1 on the last step of epoch k
         self.session.step(state.global_step, max(0, math.ceil(state.epoch or 0) - 1), count)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+        """Add the latest totals to the Trainer's logs and log history."""
         if logs is None or not self.session.tracker.running:
             return
         totals = self.session.latest_totals()  # never a collective: on_log need not run on every rank
@@ -81,17 +85,20 @@ class CarbonCallback(TrainerCallback):
             state.log_history[-1].update(totals)
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
+        """Record evaluation metrics with the energy and CO2 so far."""
         if self.session.tracker.running:  # HF logs eval metrics at this global step
             values = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float))}
             self.session.validation(state.global_step, values)
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Close the epoch and stop when the job's budget says so."""
         epoch = max(0, round(state.epoch or 0) - 1)
         _, decision = self.session.epoch_end(epoch, state.global_step)
         if decision is not None and decision.stop:  # the job's decision, the same on every rank
             control.should_training_stop = True
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """End the run, write the report and the footprint beside the model, update the card."""
         if not self.session.tracker.running:
             return
         report = self.session.end("completed")

@@ -28,47 +28,76 @@ class DeviceView(Protocol):
     """A reader as the report sees it."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The reader's name, e.g. ``gpu:0``."""
+
     @property
-    def domain(self) -> Domain: ...
+    def domain(self) -> Domain:
+        """The component it measures."""
+
     @property
-    def method(self) -> Method: ...
+    def method(self) -> Method:
+        """How its energy is obtained."""
+
     @property
-    def description(self) -> str: ...
+    def description(self) -> str:
+        """One line on the device and method."""
 
 
 class TotalsView(Protocol):
     """What the report reads of the energy totals (:class:`carbonstep.measure.totals.EnergyTotals`)."""
 
     @property
-    def readers(self) -> Sequence[DeviceView]: ...
+    def readers(self) -> Sequence[DeviceView]:
+        """The readers, in the order of the per-reader lists."""
+
     @property
-    def t0(self) -> float | None: ...
+    def t0(self) -> float | None:
+        """Clock time of the first sample (None before one)."""
+
     @property
-    def latest(self) -> tuple[float, Vector] | None: ...
+    def latest(self) -> tuple[float, Vector] | None:
+        """(clock time, joules per domain) of the last sample."""
+
     @property
-    def timeline(self) -> Sequence[tuple[float, Vector]]: ...
+    def timeline(self) -> Sequence[tuple[float, Vector]]:
+        """(clock time, cumulative joules per domain), thinned."""
+
     @property
-    def joules(self) -> Sequence[float]: ...
+    def joules(self) -> Sequence[float]:
+        """Cumulative joules per reader."""
+
     @property
-    def utilisation(self) -> Mapping[str, Sequence[float]]: ...
+    def utilisation(self) -> Mapping[str, Sequence[float]]:
+        """Per GPU reader: weighted utilisation sum, seconds, idle seconds."""
+
     @property
-    def degraded_at(self) -> Sequence[float | None]: ...
+    def degraded_at(self) -> Sequence[float | None]:
+        """Per reader: seconds since the start when it began to fail, or None."""
+
     @property
-    def marks(self) -> Sequence[Any]: ...
+    def marks(self) -> Sequence[Any]:
+        """Resolved marks (name, step, epoch, count, t_s, energy_j)."""
+
     @property
-    def epochs(self) -> Mapping[int, Any]: ...
+    def epochs(self) -> Mapping[int, Any]:
+        """Per epoch: start/end time and joules, steps, count."""
+
     @property
-    def mark_stride(self) -> int: ...
+    def mark_stride(self) -> int:
+        """Every n-th mark was kept."""
 
 
 class SamplerView(Protocol):
     """What the report reads of the sampler: failures per reader."""
 
     @property
-    def failures(self) -> Sequence[int]: ...
+    def failures(self) -> Sequence[int]:
+        """Failed reads per reader."""
+
     @property
-    def first_failure(self) -> Sequence[str | None]: ...
+    def first_failure(self) -> Sequence[str | None]:
+        """The first error text per reader."""
 
 
 @dataclass(frozen=True)
