@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from carbonstep.errors import ConfigError
+from carbonstep.errors import ConfigError, DataFileError
 
 SHOWN_CHARS = 60  #: longest repr of a bad value quoted in an error
+MAX_FILE_BYTES = 256 * 1024 * 1024  #: larger data files are refused, not read into memory
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,15 @@ def check_number(
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         kind = "a boolean" if isinstance(value, bool) else type(value).__name__
         raise ConfigError(f"{name} must be a number{what}, got {shown(value)} ({kind}){_fix(fix)}")
-    return _in_range(name, float(value), shown(value), low, high, low_open, plausible, what, fix)
+    return _in_range(name, _as_float(value), shown(value), low, high, low_open, plausible, what, fix)
+
+
+def _as_float(value: numbers.Real) -> float:
+    """``float(value)``; an integer too large for a float is +-inf (refused as not finite)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def parse_number(
@@ -155,9 +164,10 @@ def check_int(name: str, value: Any, *, low: int | None = None, meaning: str = "
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         kind = "a boolean" if isinstance(value, bool) else type(value).__name__
         raise ConfigError(f"{name} must be a whole number{bound}{what}, got {shown(value)} ({kind}){_fix(fix)}")
-    if not math.isfinite(value) or value != int(value) or (low is not None and value < low):
+    number = _as_float(value)
+    if not math.isfinite(number) or number != int(number) or (low is not None and number < low):
         raise ConfigError(f"{name} must be a whole number{bound}{what}, got {shown(value)}{_fix(fix)}")
-    return int(value)
+    return int(number)
 
 
 def check_text(name: str, value: Any, *, meaning: str = "", fix: str = "", max_chars: int = 200) -> str:
@@ -189,6 +199,13 @@ def check_output_dir(name: str, value: Any) -> Path:
     may not write to, is a ConfigError naming it.
     """
     path = _as_path(name, value)
+    try:
+        return _output_dir(name, path)
+    except OSError as exc:
+        raise ConfigError(f"{name} {shown(str(path))} cannot be used: {exc.strerror or exc}") from None
+
+
+def _output_dir(name: str, path: Path) -> Path:
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{name} {str(path)!r} is a file, not a directory: pass a directory (or a new path)")
     existing = _nearest_existing(path)
@@ -204,6 +221,13 @@ def check_output_file(name: str, value: Any) -> Path:
     """``value`` as a file path we can create or replace (not a directory; its folder exists or can
     be made, and is writable). ConfigError otherwise, before any work is done."""
     path = _as_path(name, value)
+    try:
+        return _output_file(name, path)
+    except OSError as exc:
+        raise ConfigError(f"{name} {shown(str(path))} cannot be used: {exc.strerror or exc}") from None
+
+
+def _output_file(name: str, path: Path) -> Path:
     if path.is_dir():
         raise ConfigError(f"{name} {str(path)!r} is a directory: pass a file path such as "
                           f"{str(path / 'report.json')!r}")
@@ -232,3 +256,19 @@ def _nearest_existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
+
+
+def read_file_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """A data file's bytes; DataFileError (naming it) if it is missing, unreadable, a directory,
+    larger than ``max_bytes``, or its name cannot be a path (a NUL byte in it)."""
+    try:
+        file = Path(path)
+        size = file.stat().st_size
+        if size > max_bytes:
+            raise DataFileError(str(path), None, f"{size / 2**20:.0f} MiB is too large for a data file "
+                                                 f"(at most {max_bytes // 2**20} MiB): pass a shorter excerpt")
+        return file.read_bytes()
+    except OSError as exc:
+        raise DataFileError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
+    except (ValueError, TypeError):  # a NUL byte in the name, or not a path at all
+        raise DataFileError(shown(path), None, "not a file path: pass the path of a file") from None

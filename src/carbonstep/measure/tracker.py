@@ -128,7 +128,9 @@ class Tracker:
         if isinstance(intensity, (str, os.PathLike)) and not _is_number(intensity):
             from carbonstep.accounting.timeseries import read_series
 
-            return found, read_series(intensity), None, "time series"
+            series = read_series(intensity)
+            self.warnings += series.warnings
+            return found, series, None, "time series"
         value = check_factor("intensity", intensity, 0.0, "grid carbon intensity in g CO2e/kWh, or a CSV path")
         return found, None, value, "constant"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from carbonstep.errors import ConfigError, DataFileError
-from carbonstep.validate import shown
+from carbonstep.validate import read_file_bytes, shown
 
 SCHEMA_VERSION = 1
 
@@ -175,10 +175,9 @@ class RunReport:
     @classmethod
     def load(cls, path: str | Path) -> "RunReport":
         """Read a report file; a bad file raises DataFileError naming it."""
+        data = read_file_bytes(path)
         try:
-            return cls.from_json(Path(path).read_bytes())
-        except OSError as exc:
-            raise DataFileError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
+            return cls.from_json(data)
         except ConfigError as exc:
             raise DataFileError(str(path), None, f"not a carbonstep report: {exc}") from None
 
