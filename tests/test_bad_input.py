@@ -24,6 +24,7 @@ from carbonstep.measure.readers.base import Domain, Method
 from carbonstep.report.record import RunReport
 from carbonstep.testing import ScriptedReader
 
+ROOT = Path(__file__).resolve().parents[1]
 SERIES = "timestamp,carbon_intensity,note\n2026-01-01T00:00Z,100,Zürich été\n2026-01-01T01:00Z,300,Genève\n"
 SITES = "site,pue,wue,intensity\nZürich,1.2,0.3,40\nMalmö,1.1,0.2,30\n"
 
@@ -278,3 +279,29 @@ def test_run_keeps_the_report_when_its_path_fails_at_the_end(tmp_path: Path, cap
     saved = list(fallback.glob("carbonstep-*.json"))
     assert len(saved) == 1 and f"the report is in {saved[0]}" in err
     assert RunReport.load(saved[0]).status == "completed"
+
+
+# -- the generated table: every class of the issue, counted ---------------------------------------
+@pytest.fixture(scope="module")
+def table_rows() -> list:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bad_input_table", ROOT / "scripts" / "bad_input_table.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return [(case.group, case.example, kind) for case, kind, _ in module.rows()]
+
+
+def test_bad_input_table_has_no_traceback_or_silent_accept(table_rows: list) -> None:
+    failures = [row for row in table_rows if row[0] != "Tracker arguments" and row[2] not in
+                ("error", "warning", "read")]
+    assert not failures
+    groups = {row[0] for row in table_rows}
+    assert {"encodings", "timestamps", "units", "reports", "ledgers", "CLI arguments", "paths",
+            "exit status", "Tracker use"} <= groups
+
+
+@pytest.mark.xfail(strict=True, reason="Tracker's own argument checks land with the frozen Tracker config record")
+def test_bad_input_table_tracker_arguments_are_all_refused_or_warned(table_rows: list) -> None:
+    assert all(kind in ("error", "warning") for group, _, kind in table_rows if group == "Tracker arguments")

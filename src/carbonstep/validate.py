@@ -34,17 +34,18 @@ class PlausibleRange:
     low: float
     high: float
     unit: str
-    source: str
+    low_source: str  #: where the lowest value is published
+    high_source: str  #: where the highest value is published
 
     def warning(self, name: str, value: float) -> str | None:
         """A one-line warning if ``value`` lies outside the range, else None."""
         unit = f" {self.unit}" if self.unit else ""
         if value < self.low:
-            return (f"{name}={value:g}{unit} is below the lowest published value ({self.low:g}{unit}; "
-                    f"{self.source}): check the unit")
+            return (f"{name}={value:g}{unit} is below the lowest published value ({self.low:g}{unit}, "
+                    f"{self.low_source}): check the unit")
         if value > self.high:
-            return (f"{name}={value:g}{unit} is above the highest published value ({self.high:g}{unit}; "
-                    f"{self.source}): check the unit")
+            return (f"{name}={value:g}{unit} is above the highest published value ({self.high:g}{unit}, "
+                    f"{self.high_source}): check the unit")
         return None
 
 
@@ -55,16 +56,17 @@ class PlausibleRange:
 #: WGIII Annex III Table A.III.2 coal median of 820; a grid average cannot exceed its dirtiest
 #: fleet, so a value above it is most likely lb/MWh (× 2.2046) or mg/kWh.
 INTENSITY_G_PER_KWH = PlausibleRange(
-    2.0, 1141.0, "g/kWh",
-    "lowest grid: Quebec/Manitoba, Canada NIR 2022; highest: German hard-coal plants, energy-charts.info",
+    2.0, 1141.0, "g/kWh", "Quebec and Manitoba, Canada's National Inventory Report 2022",
+    "German hard-coal plants, lifecycle, energy-charts.info",
 )
 #: Lowest 1.0 by definition (no overhead, The Green Grid); highest 2.5, the industry average PUE
 #: of 2007, the worst year of the Uptime Institute Global Data Center Survey (1.58 in 2023).
-PUE = PlausibleRange(1.0, 2.5, "", "Uptime Institute survey: industry average 2.5 in 2007, 1.58 in 2023")
+PUE = PlausibleRange(1.0, 2.5, "", "no overhead at all", "industry average in 2007, Uptime Institute survey")
 #: 0 for dry cooling; highest 2.0 L/kWh, the top of the range given for legacy open evaporative
 #: cooling towers (ISO/IEC 30134-9 WUE; typical values tabulated by Yobitel's WUE knowledge base,
 #: evaporative hyperscale 1.0-1.8 L/kWh per Milton Roy's benchmark table).
-WUE_L_PER_KWH = PlausibleRange(0.0, 2.0, "L/kWh", "legacy open evaporative cooling towers: 1.2-2.0 L/kWh")
+WUE_L_PER_KWH = PlausibleRange(0.0, 2.0, "L/kWh", "dry cooling",
+                               "legacy open evaporative cooling towers, 1.2-2.0 L/kWh")
 
 
 class Checked(NamedTuple):

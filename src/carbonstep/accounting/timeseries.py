@@ -224,11 +224,11 @@ def _unit_warnings(path: Path, values: list[float]) -> tuple[str, ...]:
     typical = statistics.median(values)
     low, high = INTENSITY_G_PER_KWH.low, INTENSITY_G_PER_KWH.high
     if 0 < typical < low:
-        return (f"{path}: median intensity {typical:g} g/kWh is below the lowest published grid ({low:g} g/kWh): "
-                "if the column is kg/kWh, multiply it by 1000",)
+        return (f"{path}: median intensity {typical:g} g/kWh is below the lowest published grid ({low:g} g/kWh, "
+                f"{INTENSITY_G_PER_KWH.low_source}): if the column is kg/kWh, multiply it by 1000",)
     if typical > high:
         return (f"{path}: median intensity {typical:g} g/kWh is above the highest published ({high:g} g/kWh, "
-                f"{INTENSITY_G_PER_KWH.source}): if the column is lb/MWh, multiply it by "
+                f"{INTENSITY_G_PER_KWH.high_source}): if the column is lb/MWh, multiply it by "
                 f"{LB_PER_MWH_TO_G_PER_KWH} (or name the time column point_time, as WattTime does)",)
     return ()
 
