@@ -110,7 +110,7 @@ def check_number(
     return _in_range(name, _as_float(value), shown(value), low, high, low_open, plausible, what, fix)
 
 
-def _as_float(value: numbers.Real) -> float:
+def _as_float(value: Any) -> float:
     """``float(value)``; an integer too large for a float is +-inf (refused as not finite)."""
     try:
         return float(value)

@@ -13,7 +13,7 @@ import numbers
 import types
 import typing
 from functools import lru_cache
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Callable, Union, get_args, get_origin
 
 from carbonstep.errors import ConfigError
 from carbonstep.validate import shown
@@ -104,7 +104,7 @@ def _extra(value: dict[str, Any], where: str) -> None:
         raise ConfigError(f"{where}.place has world_size > 1 but no rank")
 
 
-SPECIAL_FIELDS = {"started_at": _iso_time, "extra": _extra}
+SPECIAL_FIELDS: dict[str, Callable[[Any, str], None]] = {"started_at": _iso_time, "extra": _extra}
 
 
 @lru_cache(maxsize=None)
@@ -121,7 +121,7 @@ def _value(value: Any, hint: Any, where: str, name: str) -> Any:
             return None
         arms = [arm for arm in get_args(hint) if arm is not type(None)]
         return _value(value, arms[0], where, name)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build(hint, value, where)
     if origin is dict:
         if not isinstance(value, dict):
@@ -170,7 +170,9 @@ def _number(value: Any, hint: type, where: str, name: str) -> float | int:
     low = 1.0 if name in AT_LEAST_ONE else 0.0 if name in NON_NEGATIVE else None
     if low is not None and number < low:
         raise ConfigError(f"{where} must be ≥ {low:g}, got {shown(value)}")
-    return int(value) if hint is int else value if isinstance(value, float) else float(value)
+    if hint is int:
+        return value if isinstance(value, int) else int(number)
+    return value if isinstance(value, float) else number
 
 
 def _kind(value: Any) -> str:

@@ -61,6 +61,6 @@ def _record(path: Path, number: int, line: str) -> dict[str, Any]:
         value = item[name]
         if isinstance(value, bool) or not isinstance(value, types):
             raise DataFileError(str(path), number, f"{kind} record's {name!r} is {shown(value)}: {FIX}")
-        if name in ("seq", "upto", "timestamp") and value < 0:
+        if name in ("seq", "upto", "timestamp") and isinstance(value, int) and value < 0:
             raise DataFileError(str(path), number, f"{kind} record's {name!r} is negative: {FIX}")
     return item
