@@ -22,8 +22,9 @@ from carbonstep.errors import CarbonstepError
 from carbonstep.testing import ScriptedReader
 from carbonstep.validate import PUE, check_int, check_number, check_output_file, check_text, parse_number
 
-from .fuzz_inputs import FUZZ, cells, iso_times, json_values, number_text
+from .fuzz_inputs import FUZZ, FUZZ_TIMEOUT_S, cells, iso_times, json_values, number_text
 
+pytestmark = pytest.mark.timeout(FUZZ_TIMEOUT_S)
 FUZZ_FILES = FUZZ.__class__(FUZZ, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                          HealthCheck.too_slow])
 anything = st.one_of(json_values, number_text, st.floats(), st.binary(max_size=8), st.just(float("nan")),

@@ -27,6 +27,7 @@ from .fuzz_inputs import (
     ENCODINGS,
     FORMAT_HEADERS,
     FUZZ,
+    FUZZ_TIMEOUT_S,
     TIME_BASE,
     big_cells,
     cells,
@@ -38,6 +39,7 @@ from .fuzz_inputs import (
 )
 from .test_scale import _report
 
+pytestmark = pytest.mark.timeout(FUZZ_TIMEOUT_S)
 FUZZ_FILES = FUZZ.__class__(FUZZ, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                          HealthCheck.too_slow])
 
