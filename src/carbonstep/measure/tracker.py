@@ -72,6 +72,8 @@ class Tracker:
     ``count_unit`` names what ``mark(count=...)`` counts (samples, tokens…) in the hints.
     """
 
+    _bad_count_seen = False  #: a mark(count=…) was left out (warned once)
+
     def __init__(
         self,
         region: str | None = None,
@@ -202,7 +204,7 @@ class Tracker:
         except (TypeError, ValueError, OverflowError):
             number = math.nan
         if isinstance(count, bool) or not 0 <= number < math.inf:
-            if not getattr(self, "_bad_count_seen", False):
+            if not self._bad_count_seen:
                 self._bad_count_seen = True
                 self.warnings.append(f"mark(count={shown(count)}) and later such counts were left out: count "
                                      f"must be a finite number ≥ 0 (of {self.count_unit}s)")
