@@ -305,3 +305,18 @@ def test_bad_input_table_has_no_traceback_or_silent_accept(table_rows: list) -> 
 @pytest.mark.xfail(strict=True, reason="Tracker's own argument checks land with the frozen Tracker config record")
 def test_bad_input_table_tracker_arguments_are_all_refused_or_warned(table_rows: list) -> None:
     assert all(kind in ("error", "warning") for group, _, kind in table_rows if group == "Tracker arguments")
+
+
+def test_a_report_that_cannot_be_written_anywhere_is_printed(tmp_path: Path, capsys, monkeypatch) -> None:
+    from carbonstep.cli import save_report
+
+    with _tracker() as tracker:
+        time.sleep(0.02)
+    report = tracker.stop()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    monkeypatch.setattr("tempfile.tempdir", str(a_file / "tmp"))  # the fallback fails too
+    assert save_report(report, a_file / "r.json") is None
+    err = capsys.readouterr().err
+    assert "could not write" in err and "the report follows" in err
+    assert RunReport.from_json(err.strip().splitlines()[-1]) == report

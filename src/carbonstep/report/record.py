@@ -185,6 +185,22 @@ class RunReport:
         """Write atomically (a temporary file renamed into place): never a truncated report."""
         return write_atomic(Path(path), self.to_json())
 
+    def save_or_fallback(self, path: str | Path) -> tuple[Path | None, str | None]:
+        """Write to ``path``; if that fails, to the temporary directory. Returns where the report is
+        (None if nowhere could be written) and, when it is not at ``path``, a one-line message saying why
+        and where it is instead: the report of finished work is never lost to a bad path."""
+        import tempfile
+
+        try:
+            return self.save(path), None
+        except OSError as exc:
+            problem = f"could not write {path} ({exc.strerror or exc})"
+        fallback = Path(tempfile.gettempdir()) / f"carbonstep-{self.run_id}.json"
+        try:
+            return self.save(fallback), f"{problem}; the report is in {fallback}"
+        except OSError as exc:
+            return None, f"{problem}, nor {fallback} ({exc.strerror or exc})"
+
 
 def _refuse_constant(name: str) -> float:
     raise ConfigError(f"{name} is not a number a report may hold")
