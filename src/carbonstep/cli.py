@@ -107,23 +107,14 @@ def exit_code(returncode: int) -> int:
 
 
 def save_report(report: RunReport, path: Path) -> Path | None:
-    """Write ``report`` to ``path``; if that fails, to the temporary directory, saying where on
-    stderr; if that fails too, print the report's JSON to stderr. The report is never lost."""
-    import tempfile
-
-    try:
-        return report.save(path)
-    except OSError as exc:
-        problem = f"could not write {path} ({exc.strerror or exc})"
-    fallback = Path(tempfile.gettempdir()) / f"carbonstep-{report.run_id}.json"
-    try:
-        report.save(fallback)
-    except OSError:
-        print(f"carbonstep: {problem}, nor {fallback}; the report follows:", file=sys.stderr)
+    """Write ``report`` to ``path``, else to the temporary directory, saying where on stderr; if
+    nothing can be written, print the report's JSON to stderr. The report is never lost."""
+    written, message = report.save_or_fallback(path)
+    if message is not None:
+        print(f"carbonstep: {message}" + ("; the report follows:" if written is None else ""), file=sys.stderr)
+    if written is None:
         print(report.to_json(indent=None), file=sys.stderr)
-        return None
-    print(f"carbonstep: {problem}; the report is in {fallback}", file=sys.stderr)
-    return fallback
+    return written
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from carbonstep.errors import ConfigError
+from carbonstep.errors import ConfigError, DataFileError
 
 SHOWN_CHARS = 60  #: longest repr of a bad value quoted in an error
+MAX_FILE_BYTES = 256 * 1024 * 1024  #: larger data files are refused, not read into memory
 
 
 @dataclass(frozen=True)
@@ -33,17 +34,18 @@ class PlausibleRange:
     low: float
     high: float
     unit: str
-    source: str
+    low_source: str  #: where the lowest value is published
+    high_source: str  #: where the highest value is published
 
     def warning(self, name: str, value: float) -> str | None:
         """A one-line warning if ``value`` lies outside the range, else None."""
         unit = f" {self.unit}" if self.unit else ""
         if value < self.low:
-            return (f"{name}={value:g}{unit} is below the lowest published value ({self.low:g}{unit}; "
-                    f"{self.source}): check the unit")
+            return (f"{name}={value:g}{unit} is below the lowest published value ({self.low:g}{unit}, "
+                    f"{self.low_source}): check the unit")
         if value > self.high:
-            return (f"{name}={value:g}{unit} is above the highest published value ({self.high:g}{unit}; "
-                    f"{self.source}): check the unit")
+            return (f"{name}={value:g}{unit} is above the highest published value ({self.high:g}{unit}, "
+                    f"{self.high_source}): check the unit")
         return None
 
 
@@ -54,16 +56,17 @@ class PlausibleRange:
 #: WGIII Annex III Table A.III.2 coal median of 820; a grid average cannot exceed its dirtiest
 #: fleet, so a value above it is most likely lb/MWh (× 2.2046) or mg/kWh.
 INTENSITY_G_PER_KWH = PlausibleRange(
-    2.0, 1141.0, "g/kWh",
-    "lowest grid: Quebec/Manitoba, Canada NIR 2022; highest: German hard-coal plants, energy-charts.info",
+    2.0, 1141.0, "g/kWh", "Quebec and Manitoba, Canada's National Inventory Report 2022",
+    "German hard-coal plants, lifecycle, energy-charts.info",
 )
 #: Lowest 1.0 by definition (no overhead, The Green Grid); highest 2.5, the industry average PUE
 #: of 2007, the worst year of the Uptime Institute Global Data Center Survey (1.58 in 2023).
-PUE = PlausibleRange(1.0, 2.5, "", "Uptime Institute survey: industry average 2.5 in 2007, 1.58 in 2023")
+PUE = PlausibleRange(1.0, 2.5, "", "no overhead at all", "industry average in 2007, Uptime Institute survey")
 #: 0 for dry cooling; highest 2.0 L/kWh, the top of the range given for legacy open evaporative
 #: cooling towers (ISO/IEC 30134-9 WUE; typical values tabulated by Yobitel's WUE knowledge base,
 #: evaporative hyperscale 1.0-1.8 L/kWh per Milton Roy's benchmark table).
-WUE_L_PER_KWH = PlausibleRange(0.0, 2.0, "L/kWh", "legacy open evaporative cooling towers: 1.2-2.0 L/kWh")
+WUE_L_PER_KWH = PlausibleRange(0.0, 2.0, "L/kWh", "dry cooling",
+                               "legacy open evaporative cooling towers, 1.2-2.0 L/kWh")
 
 
 class Checked(NamedTuple):
@@ -104,7 +107,15 @@ def check_number(
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         kind = "a boolean" if isinstance(value, bool) else type(value).__name__
         raise ConfigError(f"{name} must be a number{what}, got {shown(value)} ({kind}){_fix(fix)}")
-    return _in_range(name, float(value), shown(value), low, high, low_open, plausible, what, fix)
+    return _in_range(name, _as_float(value), shown(value), low, high, low_open, plausible, what, fix)
+
+
+def _as_float(value: Any) -> float:
+    """``float(value)``; an integer too large for a float is +-inf (refused as not finite)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def parse_number(
@@ -155,9 +166,10 @@ def check_int(name: str, value: Any, *, low: int | None = None, meaning: str = "
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         kind = "a boolean" if isinstance(value, bool) else type(value).__name__
         raise ConfigError(f"{name} must be a whole number{bound}{what}, got {shown(value)} ({kind}){_fix(fix)}")
-    if not math.isfinite(value) or value != int(value) or (low is not None and value < low):
+    number = _as_float(value)
+    if not math.isfinite(number) or number != int(number) or (low is not None and number < low):
         raise ConfigError(f"{name} must be a whole number{bound}{what}, got {shown(value)}{_fix(fix)}")
-    return int(value)
+    return int(number)
 
 
 def check_text(name: str, value: Any, *, meaning: str = "", fix: str = "", max_chars: int = 200) -> str:
@@ -189,6 +201,13 @@ def check_output_dir(name: str, value: Any) -> Path:
     may not write to, is a ConfigError naming it.
     """
     path = _as_path(name, value)
+    try:
+        return _output_dir(name, path)
+    except OSError as exc:
+        raise ConfigError(f"{name} {shown(str(path))} cannot be used: {exc.strerror or exc}") from None
+
+
+def _output_dir(name: str, path: Path) -> Path:
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{name} {str(path)!r} is a file, not a directory: pass a directory (or a new path)")
     existing = _nearest_existing(path)
@@ -204,6 +223,13 @@ def check_output_file(name: str, value: Any) -> Path:
     """``value`` as a file path we can create or replace (not a directory; its folder exists or can
     be made, and is writable). ConfigError otherwise, before any work is done."""
     path = _as_path(name, value)
+    try:
+        return _output_file(name, path)
+    except OSError as exc:
+        raise ConfigError(f"{name} {shown(str(path))} cannot be used: {exc.strerror or exc}") from None
+
+
+def _output_file(name: str, path: Path) -> Path:
     if path.is_dir():
         raise ConfigError(f"{name} {str(path)!r} is a directory: pass a file path such as "
                           f"{str(path / 'report.json')!r}")
@@ -232,3 +258,19 @@ def _nearest_existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
+
+
+def read_file_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """A data file's bytes; DataFileError (naming it) if it is missing, unreadable, a directory,
+    larger than ``max_bytes``, or its name cannot be a path (a NUL byte in it)."""
+    try:
+        file = Path(path)
+        size = file.stat().st_size
+        if size > max_bytes:
+            raise DataFileError(str(path), None, f"{size / 2**20:.0f} MiB is too large for a data file "
+                                                 f"(at most {max_bytes // 2**20} MiB): pass a shorter excerpt")
+        return file.read_bytes()
+    except OSError as exc:
+        raise DataFileError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
+    except (ValueError, TypeError):  # a NUL byte in the name, or not a path at all
+        raise DataFileError(shown(path), None, "not a file path: pass the path of a file") from None

@@ -108,7 +108,8 @@ def resolve_intensity(region: str | None, intensity: Any) -> tuple[IntensitySour
     if isinstance(intensity, (str, os.PathLike)) and not _is_number(intensity):
         from carbonstep.accounting.timeseries import read_series
 
-        return IntensitySource(named, "time series", series=read_series(os.fspath(intensity))), []
+        series = read_series(os.fspath(intensity))
+        return IntensitySource(named, "time series", series=series), list(series.warnings)
     value, warnings = parse_number("intensity", intensity, low=0.0, plausible=INTENSITY_G_PER_KWH,
                                    meaning="grid carbon intensity in g CO2e/kWh, or a CSV path")
     return IntensitySource(named, "constant", constant_g_per_kwh=value), warnings

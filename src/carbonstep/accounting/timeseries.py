@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from carbonstep.errors import ConfigError, DataFileError
-from carbonstep.validate import INTENSITY_G_PER_KWH, shown
+from carbonstep.validate import INTENSITY_G_PER_KWH, read_file_bytes, shown
 
 LB_PER_MWH_TO_G_PER_KWH = 0.45359237
 TIME_COLUMNS = ("timestamp", "datetime", "datetime (utc)", "time", "date", "point_time", "from")
@@ -137,21 +137,13 @@ BOMS = (  # longest first: the UTF-32 LE mark begins with the UTF-16 LE one
     (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-MAX_FILE_BYTES = 256 * 1024 * 1024  #: larger data files are refused, not read into memory
 
 
 def read_text(path: Path, encoding: str | None = None) -> str:
     """A data file's text: in ``encoding`` if given, else by its byte-order mark (UTF-8/16/32), else
     UTF-8, else UTF-16 without a mark (every other byte NUL), else Latin-1 (which reads any bytes).
     DataFileError if it cannot be read or is not text in the given encoding."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise DataFileError(str(path), None, f"{size / 2**20:.0f} MiB is too large for a data file "
-                                                 f"(at most {MAX_FILE_BYTES // 2**20} MiB): pass a shorter excerpt")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataFileError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
+    data = read_file_bytes(path)
     if encoding is not None:
         return _decode(path, data, encoding)
     for bom, name in BOMS:
@@ -232,11 +224,11 @@ def _unit_warnings(path: Path, values: list[float]) -> tuple[str, ...]:
     typical = statistics.median(values)
     low, high = INTENSITY_G_PER_KWH.low, INTENSITY_G_PER_KWH.high
     if 0 < typical < low:
-        return (f"{path}: median intensity {typical:g} g/kWh is below the lowest published grid ({low:g} g/kWh): "
-                "if the column is kg/kWh, multiply it by 1000",)
+        return (f"{path}: median intensity {typical:g} g/kWh is below the lowest published grid ({low:g} g/kWh, "
+                f"{INTENSITY_G_PER_KWH.low_source}): if the column is kg/kWh, multiply it by 1000",)
     if typical > high:
         return (f"{path}: median intensity {typical:g} g/kWh is above the highest published ({high:g} g/kWh, "
-                f"{INTENSITY_G_PER_KWH.source}): if the column is lb/MWh, multiply it by "
+                f"{INTENSITY_G_PER_KWH.high_source}): if the column is lb/MWh, multiply it by "
                 f"{LB_PER_MWH_TO_G_PER_KWH} (or name the time column point_time, as WattTime does)",)
     return ()
 

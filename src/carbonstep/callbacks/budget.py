@@ -7,11 +7,11 @@ ranks (:func:`carbonstep.measure.distributed.any_rank`): every rank stops at the
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
 from carbonstep.errors import ConfigError
+from carbonstep.validate import check_number
 
 QUANTITIES = ("co2_kg", "kwh", "water_l")
 UNITS = {"co2_kg": "kg CO2e", "kwh": "kWh", "water_l": "L"}
@@ -52,8 +52,7 @@ class Budget:
         if not limits:
             raise ConfigError("a Budget needs at least one limit: Budget(co2_kg=…, kwh=… or water_l=…)")
         for name, value in limits.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"Budget {name} must be a finite number > 0, got {value!r}")
+            check_number(f"Budget {name}", value, low=0.0, low_open=True)
 
     def limits(self) -> dict[str, float]:
         """The limits that are set, by quantity."""

@@ -74,6 +74,8 @@ class Tracker:
     (``config``); :meth:`from_config` builds a Tracker from one.
     """
 
+    _bad_count_seen = False  #: a mark(count=…) was left out (warned once)
+
     def __init__(
         self,
         region: str | None = None,
@@ -244,7 +246,7 @@ class Tracker:
         except (TypeError, ValueError, OverflowError):
             number = math.nan
         if isinstance(count, bool) or not 0 <= number < math.inf:
-            if not getattr(self, "_bad_count_seen", False):
+            if not self._bad_count_seen:
                 self._bad_count_seen = True
                 self.warnings.append(f"mark(count={shown(count)}) and later such counts were left out: count "
                                      f"must be a finite number ≥ 0 (of {self.config.count_unit}s)")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from carbonstep.errors import ConfigError, DataFileError
-from carbonstep.validate import shown
+from carbonstep.validate import read_file_bytes, shown
 
 SCHEMA_VERSION = 1
 
@@ -175,16 +175,31 @@ class RunReport:
     @classmethod
     def load(cls, path: str | Path) -> "RunReport":
         """Read a report file; a bad file raises DataFileError naming it."""
+        data = read_file_bytes(path)
         try:
-            return cls.from_json(Path(path).read_bytes())
-        except OSError as exc:
-            raise DataFileError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
+            return cls.from_json(data)
         except ConfigError as exc:
             raise DataFileError(str(path), None, f"not a carbonstep report: {exc}") from None
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (a temporary file renamed into place): never a truncated report."""
         return write_atomic(Path(path), self.to_json())
+
+    def save_or_fallback(self, path: str | Path) -> tuple[Path | None, str | None]:
+        """Write to ``path``; if that fails, to the temporary directory. Returns where the report is
+        (None if nowhere could be written) and, when it is not at ``path``, a one-line message saying why
+        and where it is instead: the report of finished work is never lost to a bad path."""
+        import tempfile
+
+        try:
+            return self.save(path), None
+        except OSError as exc:
+            problem = f"could not write {path} ({exc.strerror or exc})"
+        fallback = Path(tempfile.gettempdir()) / f"carbonstep-{self.run_id}.json"
+        try:
+            return self.save(fallback), f"{problem}; the report is in {fallback}"
+        except OSError as exc:
+            return None, f"{problem}, nor {fallback} ({exc.strerror or exc})"
 
 
 def _refuse_constant(name: str) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from carbonstep.errors import DataFileError
-from carbonstep.validate import shown
+from carbonstep.validate import read_file_bytes, shown
 
 #: The fields each kind of record needs, and their types.
 RECORD_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
@@ -29,11 +29,10 @@ FIX = "is this a carbonstep ledger (the .jsonl file an MlflowSink keeps)?"
 
 def read_ledger(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The ledger's ``run`` header and all its records, each checked; DataFileError otherwise."""
+    data = read_file_bytes(path)
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataFileError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataFileError(str(path), None, f"not UTF-8 text (byte {exc.start}): {FIX}") from None
     records = [_record(path, number, line) for number, line in enumerate(text.splitlines(), start=1)
@@ -54,7 +53,7 @@ def _record(path: Path, number: int, line: str) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise DataFileError(str(path), number, f"a record must be a JSON object, got {shown(item)}: {FIX}")
     kind = item.get("type")
-    if kind not in RECORD_FIELDS:
+    if not isinstance(kind, str) or kind not in RECORD_FIELDS:
         raise DataFileError(str(path), number, f"unknown record type {shown(kind)}: {FIX}")
     for name, types in RECORD_FIELDS[kind].items():
         if name not in item:
@@ -62,6 +61,6 @@ def _record(path: Path, number: int, line: str) -> dict[str, Any]:
         value = item[name]
         if isinstance(value, bool) or not isinstance(value, types):
             raise DataFileError(str(path), number, f"{kind} record's {name!r} is {shown(value)}: {FIX}")
-        if name in ("seq", "upto", "timestamp") and value < 0:
+        if name in ("seq", "upto", "timestamp") and isinstance(value, int) and value < 0:
             raise DataFileError(str(path), number, f"{kind} record's {name!r} is negative: {FIX}")
     return item
