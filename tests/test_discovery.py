@@ -58,3 +58,11 @@ def test_time_series_intensity_is_energy_weighted_over_the_run(tmp_path: Path) -
     assert 100 < report.intensity.g_per_kwh < 500  # half the energy at 100, half at 500 g/kWh
     assert report.intensity.g_per_kwh == pytest.approx(300, abs=80)
     assert report.co2_kg == pytest.approx(report.energy_kwh * report.intensity.g_per_kwh / 1000, rel=0.05)
+
+
+def test_lowered_interval_is_printed_with_its_digits() -> None:
+    reader = ScriptedReader("rapl", "cpu", lambda t: 10.0, kind="counter", wrap_j=125.0)  # 125 J / 1 kW / 2
+    tracker = Tracker(intensity=100, readers=[reader], interval_s=1.0).start()
+    report = tracker.stop()
+    assert tracker._sampler.interval_s == pytest.approx(0.0625)
+    assert any("interval_s lowered from 1 to 0.0625 s" in w for w in report.warnings), report.warnings
