@@ -13,13 +13,12 @@ from carbonstep.measure.readers.nvml import discover_nvml
 from carbonstep.testing import ScriptedReader
 
 from .fake_nvml import FakeGpu, FakeNvml
-from .test_rapl import make_zone
+from .powercap_trees import Zone, build_tree
 
 
 def test_powercap_root_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    make_zone(tmp_path, "intel-rapl:0", "package-0", 1_000_000)
-    make_zone(tmp_path, "intel-rapl:0:1", "dram", 1_000_000)
-    monkeypatch.setenv("CARBONSTEP_POWERCAP_ROOT", str(tmp_path))
+    root = build_tree(tmp_path, [Zone("intel-rapl:0", "package-0", 50.0), Zone("intel-rapl:0:1", "dram", 5.0)])
+    monkeypatch.setenv("CARBONSTEP_POWERCAP_ROOT", str(root))
     found = discover("process", gpus=False)
     assert [(r.domain.value, r.method.value) for r in found.readers] == [("cpu", "counter"), ("ram", "counter")]
     assert "share of busy CPU time" in found.readers[0].description  # process attribution of a shared package
