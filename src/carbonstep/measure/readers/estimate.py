@@ -9,7 +9,7 @@
   in the table, such as the bare "AMD EPYC" a VM reports, gets the median TDP of the table's
   models of the same family; the report names which. The busy CPU-seconds are a cumulative
   counter, so the estimate has no integration error.
-* RAM: 0.375 W per GB of resident memory (the eco2AI model), integrated over time.
+* RAM: 0.375 W per GiB of resident memory (eco2AI's model), integrated over time.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import Callable
 
 from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share
 
-#: W per GB of RAM: "0.375 W/Gb" in eco2AI's source (Budennyy et al., "eco2AI: carbon emissions
-#: tracking of machine learning models as the first step towards sustainable AI", 2022).
-RAM_W_PER_GB = 0.375
-BYTES_PER_GB = 1e9
+#: W per GiB of memory in use: eco2AI's RAM model, ``memory used (GiB) * (3 / 8)`` W
+#: (eco2ai 0.3.12, ``eco2ai/tools/tools_ram.py``, ``RAM.calculate_consumption``; Apache-2.0).
+RAM_W_PER_GIB = 3 / 8
+BYTES_PER_GIB = 1024**3
 FAMILIES = ("EPYC", "Ryzen", "Xeon", "Core")
 CPU_TABLE = Path(__file__).with_name("data") / "cpu_power.csv"
 APPLE_IMPLEMENTER = "0x61"  #: "CPU implementer" of Apple silicon in an arm64 /proc/cpuinfo
@@ -187,7 +187,7 @@ class CpuEstimateReader:
 
 
 class RamEstimateReader:
-    """Estimated memory power: resident GB × 0.375 W/GB (eco2AI)."""
+    """Estimated memory power: resident GiB × 0.375 W/GiB (eco2AI)."""
 
     domain = Domain.RAM
     kind = Kind.POWER
@@ -199,10 +199,10 @@ class RamEstimateReader:
         self.name = f"ram-estimate:{scope}"
         self.scope = Scope.NODE if scope == "machine" else Scope.PROCESS
         self._memory_bytes = memory_bytes
-        self.description = f"{scope} resident memory × {RAM_W_PER_GB} W/GB (eco2AI model)"
+        self.description = f"{scope} resident memory × {RAM_W_PER_GIB} W/GiB (eco2AI model)"
 
     def read(self) -> float:
-        return self._memory_bytes() / BYTES_PER_GB * RAM_W_PER_GB
+        return self._memory_bytes() / BYTES_PER_GIB * RAM_W_PER_GIB
 
     def close(self) -> None:
         pass
