@@ -122,3 +122,17 @@ def test_measure_does_not_import_accounting() -> None:
         for node in ast.walk(ast.parse(module.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
                 assert not node.module.startswith("carbonstep.accounting"), module.name
+
+
+def test_the_report_says_when_the_cpu_figure_is_a_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from carbonstep import Tracker
+    from carbonstep.measure.readers import estimate
+
+    monkeypatch.setattr(estimate, "cpu_model_name", lambda: "AMD EPYC")  # what many VMs report
+    monkeypatch.setenv("CARBONSTEP_POWERCAP_ROOT", str(tmp_path / "no-powercap"))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    tracker = Tracker(intensity=100, attribution="machine", interval_s=0.05).start()
+    report = tracker.stop()
+    cpu = next(d for d in report.devices if d.domain == "cpu")
+    assert cpu.method == "estimate"
+    assert "'AMD EPYC' not in the CPU table; median TDP" in cpu.description and "EPYC models" in cpu.description
