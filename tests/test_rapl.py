@@ -280,3 +280,11 @@ def test_carbonstep_run_machine_attribution_on_a_linux_tree(tmp_path: Path) -> N
     # 5 % here for a loaded machine's timing; the exact 1 % check is the manual-clock test above
     assert cpu_w == pytest.approx(50.0, rel=0.05) and ram_w == pytest.approx(5.0, rel=0.05)
     assert sorted(d["name"] for d in report["devices"]) == ["rapl:intel-rapl:0:1:dram", "rapl:intel-rapl:0:package-0"]
+
+
+def test_mmio_package_stands_in_when_the_msr_package_cannot_be_read(tmp_path: Path) -> None:
+    root = build_tree(tmp_path, INTEL_CLIENT_WITH_MMIO)
+    energy_file(root, INTEL_CLIENT_WITH_MMIO[0]).write_text("garbage\n")
+    readers, missing = discover_rapl(root)
+    assert [r.name for r in readers] == ["rapl:intel-rapl-mmio:0:package-0"]
+    assert [m.source for m in missing] == ["rapl intel-rapl:0 (package-0)"]

@@ -96,8 +96,6 @@ def discover_rapl(root: Path = DEFAULT_ROOT) -> tuple[list[RaplReader], list[Una
             continue
         if _is_mmio_duplicate(zone, zone_name, msr_packages):
             continue  # the same package through the MMIO interface: counted once, through MSR
-        if zone.name.startswith("intel-rapl:") and zone_name.startswith("package"):
-            msr_packages.add(zone_name)
         if zone_name.startswith("package"):
             domain = Domain.CPU
         elif zone_name == "dram":
@@ -116,6 +114,8 @@ def discover_rapl(root: Path = DEFAULT_ROOT) -> tuple[list[RaplReader], list[Una
             missing.append(Unavailable(f"rapl {zone.name} ({zone_name})", f"not readable: {exc}"))
             continue
         readers.append(reader)
+        if zone.name.startswith("intel-rapl:") and domain is Domain.CPU:
+            msr_packages.add(zone_name)  # only a readable MSR package makes its MMIO twin a duplicate
     if not readers and not missing:
         missing.append(Unavailable("rapl", f"no package or dram zone under {root}"))
     return readers, missing
