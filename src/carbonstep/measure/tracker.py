@@ -225,7 +225,7 @@ class Tracker:
         wraps = [r.wrap_j for r in self._readers if r.wrap_j]
         limit = min(wraps) / RAPL_MAX_W / 2 if wraps else float("inf")
         if self.interval_s > limit:
-            self.warnings.append(f"interval_s lowered from {self.interval_s:g} to {limit:.0f} s so that a RAPL "
+            self.warnings.append(f"interval_s lowered from {self.interval_s:g} to {limit:.3g} s so that a RAPL "
                                  "counter cannot wrap twice between two reads")
             return limit
         return self.interval_s
