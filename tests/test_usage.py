@@ -153,10 +153,13 @@ def test_malformed_report_is_skipped_with_a_named_warning(month: tuple[Path, lis
     future = good.parent / "carbonstep-future.json"
     future.write_text(json.dumps({**json.loads(good.read_text()), "schema_version": 99, "run_id": "x"}))
     (good.parent / "carbonstep-empty.json").write_text("")
+    nan = json.loads(good.read_text())
+    (good.parent / "carbonstep-nan.json").write_text(json.dumps({**nan, "run_id": "n", "energy_kwh": float("nan")}))
     collected = collect([str(folder)])
     assert len(collected.records) == len(jobs)  # nothing else lost
     named = {Path(w.split(": skipped")[0]).name for w in collected.warnings}
-    assert named == {"carbonstep-truncated.json", "carbonstep-future.json", "carbonstep-empty.json"}
+    assert named == {"carbonstep-truncated.json", "carbonstep-future.json", "carbonstep-empty.json",
+                     "carbonstep-nan.json"}
     assert all("not a carbonstep report" in w for w in collected.warnings)
     code, stdout, stderr = run_cli(["usage", str(folder), "--by", "user"])
     assert code == 0 and "carbonstep-truncated.json: skipped" in stderr and f"{len(jobs)} runs" in stdout

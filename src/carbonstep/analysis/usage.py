@@ -312,18 +312,27 @@ def run(args: argparse.Namespace) -> int:
     usage = summarise(collected.records, by, filters, args.sort)
     usage.sources, usage.warnings, usage.notes = collected.sources, collected.warnings, collected.notes
     print(table(usage))
-    written = []
-    if args.csv:
-        args.csv.write_text(to_csv(usage))
-        written.append(args.csv)
-    if args.json:
-        args.json.write_text(to_json(usage))
-        written.append(args.json)
-    if args.html:
-        from carbonstep.analysis.usage_html import page
-
-        args.html.write_text(page(usage, args.period), encoding="utf-8")
-        written.append(args.html)
-    for path in written:
-        print(f"wrote {path}")
+    outputs: list[tuple[str, Path | None, Callable[[], str]]] = [
+        ("--csv", args.csv, lambda: to_csv(usage)), ("--json", args.json, lambda: to_json(usage)),
+        ("--html", args.html, lambda: _page(usage, args.period))]
+    for option, path, render in outputs:
+        if path is not None:
+            write_output(option, path, render())
+            print(f"wrote {path}")
     return 0
+
+
+def _page(usage: Usage, period: str | None) -> str:
+    from carbonstep.analysis.usage_html import page
+
+    return page(usage, period)
+
+
+def write_output(option: str, path: Path, text: str) -> None:
+    """Write ``text`` to ``path``; a path that cannot be written is a ConfigError naming the option."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{option} {path}: cannot write it ({reason}); give a file path in a writable folder") \
+            from None

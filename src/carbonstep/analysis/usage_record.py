@@ -16,6 +16,7 @@ MLflow run's metrics, params and tags. What a report does not say outright is de
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Mapping
@@ -62,6 +63,14 @@ class UsageRecord:
     def with_changes(self, **changes: Any) -> "UsageRecord":
         """A copy with some fields replaced."""
         return replace(self, **changes)
+
+
+def amount(data: Mapping[str, Any], key: str) -> float:
+    """``data[key]`` as a finite, non-negative number; ValueError naming the field otherwise."""
+    value = float(data[key])
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{key} is {data[key]!r}: not a finite, non-negative number")
+    return value
 
 
 def _posix_s(iso: str) -> float:
@@ -154,7 +163,7 @@ def from_report_dict(data: Mapping[str, Any], source: str, experiment: str,
     slurm = extra.get("slurm") or {}
     devices = list(data.get("devices") or [])
     intensity = data["intensity"]
-    duration_s = float(data["duration_s"])
+    duration_s = amount(data, "duration_s")
     return UsageRecord(
         run_id=str(data["run_id"]), source=source, name=str(data.get("name") or data["run_id"]),
         started_s=_posix_s(data["started_at"]), duration_s=duration_s, status=str(data["status"]),
@@ -163,7 +172,7 @@ def from_report_dict(data: Mapping[str, Any], source: str, experiment: str,
         job_id=str(slurm.get("job_id") or ""), host=host_of(data),
         gpu_model=gpu_model_of(devices), region=str(intensity.get("region") or intensity.get("region_name")),
         intensity_g_per_kwh=float(intensity["g_per_kwh"]), intensity_source=str(intensity.get("source") or ""),
-        energy_kwh=float(data["energy_kwh"]), co2_kg=float(data["co2_kg"]), water_l=float(data["water_l"]),
+        energy_kwh=amount(data, "energy_kwh"), co2_kg=amount(data, "co2_kg"), water_l=amount(data, "water_l"),
         gpu_hours=gpu_hours_of(devices, duration_s, list(extra.get("parts") or [])),
         idle_gpu_kwh=idle_gpu_kwh_of(devices), after_last_epoch_kwh=after_last_epoch_kwh_of(data),
         samples=samples_of(data, marks),
