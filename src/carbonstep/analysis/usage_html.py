@@ -31,11 +31,12 @@ header p{margin:0;color:#c6d0db;font-size:13px}main{padding:20px 32px 40px;max-w
 .card{background:#fff;border-radius:8px;padding:12px 14px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
 .card b{display:block;font-size:22px;font-weight:600;margin-top:2px}.card span{color:#5b6675;font-size:12px}
 .card.warn b{color:#c0392b}section{background:#fff;border-radius:8px;padding:16px 20px;margin-bottom:18px;
-box-shadow:0 1px 2px rgba(0,0,0,.08)}h2{font-size:16px;margin:0 0 10px;font-weight:600}
+box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-x:auto}h2{font-size:16px;margin:0 0 10px;font-weight:600}
 .row{display:grid;grid-template-columns:1fr 1fr;gap:18px}.row section{margin-bottom:0}
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{padding:5px 8px;border-bottom:1px solid #e7e9ee;
 text-align:right;white-space:nowrap}th{color:#5b6675;font-weight:600;background:#fafbfc}
-td.l,th.l{text-align:left}tr.total td{font-weight:600;border-top:2px solid #1d2330}
+td.l,th.l{text-align:left}td.wrap{white-space:normal;min-width:260px}
+tr.total td{font-weight:600;border-top:2px solid #1d2330}
 .legend{display:flex;flex-wrap:wrap;gap:6px 16px;font-size:12px;margin-top:6px}.legend i{display:inline-block;
 width:11px;height:11px;border-radius:2px;margin-right:5px;vertical-align:-1px}.muted{color:#5b6675;font-size:12px}
 svg text{font-family:inherit}ul{margin:6px 0 0;padding-left:20px}
@@ -224,7 +225,7 @@ def _region_table(records: Sequence[UsageRecord]) -> str:
         lines.append(f'<tr><td class="l">{escape(row.region)}</td><td>{row.runs:,}</td><td>{_kwh(kwh)}</td>'
                      f'<td>{_kg(row.co2_kg)}</td><td>{"-" if grid is None else f"{grid:,.0f}"}</td>'
                      f'<td>{effective:,.0f}</td><td>{water:.2f}</td>'
-                     f'<td class="l">{escape("; ".join(sorted(row.sources)))}</td></tr>')
+                     f'<td class="l wrap">{escape("; ".join(sorted(row.sources)))}</td></tr>')
     return "".join(lines) + "</table>"
 
 
