@@ -157,6 +157,18 @@ def test_methods_without_an_error_figure_cannot_be_ranked(store) -> None:
            + seeds(client, exp, "h100", 4, rng, 2e-6, methods="gpu: power, cpu: estimate"))
     mixed = compare(gpu, tracking_uri=uri)
     assert mixed.levels[-1].outcome[1] == "not comparable"  # the estimate's error is not quantified
+    powered = (seeds(client, exp, "p1", 4, rng, 1e-6, methods="gpu: power")
+               + seeds(client, exp, "p2", 4, rng, 1e-6, methods="gpu: power, cpu: power"))
+    assert compare(powered, tracking_uri=uri).levels[-1].outcome[1] != "not comparable"  # ±5 % each: widened
+    low, high = stats.widen(10.0, 5.0, 15.0, [0.05, 0.05])
+    assert (low, high) == pytest.approx((5.0 - 0.05 * 2 ** 0.5 * 110, 15.0 + 0.05 * 2 ** 0.5 * 110))
+
+
+def test_importing_compare_loads_no_heavy_module() -> None:
+    code = ("import sys, carbonstep, carbonstep.cli, carbonstep.analysis.compare; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'matplotlib', 'mlflow', 'torch'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_table_plot_json_and_cli(store, tmp_path: Path) -> None:

@@ -220,9 +220,10 @@ def _row(level: float, groups: list[list[list[tuple[float, float]]]], mode: str,
         comparable = True
         if method != methods[0]:
             errors = _method_errors(method) + _method_errors(methods[0])
-            comparable = None not in errors
+            known = [e for e in errors if e is not None]
+            comparable = bool(known) and len(known) == len(errors)
             if comparable:
-                lo, hi = stats.widen(p, lo, hi, [max(errors)] * 2)
+                lo, hi = stats.widen(p, lo, hi, [max(known)] * 2)
         pct.append(p)
         low.append(lo)
         high.append(hi)
