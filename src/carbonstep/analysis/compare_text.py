@@ -64,13 +64,13 @@ def _recipe_lines(result: "Comparison") -> list[str]:
 
 
 def _cell(row: "LevelRow", i: int) -> str:
-    text = format_mass_interval(row.co2_kg[i], row.low_kg[i], row.high_kg[i])
+    text = format_mass_interval(row.co2_kg[i], row.low_kg[i], row.high_kg[i], compact=True)
     if i == 0:
         return text
-    return (f"{text}; {row.diff_pct[i]:+.1f} %"
-            + (f" ({row.diff_pct_low[i]:+.1f} to {row.diff_pct_high[i]:+.1f} %)"
+    return (f"{text} {row.diff_pct[i]:+.1f} %"
+            + (f" [{row.diff_pct_low[i]:+.1f}, {row.diff_pct_high[i]:+.1f}]"
                if row.diff_pct_high[i] > row.diff_pct_low[i] else "")
-            + f": {row.outcome[i]}")
+            + f" {row.outcome[i]}")
 
 
 def _level_lines(result: "Comparison") -> list[str]:
@@ -78,8 +78,8 @@ def _level_lines(result: "Comparison") -> list[str]:
     header = [f"{result.metric} {_sign(result.mode)}", *names]
     cells = [[f"{row.level:.4g}", *(_cell(row, i) for i in range(len(names)))] for row in result.levels]
     widths = [max(len(line[c]) for line in [header, *cells]) for c in range(len(header))]
-    lines = ["", f"CO2e to first reach each level: mean over the recipe's runs (95 % interval); "
-             f"difference vs {names[0]} (95 % interval):"]
+    lines = ["", f"CO2e to first reach each level: mean over the recipe's runs [95 % interval]; "
+             f"difference vs {names[0]} in % [95 % interval]:"]
     for line in [header, *cells]:
         lines.append("  " + " | ".join(f"{text:>{widths[0]}}" if c == 0 else f"{text:<{widths[c]}}"
                                        for c, text in enumerate(line)).rstrip())

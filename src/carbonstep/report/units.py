@@ -35,12 +35,14 @@ def short_mass(kg: float) -> str:
     return f"{_number(kg * scale)} {unit}"
 
 
-def format_mass_interval(kg: float, low_kg: float, high_kg: float) -> str:
-    """``12.3 mg (95 % interval 9.8–15.1 mg)``; the bare value when the interval has no width."""
+def format_mass_interval(kg: float, low_kg: float, high_kg: float, compact: bool = False) -> str:
+    """``12.3 mg (95 % interval 9.8–15.1 mg)``, or ``12.3 mg [9.8–15.1]`` when ``compact`` (table cells under a
+    header that says what the brackets are); the bare value when the interval has no width."""
     unit, scale = mass_unit(kg)
     text = short_mass(kg)
     if high_kg > low_kg:
-        text += f" (95 % interval {_number(low_kg * scale)}–{_number(high_kg * scale)} {unit})"
+        span = f"{_number(low_kg * scale)}–{_number(high_kg * scale)}"
+        text += f" [{span}]" if compact else f" (95 % interval {span} {unit})"
     return text
 
 
