@@ -36,6 +36,7 @@ from carbonstep.lightning import CarbonCallback  # noqa: E402
 
 EXPERIMENT = "carbonstep-gelu-study"
 RECIPES = ("gelu", "gelu-4bit")
+COLOURS = ("#1f77b4", "#ff7f0e")  #: per recipe in the MLflow UI: the comparison figure's first two colours
 
 
 class Mlp(pl.LightningModule):
@@ -161,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("comparison.png", "comparison.json"):
             client.log_artifact(run_id, str(args.out / name), "carbonstep-compare")
     experiment_id = client.get_experiment_by_name(EXPERIMENT).experiment_id
-    url_path = save_view(client, experiment_id, "val_loss", f"tags.study = '{study}'")
+    colours = dict(zip(RECIPES, COLOURS))
+    run_colours = {run_id: colours[summary.recipe] for run_id, summary in zip(run_ids, result.runs)}
+    url_path = save_view(client, experiment_id, "val_loss", f"tags.study = '{study}'", run_colours)
     print(final_screen(result, reports[0], args, wall_s, cpu_s, url_path))
     return 0
 

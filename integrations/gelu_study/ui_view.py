@@ -1,5 +1,7 @@
 """A saved MLflow UI view for the study: the runs grouped by recipe, val_loss against co2_kg, no clicks.
 
+Each run is drawn as its own line in its recipe's colour (the run tag ``mlflow.runColor``).
+
 MLflow's experiment page can "share" a view: it stores the view's state as JSON in the experiment tag
 ``mlflow.sharedViewState.<key>`` and opens it from ``#/experiments/<id>?viewStateShareKey=<key>``
 (MLflow 3.x front end; the keys below are the ones its runs page persists: ``compareRunCharts``,
@@ -33,21 +35,25 @@ def view_state(metric: str, search_filter: str) -> dict[str, Any]:
         ],
         "compareRunSections": [
             {"uuid": SECTION_ID, "name": "carbonstep: quality against carbon", "display": True, "isReordered": False,
-             "deleted": False, "isGenerated": False},
+             "deleted": False, "isGenerated": False, "columns": 2, "cardHeight": 460},
             *({"uuid": f"carbonstep-{name.split()[0].lower()}", "name": name, "display": False, "isReordered": False,
                "deleted": False, "isGenerated": True} for name in ("Model metrics", "System metrics")),
         ],  # MLflow's own sections (a chart per metric) folded, below ours
         "isAccordionReordered": True,
         "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "param", "groupByData": "recipe"}]},
-        "useGroupedValuesInCharts": True,  # one line per recipe: the mean over its seeds, with their range
+        "useGroupedValuesInCharts": False,  # a line per run: MLflow's group mean against a metric axis zig-zags
         "hideEmptyCharts": True,
         "runListHidden": False,
         "viewMaximized": False,
     }
 
 
-def save_view(client: Any, experiment_id: str, metric: str, search_filter: str) -> str:
-    """Store the view on the experiment; the URL path (after the server address) that opens it."""
+def save_view(client: Any, experiment_id: str, metric: str, search_filter: str,
+              run_colours: dict[str, str] | None = None) -> str:
+    """Store the view on the experiment, colour runs (run id → "#rrggbb", the run tag ``mlflow.runColor``, e.g. one
+    colour per recipe); the URL path (after the server address) that opens the view."""
+    for run_id, colour in (run_colours or {}).items():
+        client.set_tag(run_id, "mlflow.runColor", colour)
     client.set_experiment_tag(experiment_id, "mlflow.experimentKind", "custom_model_development")
     client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{VIEW_KEY}",
                               json.dumps(view_state(metric, search_filter)))
