@@ -13,81 +13,15 @@ from __future__ import annotations
 import bisect
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from carbonstep.analysis import compare_stats as stats
+from carbonstep.analysis.compare_sources import experiment_refs, is_run_id, load_series
+from carbonstep.analysis.plot import comparison_figure
+from carbonstep.analysis.records import LevelRow, Points, RecipeSummary, RunSeries, RunSummary
 from carbonstep.errors import ConfigError
-
-Points = list[tuple[float, float]]  # (step, value)
-
-
-@dataclass(frozen=True)
-class RunSeries:
-    """One run's metric and cumulative CO2, by step, with what identifies its recipe and its methods."""
-
-    name: str
-    source: str
-    metric: Points
-    co2: Points
-    energy_kwh: float
-    co2_kg: float
-    water_l: float
-    run_id: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
-    methods: dict[str, str] = field(default_factory=dict)  #: domain → method, e.g. {"cpu": "estimate"}
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One run: final and best metric, totals, CO2e to its best value, and its recipe."""
-
-    name: str
-    source: str
-    final: float
-    best: float
-    energy_kwh: float
-    co2_kg: float
-    water_l: float
-    co2_to_best_kg: float
-    interpolated: bool  #: CO2 was not logged at every metric step: interpolated between steps
-    recipe: str = ""
-    methods: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LevelRow:
-    """One metric level every run reaches: per recipe (in :attr:`Comparison.recipes` order)."""
-
-    level: float
-    co2_kg: tuple[float, ...]  #: mean over the recipe's runs of the CO2e to first reach the level
-    diff_kg: tuple[float, ...]  #: relative to the reference (first) recipe
-    diff_pct: tuple[float, ...]
-    low_kg: tuple[float, ...] = ()  #: 95 % interval of the mean (bootstrap over runs)
-    high_kg: tuple[float, ...] = ()
-    diff_pct_low: tuple[float, ...] = ()  #: 95 % interval of the difference, in %
-    diff_pct_high: tuple[float, ...] = ()
-    runs: tuple[int, ...] = ()
-    outcome: tuple[str, ...] = ()  #: reference, less, more, indistinguishable, no variation, too few runs,
-    #: or not comparable (measured by different methods whose error is unknown)
-
-
-@dataclass(frozen=True)
-class RecipeSummary:
-    """One recipe at the strictest level every run reaches (the common best)."""
-
-    name: str
-    runs: tuple[str, ...]
-    methods: str  #: e.g. "cpu: estimate, ram: estimate", or "" when the runs do not say
-    co2_kg: float
-    low_kg: float
-    high_kg: float
-    energy_kwh: float
-    low_kwh: float
-    high_kwh: float
 
 
 @dataclass
@@ -128,12 +62,11 @@ class Comparison:
 
     def figure(self) -> Any:
         """Three panels: (a) metric per step, (b) cumulative CO2 per step, (c) CO2 against the metric reached."""
-        from carbonstep.analysis.plot import comparison_figure
-
-        return comparison_figure(self)
+        return comparison_figure(self.metric, self.mode, self.series, self.reached, self.levels, self.runs,
+                                 self.recipes)
 
     def save_plot(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`figure` to ``path`` (.png or .svg)."""
+        """Save :meth:`figure` as an image (PNG, SVG or PDF by the suffix of ``path``)."""
         figure = self.figure()
         figure.savefig(path, dpi=110)
         return Path(path)
@@ -259,8 +192,6 @@ def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mo
     if mode not in ("min", "max"):
         raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
     stats.check_rule(group_by)
-    from carbonstep.analysis.compare_sources import experiment_refs, load_series
-
     refs = [str(ref) for ref in runs] or (experiment_refs(experiment, tracking_uri) if experiment else [])
     if not refs:
         raise ConfigError("give at least one run (an MLflow run id or name, or a report file), or --experiment")
@@ -291,12 +222,11 @@ def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mo
     return result
 
 
-def is_run_id(text: str) -> bool:
-    """Whether ``text`` looks like an MLflow run id (32 hex digits)."""
-    return re.fullmatch(r"[0-9a-f]{32}", text) is not None
-
-
 def dump_json(result: Comparison, path: str | os.PathLike[str]) -> Path:
     """Write :meth:`Comparison.to_dict` to ``path``."""
     Path(path).write_text(json.dumps(result.to_dict(), indent=2))
     return Path(path)
+
+
+__all__ = ["Comparison", "LevelRow", "Points", "RecipeSummary", "RunSeries", "RunSummary", "compare", "dump_json",
+           "is_run_id"]

@@ -50,7 +50,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Compare, print the table and verdict, and write or attach what was asked for."""
     from carbonstep.analysis.compare import compare, dump_json
+    from carbonstep.validate import check_output_file
 
+    for option, value in (("--json", args.json), ("--plot", args.plot)):
+        if value is not None:
+            check_output_file(option, value)
     result = compare(args.runs, args.metric, args.mode, args.experiment, args.tracking_uri, args.levels,
                      args.group_by, args.reference)
     print(result.table())

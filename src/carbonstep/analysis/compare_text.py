@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from carbonstep.analysis import compare_stats as stats
-from carbonstep.report.summary import format_energy, format_volume
+from carbonstep.analysis.records import LevelRow, RecipeSummary, RunSummary
+from carbonstep.report.formatting import format_energy, format_volume
 from carbonstep.report.units import format_mass_interval, short_mass
 
-if TYPE_CHECKING:
-    from carbonstep.analysis.compare import Comparison, LevelRow
+
+class Comparison(Protocol):
+    """What the words are made from (:class:`carbonstep.analysis.compare.Comparison` has it)."""
+
+    metric: str
+    mode: str
+    runs: list[RunSummary]
+    levels: list[LevelRow]
+    recipes: list[RecipeSummary]
+    verdict: str
+    notes: list[str]
+    group_by: str
+    measurement: list[dict[str, Any]]
 
 GROUP_RULES = {
     "auto": "the run's tag or param 'recipe', else its name without a seed suffix",
@@ -40,7 +52,7 @@ def measurement_notes(methods: list[str]) -> list[dict[str, Any]]:
     return notes
 
 
-def _runs_table(result: "Comparison") -> list[str]:
+def _runs_table(result: Comparison) -> list[str]:
     width = max(12, *(len(r.name) for r in result.runs))
     recipe_width = max(6, *(len(r.recipe) for r in result.runs))
     lines = [f"{'run':<{width}}  {'recipe':<{recipe_width}} {'final':>9} {'best':>9} {'energy':>11} "
@@ -52,7 +64,7 @@ def _runs_table(result: "Comparison") -> list[str]:
     return lines
 
 
-def _recipe_lines(result: "Comparison") -> list[str]:
+def _recipe_lines(result: Comparison) -> list[str]:
     rule = GROUP_RULES.get(result.group_by, result.group_by)
     lines = [f"Recipes (grouped by {rule}); the first is the reference:"]
     width = max(len(r.name) for r in result.recipes)
@@ -63,7 +75,7 @@ def _recipe_lines(result: "Comparison") -> list[str]:
     return lines
 
 
-def _cell(row: "LevelRow", i: int) -> str:
+def _cell(row: LevelRow, i: int) -> str:
     text = format_mass_interval(row.co2_kg[i], row.low_kg[i], row.high_kg[i], compact=True)
     if i == 0:
         return text
@@ -73,7 +85,7 @@ def _cell(row: "LevelRow", i: int) -> str:
             + f" {row.outcome[i]}")
 
 
-def _level_lines(result: "Comparison") -> list[str]:
+def _level_lines(result: Comparison) -> list[str]:
     names = [r.name for r in result.recipes]
     header = [f"{result.metric} {_sign(result.mode)}", *names]
     cells = [[f"{row.level:.4g}", *(_cell(row, i) for i in range(len(names)))] for row in result.levels]
@@ -86,7 +98,7 @@ def _level_lines(result: "Comparison") -> list[str]:
     return lines
 
 
-def _measurement_lines(result: "Comparison") -> list[str]:
+def _measurement_lines(result: Comparison) -> list[str]:
     lines = []
     for note in result.measurement:
         error = f"±{note['relative'] * 100:.0f} %" if note["relative"] is not None else "error not quantified"
@@ -99,7 +111,7 @@ def _measurement_lines(result: "Comparison") -> list[str]:
     return ["", "Measurement:", *lines, f"  {tail}"]
 
 
-def render(result: "Comparison") -> str:
+def render(result: Comparison) -> str:
     """The comparison as text: runs, recipes, level rows with headers, measurement, notes, verdict."""
     lines = _runs_table(result)
     if result.recipes:
@@ -111,7 +123,7 @@ def render(result: "Comparison") -> str:
     return "\n".join(lines)
 
 
-def _one_recipe(result: "Comparison") -> str:
+def _one_recipe(result: Comparison) -> str:
     recipe, row = result.recipes[0], result.levels[-1]
     if len(recipe.runs) == 1:
         run = result.runs[0]
@@ -120,7 +132,7 @@ def _one_recipe(result: "Comparison") -> str:
             f"{result.metric} {_sign(result.mode)} {row.level:.4g} (mean over {len(recipe.runs)} runs).")
 
 
-def _pair(result: "Comparison", i: int) -> str:
+def _pair(result: Comparison, i: int) -> str:
     row, names = result.levels[-1], [r.name for r in result.recipes]
     other, ref = names[i], names[0]
     at = f"{result.metric} {_sign(result.mode)} {row.level:.4g}"
@@ -158,7 +170,7 @@ def _advice(needed: int | None) -> str:
     return f"roughly {needed} runs per recipe would likely be needed to tell a difference of this size, if it is real"
 
 
-def verdict(result: "Comparison") -> str:
+def verdict(result: Comparison) -> str:
     """One sentence per recipe compared with the reference, at the strictest level every run reaches."""
     if len(result.recipes) == 1:
         return _one_recipe(result)

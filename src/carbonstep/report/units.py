@@ -7,7 +7,7 @@ the unit of its central value, so ``12.3 mg (9.8–15.1 mg)`` reads at a glance.
 
 from __future__ import annotations
 
-from carbonstep.report.summary import format_energy, format_mass
+from carbonstep.report.formatting import format_energy, format_mass
 
 MASS_PER_KG = {"kg": 1.0, "g": 1e3, "mg": 1e6}  #: units format_mass chooses from
 ENERGY_PER_KWH = {"kWh": 1.0, "Wh": 1e3, "J": 3.6e6}  #: units format_energy chooses from
