@@ -60,6 +60,13 @@ def test_series_and_sites_in_other_encodings_are_read(tmp_path: Path, encoding: 
     assert [s.name for s in read_sites(sites)] == ["Zürich", "Malmö"]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_ascii_utf16_without_a_byte_order_mark_is_read(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "s.csv"
+    path.write_bytes("timestamp,carbon_intensity\n2026-01-01T00:00Z,100\n".encode(encoding))
+    assert read_series(path).values == (100.0,)
+
+
 def test_tracker_reads_a_latin1_intensity_file(tmp_path: Path) -> None:
     path = tmp_path / "latin1.csv"
     path.write_bytes(SERIES.encode("latin-1"))
