@@ -327,3 +327,15 @@ def test_a_report_that_cannot_be_written_anywhere_is_printed(tmp_path: Path, cap
     err = capsys.readouterr().err
     assert "could not write" in err and "the report follows" in err
     assert RunReport.from_json(err.strip().splitlines()[-1]) == report
+
+
+def test_an_unreachable_mlflow_server_is_one_line_not_minutes_of_retries(tmp_path: Path, capsys) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    ledger.write_text('{"type": "run", "run_id": "x", "tracking_uri": "http://127.0.0.1:9"}\n'
+                      '{"type": "param", "key": "k", "value": "v", "seq": 1}\n')
+    started = time.monotonic()
+    code, _, err = _cli(capsys, "sync", str(ledger))
+    assert code == 2 and "http://127.0.0.1:9 is not reachable" in _one_error_line(err)
+    code, _, err = _cli(capsys, "compare", "some-run", "--tracking-uri", "http://127.0.0.1:9")
+    assert code == 2 and "is not reachable" in _one_error_line(err)
+    assert time.monotonic() - started < 60  # MLflow's own retries take minutes
