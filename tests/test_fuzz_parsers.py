@@ -137,8 +137,6 @@ def test_command_line_errors_are_one_line_with_status_2(tmp_path: Path, command:
         assert code in (0, 1) and not errors, err.getvalue()
 
 
-@pytest.mark.xfail(strict=True, reason="Tracker's own argument checks (booleans, region=123, pid=...) land with "
-                                       "the frozen Tracker config record, which calls carbonstep.validate")
 @FUZZ.__class__(FUZZ, phases=[Phase.explicit, Phase.generate], max_examples=60)
 @given(st.fixed_dictionaries({}, optional={
     "region": st.one_of(st.text(max_size=6), anything), "pue": anything, "wue": anything,

@@ -52,9 +52,9 @@ def _cmd_regions(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no region matches {args.query!r}", file=sys.stderr)
         return 1
-    print(f"{'code':<10} {'g/kWh':>6} {'year':>5} {'basis':<9} name — source")
-    for r in sorted(rows, key=lambda r: r.code):
-        print(f"{r.code:<10} {r.g_per_kwh:>6.0f} {r.year:>5} {r.basis:<9} {r.name} — {r.source} ({r.licence})")
+    from carbonstep.accounting.regions import format_listing
+
+    print(format_listing(rows))
     return 0
 
 

@@ -1,8 +1,8 @@
 """Carbon budgets: when to stop training, as a pure function of what was spent.
 
-Shared by every framework's callback. Reducing the decision across ranks is the
-callback's one job here (``trainer.strategy.reduce_boolean_decision`` or
-:func:`carbonstep.measure.distributed.any_rank`): every rank stops at the same epoch.
+Shared by every framework's callback through
+:meth:`carbonstep.callbacks.session.TrainingSession.epoch_end`, which also reduces the decision across
+ranks (:func:`carbonstep.measure.distributed.any_rank`): every rank stops at the same epoch.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class Decision:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The decision as a plain dict (report, MLflow tags)."""
         return asdict(self)
 
 
@@ -54,6 +55,7 @@ class Budget:
             check_number(f"Budget {name}", value, low=0.0, low_open=True)
 
     def limits(self) -> dict[str, float]:
+        """The limits that are set, by quantity."""
         return {q: getattr(self, q) for q in QUANTITIES if getattr(self, q) is not None}
 
     def check(self, epoch: int, spent: Mapping[str, float], epoch_costs: Sequence[Mapping[str, float]]) -> Decision:
