@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     for option, value in (("--json", args.json), ("--plot", args.plot)):
         if value is not None:
             check_output_file(option, value)
+    _require_server_for(args.runs, args.tracking_uri)
     result = compare(args.runs, args.metric, args.mode, args.experiment, args.tracking_uri, args.levels,
                      args.group_by, args.reference)
     print(result.table())
@@ -68,6 +70,18 @@ def run(args: argparse.Namespace) -> int:
     if args.log_artifact:
         _attach(result, written, args.tracking_uri)
     return 0
+
+
+def _require_server_for(runs: list[str], tracking_uri: str | None) -> None:
+    """A quick, clear error when runs must come from an MLflow server that does not answer (MLflow's own
+    retries would block for minutes)."""
+    from carbonstep.errors import CarbonstepError
+    from carbonstep.sinks.mlflow import _reachable
+
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri and not (runs and all(Path(run).is_file() for run in runs)) and not _reachable(uri):
+        raise CarbonstepError(f"the MLflow server {uri} is not reachable: start it, pass --tracking-uri URL, "
+                              "or compare report files")
 
 
 def _attach(result: Any, written: list[Path], tracking_uri: str | None) -> None:
