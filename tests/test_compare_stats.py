@@ -201,3 +201,10 @@ def test_table_plot_json_and_cli(store, tmp_path: Path) -> None:
         if line.strip().startswith("--") and line.strip() == line.strip().split("  ")[0]:
             index = helptext.splitlines().index(line)
             assert helptext.splitlines()[index + 1].startswith(" " * 10), line
+
+
+def test_a_dead_server_is_one_clear_line_for_a_whole_experiment_too(capsys: pytest.CaptureFixture[str]) -> None:
+    from carbonstep.cli import main
+
+    code = main(["compare", "--experiment", "study", "--tracking-uri", "http://127.0.0.1:9"])
+    assert code == 2 and "the MLflow server http://127.0.0.1:9 is not reachable" in capsys.readouterr().err
