@@ -237,3 +237,80 @@ def test_the_study_command_reads_an_optuna_storage(tmp_path: Path, capsys: pytes
     assert cli_main(["study", "--storage", storage, "--study", "nope"]) == 2
     assert "no study 'nope'" in capsys.readouterr().err
     assert cli_main(["study"]) == 2
+
+
+@pytest.mark.slow
+def test_a_lightning_callback_inside_a_trial_is_reused_and_each_trial_is_one_mlflow_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Trial 0 trains with carbonstep's Lightning callback: 500 J of set-up, 8 steps of 100 J (the session
+    measures them), 300 J of evaluation. The trial is 1600 J, not 2400: the trial's Tracker stops while the
+    session measures. Trial 1 is plain code (700 J), trial 2 is pruned (200 J). One MLflow run per trial."""
+    pl = pytest.importorskip("lightning.pytorch")
+    from mlflow import MlflowClient
+
+    from carbonstep.lightning import CarbonCallback as LightningCarbon
+
+    from .lightning_model import loaders, make_module
+
+    meter = Meter()
+
+    class ChargePerStep(pl.Callback):
+        def on_train_batch_end(self, *args: object) -> None:
+            meter.joules += 100.0
+
+    sessions = []
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_float("lr", 0.01, 0.1)
+        if trial.number == 2:
+            meter.joules += 200.0
+            raise optuna.TrialPruned()
+        if trial.number == 1:
+            meter.joules += 700.0
+            return 0.5
+        meter.joules += 500.0
+        inner = LightningCarbon(intensity=1000.0, readers=[meter.reader("same counter")], interval_s=0.05,
+                                output_dir=tmp_path / "inner", summary=False)
+        sessions.append(inner)
+        trainer = pl.Trainer(max_epochs=1, logger=False, callbacks=[ChargePerStep(), inner], log_every_n_steps=2,
+                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                             default_root_dir=tmp_path)
+        trainer.fit(make_module(pl), loaders()[0])
+        meter.joules += 300.0
+        return 0.25
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    storage = f"sqlite:///{tmp_path}/study.db"
+    carbon = CarbonCallback(intensity=1000.0, readers=[meter.reader()], interval_s=0.05, mlflow=True,
+                            tracking_uri=uri, output_dir=tmp_path)
+    study = optuna.create_study(study_name="with-lightning", storage=storage)
+    study.optimize(carbon.track(objective), n_trials=3, callbacks=[carbon])
+
+    attrs = [t.user_attrs for t in study.trials]
+    assert [a["carbonstep.energy_kwh"] * 3.6e6 for a in attrs] == pytest.approx([1600.0, 700.0, 200.0], rel=1e-9)
+    assert attrs[0]["carbonstep.measured_by"] == ["TrainingSession", "tracker"]
+    assert attrs[1]["carbonstep.measured_by"] == ["tracker"]
+    assert sessions[0].report.energy_kwh * 3.6e6 == pytest.approx(800.0, rel=1e-9)  # the session's own share
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("with-lightning")  # named after the study, as Optuna's callback does
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    assert set(runs) == {"0", "1", "2"}
+    for trial in study.trials:
+        run = runs[str(trial.number)]
+        assert trial.system_attrs["mlflow_run_id"] == run.info.run_id
+        assert run.data.tags["number"] == str(trial.number) and run.data.tags["state"] == trial.state.name
+        assert run.data.tags["direction"] == "MINIMIZE" and run.data.params["lr"] == str(trial.params["lr"])
+        assert run.data.metrics["co2_kg"] == pytest.approx(trial.user_attrs["carbonstep.co2_kg"], rel=1e-9)
+        assert run.info.status == "FINISHED"
+    assert runs["0"].data.metrics["value"] == 0.25 and "value" not in runs["2"].data.metrics
+    steps = sorted(m.step for m in client.get_metric_history(runs["0"].info.run_id, "co2_kg"))
+    assert steps[0] < steps[-1] == 8  # the Lightning callback logged into the trial's run; the trial's total last
+    assert runs["0"].data.params["carbonstep.intensity_g_per_kwh"] == "1000.0"
+
+    assert cli_main(["study", "--mlflow-experiment", "with-lightning", "--tracking-uri", uri]) == 0
+    from_mlflow = capsys.readouterr().out
+    assert cli_main(["study", "--storage", storage]) == 0
+    from_storage = capsys.readouterr().out
+    assert "3 trials (2 complete, 1 pruned); 694 mg CO2e" in from_mlflow  # 2500 J at 1000 g/kWh
+    assert from_mlflow.splitlines()[0].split(": ", 1)[1] == from_storage.splitlines()[0].split(": ", 1)[1]
