@@ -244,7 +244,8 @@ def test_a_lightning_callback_inside_a_trial_is_reused_and_each_trial_is_one_mlf
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Trial 0 trains with carbonstep's Lightning callback: 500 J of set-up, 8 steps of 100 J (the session
     measures them), 300 J of evaluation. The trial is 1600 J, not 2400: the trial's Tracker stops while the
-    session measures. Trial 1 is plain code (700 J), trial 2 is pruned (200 J). One MLflow run per trial."""
+    session measures. Trial 1 is plain code (700 J), trial 2 is pruned (200 J). One MLflow run per trial; trial 3
+    (plain, 700 J) runs inside a study run of the user's, and its run is nested under it."""
     pl = pytest.importorskip("lightning.pytorch")
     from mlflow import MlflowClient
 
@@ -265,7 +266,7 @@ def test_a_lightning_callback_inside_a_trial_is_reused_and_each_trial_is_one_mlf
         if trial.number == 2:
             meter.joules += 200.0
             raise optuna.TrialPruned()
-        if trial.number == 1:
+        if trial.number != 0:
             meter.joules += 700.0
             return 0.5
         meter.joules += 500.0
@@ -308,9 +309,30 @@ def test_a_lightning_callback_inside_a_trial_is_reused_and_each_trial_is_one_mlf
     assert steps[0] < steps[-1] == 8  # the Lightning callback logged into the trial's run; the trial's total last
     assert runs["0"].data.params["carbonstep.intensity_g_per_kwh"] == "1000.0"
 
+    import mlflow
+
+    with mlflow.start_run(run_name="study run", experiment_id=experiment.experiment_id) as parent:
+        study.optimize(carbon.track(objective), n_trials=1, callbacks=[carbon])
+    nested = client.search_runs([experiment.experiment_id], "attributes.run_name = '3'")
+    assert nested[0].data.tags["mlflow.parentRunId"] == parent.info.run_id
+
     assert cli_main(["study", "--mlflow-experiment", "with-lightning", "--tracking-uri", uri]) == 0
     from_mlflow = capsys.readouterr().out
     assert cli_main(["study", "--storage", storage]) == 0
     from_storage = capsys.readouterr().out
-    assert "3 trials (2 complete, 1 pruned); 694 mg CO2e" in from_mlflow  # 2500 J at 1000 g/kWh
+    assert "4 trials (3 complete, 1 pruned); 889 mg CO2e" in from_mlflow  # 3200 J at 1000 g/kWh
     assert from_mlflow.splitlines()[0].split(": ", 1)[1] == from_storage.splitlines()[0].split(": ", 1)[1]
+
+
+@pytest.mark.slow
+def test_the_example_stops_on_its_budget(tmp_path: Path) -> None:
+    script = HERE.parent / "integrations" / "optuna" / "search.py"
+    result = subprocess.run([sys.executable, str(script), "--budget-g", "0.003", "--trials", "12"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "stopped by the carbon budget after" in result.stdout and "of 12 trials" in result.stdout
+    assert "spent without improving" in result.stdout and (tmp_path / "optuna-search.png").exists()
+    study = optuna.load_study(study_name="carbonstep-optuna-example", storage=f"sqlite:///{tmp_path}/optuna-search.db")
+    assert 0 < len(study.trials) < 12
+    assert all(t.user_attrs["carbonstep.measured_by"] == ["TrainingSession", "tracker"] for t in study.trials
+               if not t.user_attrs.get("carbonstep.skipped"))

@@ -43,16 +43,19 @@ from typing import Any, Callable, Sequence
 
 from carbonstep.analysis.study import TrialCost, analyse, dump_json, totals, trials_from_mlflow
 from carbonstep.callbacks import scope
-from carbonstep.callbacks.budget import PROJECTION_WINDOW, UNITS, Budget, Decision
+from carbonstep.callbacks.budget import PROJECTION_WINDOW, Budget, Decision
 from carbonstep.errors import CarbonstepError, ConfigError, require
 from carbonstep.measure.tracker import Tracker
 from carbonstep.report.record import RunReport
+from carbonstep.report.summary import format_energy, format_mass, format_volume
 
 log = logging.getLogger("carbonstep")
 PREFIX = "carbonstep."
 FIGURES = ("energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "co2_kg", "water_l", "duration_s")
 BUDGET_QUANTITIES = {"co2_kg": "co2_kg", "kwh": "energy_kwh", "water_l": "water_l"}  # Budget's name → attr's
 RUN_ID_KEY = "mlflow_run_id"  #: the trial system attr where Optuna's MLflowCallback finds the trial's run
+FORMATS: dict[str, Callable[[float], str]] = {
+    "co2_kg": lambda kg: f"{format_mass(kg)} CO2e", "kwh": format_energy, "water_l": format_volume}
 SESSION_STATUS = {"completed": "completed", "pruned": "interrupted", "failed": "failed", "interrupted": "interrupted"}
 
 
@@ -154,15 +157,15 @@ def check_study_budget(budget: Budget, trials: Sequence[TrialCost], running_else
     committed = {q: spent[q] + in_flight * next_cost[q] for q in BUDGET_QUANTITIES}
     decision = budget.check(after_trial, committed, costs)  # the Budget's rule on what is spent or committed
     quantity, limit = decision.quantity, decision.limit
-    used, unit = spent[quantity], UNITS[quantity]
+    used, show = spent[quantity], FORMATS[quantity]
     if decision.stop and used >= limit:
-        reason = f"study budget spent: {used:.6g} ≥ {limit:.6g} {unit} after trial {after_trial}"
+        reason = f"study budget spent: {show(used)} ≥ {show(limit)} after trial {after_trial}"
     elif decision.stop:
-        reason = (f"study budget would be exceeded: {used:.6g} {unit} spent + {in_flight} trial(s) running on other "
-                  f"workers and the next one at {next_cost[quantity]:.6g} {unit} each (mean of the last "
-                  f"{len(recent)} trials) > {limit:.6g} {unit}; stopped after trial {after_trial}")
+        reason = (f"study budget would be exceeded: {show(used)} spent + {in_flight} trial(s) running on other "
+                  f"workers and the next one at {show(next_cost[quantity])} each (mean of the last {len(recent)} "
+                  f"trials) > {show(limit)}; stopped after trial {after_trial}")
     else:
-        reason = f"study: {used:.6g} of {limit:.6g} {unit} spent ({used / limit:.0%})"
+        reason = f"study: {show(used)} of {show(limit)} spent ({used / limit:.0%})"
     return Decision(decision.stop, after_trial, quantity, used, decision.projected, limit, reason)
 
 
