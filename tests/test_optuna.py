@@ -112,6 +112,26 @@ def test_a_trial_started_after_the_budget_was_spent_is_pruned_at_once_and_stops_
     assert "study budget spent" in study.user_attrs["carbonstep.budget"]["reason"]
 
 
+def test_a_trial_whose_tracker_cannot_start_still_runs_and_is_left_out_of_the_totals() -> None:
+    class NotAReader:  # lacks what a reader has (wrap_j, scope…): the Tracker fails to start
+        name = "broken"
+
+    meter = Meter()
+    carbon = CarbonCallback(intensity=1000.0, readers=[NotAReader()], interval_s=0.05)
+
+    def objective(trial: optuna.Trial) -> float:
+        meter.joules += WH
+        return 1.0
+
+    study = optuna.create_study()
+    study.optimize(carbon.track(objective), n_trials=2, callbacks=[carbon])
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert "could not start" in study.trials[0].user_attrs["carbonstep.error"]
+    assert "carbonstep.co2_kg" not in study.trials[0].user_attrs
+    result = analyse(trial_costs(study))
+    assert result.totals["measured"] == 0 and "2 finished trial(s) carry no carbonstep figures" in result.notes[0]
+
+
 def test_several_threads_of_one_process_are_refused_with_the_fix() -> None:
     meter = Meter()
     carbon = carbon_for(meter)
@@ -291,6 +311,7 @@ def test_a_lightning_callback_inside_a_trial_is_reused_and_each_trial_is_one_mlf
     assert [a["carbonstep.energy_kwh"] * 3.6e6 for a in attrs] == pytest.approx([1600.0, 700.0, 200.0], rel=1e-9)
     assert attrs[0]["carbonstep.measured_by"] == ["TrainingSession", "tracker"]
     assert attrs[1]["carbonstep.measured_by"] == ["tracker"]
+    assert [Path(p).name for p in attrs[0]["carbonstep.reports"]] == [sessions[0].session.report_path.name]
     assert sessions[0].report.energy_kwh * 3.6e6 == pytest.approx(800.0, rel=1e-9)  # the session's own share
 
     client = MlflowClient(uri)

@@ -49,6 +49,16 @@ class TrialCost:
     def measured(self) -> bool:
         return self.co2_kg is not None
 
+    @property
+    def kg(self) -> float:
+        """CO2e in kg; 0 when not measured (select ``measured`` trials first)."""
+        return self.co2_kg or 0.0
+
+    @property
+    def objective(self) -> float:
+        """The objective value; NaN when the trial has none (select trials with a value first)."""
+        return self.value if self.value is not None else math.nan
+
 
 @dataclass(frozen=True)
 class Share:
@@ -143,10 +153,10 @@ def pareto_front(trials: Iterable[TrialCost], direction: str = "minimize") -> li
     trials, the lowest-numbered one)."""
     done = [t for t in trials if t.state == "COMPLETE" and t.measured and t.value is not None]
     sign = 1.0 if direction == "minimize" else -1.0
-    done.sort(key=lambda t: (t.co2_kg, sign * t.value, t.number))
+    done.sort(key=lambda t: (t.kg, sign * t.objective, t.number))
     front: list[TrialCost] = []
     for trial in done:
-        if not front or _better(trial.value, front[-1].value, direction):
+        if not front or _better(trial.objective, front[-1].objective, direction):
             front.append(trial)
     return front
 
@@ -170,17 +180,17 @@ def best_so_far(trials: Iterable[TrialCost], direction: str = "minimize") -> lis
 
 def milestones(curve: Sequence[CurvePoint], direction: str = "minimize") -> list[Milestone]:
     """The CO2e at which the best value first reached each of :data:`MILESTONES_PCT` % of the improvement."""
-    reached = [p for p in curve if p.best is not None]
+    reached = [(p, p.best) for p in curve if p.best is not None]
     if not reached:
         return []
-    first, final = reached[0].best, reached[-1].best
+    first, final = reached[0][1], reached[-1][1]
     out = []
     for pct in MILESTONES_PCT:
         target = first + (final - first) * pct / 100.0
         tolerance = abs(final - first) * 1e-9
-        point = next(p for p in reached if (p.best <= target + tolerance if direction == "minimize"
-                                            else p.best >= target - tolerance))
-        out.append(Milestone(pct, point.best, point.co2_kg, point.number))
+        point, best = next((p, b) for p, b in reached if (b <= target + tolerance if direction == "minimize"
+                                                          else b >= target - tolerance))
+        out.append(Milestone(pct, best, point.co2_kg, point.number))
     return out
 
 
@@ -197,8 +207,8 @@ def analyse(trials: Iterable[TrialCost], direction: str = "minimize", name: str 
               "pruned": [t for t in trials if t.state == "PRUNED" and t.measured],
               "failed": [t for t in trials if t.state == "FAIL" and t.measured]}
     spent = total["co2_kg"]
-    where = {k: Share(len(v), sum(t.co2_kg for t in v), sum(t.energy_kwh or 0.0 for t in v),
-                      sum(t.co2_kg for t in v) / spent if spent > 0 else 0.0) for k, v in groups.items()}
+    where = {k: Share(len(v), sum(t.kg for t in v), sum(t.energy_kwh or 0.0 for t in v),
+                      sum(t.kg for t in v) / spent if spent > 0 else 0.0) for k, v in groups.items()}
     without = sum(where[k].co2_kg for k in ("dominated", "pruned", "failed"))
     curve = best_so_far(trials, direction)
     marks = milestones(curve, direction)
@@ -248,9 +258,9 @@ def _table_lines(a: StudyAnalysis) -> list[str]:
                   f"  {'trial':>5} {'value':>12} {'CO2e':>10} {'energy':>10}  params"]
         for trial in a.front:
             params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
-            lines.append(f"  {trial.number:>5} {trial.value:>12.6g} {format_mass(trial.co2_kg):>10} "
+            lines.append(f"  {trial.number:>5} {trial.objective:>12.6g} {format_mass(trial.kg):>10} "
                          f"{format_energy(trial.energy_kwh or 0.0):>10}  {params}")
-    if a.milestones:
+    if a.milestones and a.last_1pct_kg is not None and a.after_best_kg is not None:
         lines += ["", "best value so far against CO2e spent (share of the improvement from the first completed "
                   "trial to the best):"]
         for mark in a.milestones:

@@ -37,20 +37,20 @@ def _front_panel(axis: Any, result: "StudyAnalysis", scale: float, unit: str) ->
     done = [t for t in result.trials if t.state == "COMPLETE" and t.measured and t.value is not None]
     others = [t for t in done if t.number not in on_front]
     if others:
-        axis.scatter([t.co2_kg * scale for t in others], [t.value for t in others], color=COLOURS["dominated"],
+        axis.scatter([t.kg * scale for t in others], [t.objective for t in others], color=COLOURS["dominated"],
                      label="dominated", s=18)
     if result.front:
-        axis.plot([t.co2_kg * scale for t in result.front], [t.value for t in result.front], marker="o",
+        axis.plot([t.kg * scale for t in result.front], [t.objective for t in result.front], marker="o",
                   color=COLOURS["pareto front"], label="Pareto front", drawstyle="steps-post")
         for trial in result.front:
-            axis.annotate(str(trial.number), (trial.co2_kg * scale, trial.value), textcoords="offset points",
+            axis.annotate(str(trial.number), (trial.kg * scale, trial.objective), textcoords="offset points",
                           xytext=(4, 4), fontsize=7)
     for state, kind in (("PRUNED", "pruned"), ("FAIL", "failed")):
-        cheap = [t.co2_kg * scale for t in result.trials if t.state == state and t.measured]
-        if cheap:  # no objective value: a rug along the bottom
+        cheap = [t.kg * scale for t in result.trials if t.state == state and t.measured]
+        if cheap:  # not comparable on the objective: a rug along the bottom
             axis.plot(cheap, [0] * len(cheap), "|", color=COLOURS[kind], markersize=12, label=kind,
                       transform=axis.get_xaxis_transform())
-    values = [t.value for t in done]
+    values = [t.objective for t in done]
     if values and min(values) > 0 and max(values) / min(values) > 100:
         axis.set_yscale("log")
     axis.set(title="(a) objective against CO2e per trial", xlabel=f"{unit} CO2e", ylabel="objective")

@@ -73,9 +73,15 @@ class TrialMeter:
         self.sessions: list[Any] = []
         self.last_step = 0  #: the last step a session logged (the trial's figures go at or after it)
         self.tracker: Tracker | None = None
+        self.reports: list[str] = []  #: the sessions' report files
+        self.error: str | None = None  #: why a part of the trial could not be measured
 
     def start(self) -> None:
-        self.tracker = self.new_tracker().start()
+        try:
+            self.tracker = self.new_tracker().start()
+        except Exception as exc:  # noqa: BLE001 - measuring must never fail the trial
+            self.error = f"the trial's Tracker could not start: {exc}"
+            log.warning("carbonstep: %s", self.error)
 
     def _stop_tracker(self, status: str) -> None:
         if self.tracker is not None and self.tracker.running:
@@ -93,6 +99,8 @@ class TrialMeter:
             return
         self.sessions.remove(session)
         self.parts.append((f"{type(session).__name__} {session.tracker.run_id}", session.report))
+        if session.report_path is not None:
+            self.reports.append(str(session.report_path))
         self.last_step = max(self.last_step, session.last_step)
         if not self.sessions:
             self.start()
@@ -106,7 +114,8 @@ class TrialMeter:
                 log.warning("carbonstep: could not end a training session left open by the trial", exc_info=True)
                 self.sessions.remove(session)
         self._stop_tracker(status)
-        return figures_of(self.parts)
+        figures = {**figures_of(self.parts), PREFIX + "reports": self.reports}
+        return figures if self.error is None else {PREFIX + "error": self.error}  # partial figures: none at all
 
 
 def figures_of(parts: Sequence[tuple[str, RunReport]]) -> dict[str, Any]:
@@ -277,19 +286,24 @@ class CarbonCallback:
                 trial.set_user_attr(key, value)
         except Exception:  # noqa: BLE001 - a storage hiccup must not fail the trial
             log.warning("carbonstep: could not store trial %d's figures in the study", trial.number, exc_info=True)
-        log.info("carbonstep: trial %d: %.6g kg CO2e, %.6g kWh", trial.number, figures[PREFIX + "co2_kg"],
-                 figures[PREFIX + "energy_kwh"])
+        if PREFIX + "co2_kg" in figures:
+            log.info("carbonstep: trial %d: %.6g kg CO2e, %.6g kWh", trial.number, figures[PREFIX + "co2_kg"],
+                     figures[PREFIX + "energy_kwh"])
 
     # -- the study budget -------------------------------------------------------------------
     def __call__(self, study: Any, trial: Any) -> None:
         """Optuna's callback, after each trial of this worker: stop the study here if the budget says so."""
-        if PREFIX + "co2_kg" not in trial.user_attrs and not self._warned_untracked:
+        if not any(k.startswith(PREFIX) for k in trial.user_attrs) and not self._warned_untracked:
             self._warned_untracked = True
             log.warning("carbonstep: trial %d has no carbonstep figures: pass carbon.track(objective) to "
                         "study.optimize, not the bare objective", trial.number)
         if self.budget is None:
             return
-        decision = self._decide(study, trial.number, running_elsewhere=_running(study))
+        try:
+            decision = self._decide(study, trial.number, running_elsewhere=_running(study))
+        except Exception:  # noqa: BLE001 - a storage error must not end the search; the next trial checks again
+            log.warning("carbonstep: could not read the study's trials to check the budget", exc_info=True)
+            return
         if decision.stop:
             self._stop(study, decision)
 
@@ -317,7 +331,11 @@ class CarbonCallback:
         if self.budget is None:
             return
         study = trial.study
-        decision = self._decide(study, None, running_elsewhere=max(0, _running(study) - 1))  # this one runs
+        try:
+            decision = self._decide(study, None, running_elsewhere=max(0, _running(study) - 1))  # this one runs
+        except Exception:  # noqa: BLE001 - as in __call__
+            log.warning("carbonstep: could not read the study's trials to check the budget", exc_info=True)
+            return
         if not decision.stop:
             return
         self._record(trial, {**figures_of([]), PREFIX + "skipped": True})  # it spends nothing: zeros, counted
@@ -379,7 +397,7 @@ class _TrialRun:
         directions = [d.name for d in trial.study.directions]
         sink.set_tags({"number": trial.number, "state": state,
                        "direction": directions[0] if len(directions) == 1 else directions,
-                       PREFIX + "methods": figures[PREFIX + "methods"]})
+                       PREFIX + "methods": figures.get(PREFIX + "methods", figures.get(PREFIX + "error"))})
         message = sink.close()
         if message:
             log.warning("carbonstep: %s", message)
