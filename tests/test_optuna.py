@@ -348,7 +348,7 @@ def test_a_lightning_callback_inside_a_trial_is_reused_and_each_trial_is_one_mlf
 @pytest.mark.slow
 def test_the_example_stops_on_its_budget(tmp_path: Path) -> None:
     script = HERE.parent / "integrations" / "optuna" / "search.py"
-    result = subprocess.run([sys.executable, str(script), "--budget-g", "0.003", "--trials", "12"], cwd=tmp_path,
+    result = subprocess.run([sys.executable, str(script), "--budget-g", "0.0015", "--trials", "12"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "stopped by the carbon budget after" in result.stdout and "of 12 trials" in result.stdout

@@ -75,6 +75,7 @@ class TrialMeter:
         self.tracker: Tracker | None = None
         self.reports: list[str] = []  #: the sessions' report files
         self.error: str | None = None  #: why a part of the trial could not be measured
+        self.finishing = False
 
     def start(self) -> None:
         try:
@@ -102,11 +103,12 @@ class TrialMeter:
         if session.report_path is not None:
             self.reports.append(str(session.report_path))
         self.last_step = max(self.last_step, session.last_step)
-        if not self.sessions:
+        if not self.sessions and not self.finishing:
             self.start()
 
     def finish(self, status: str) -> dict[str, Any]:
         """Stop measuring (ending any session left open) and return the trial's figures."""
+        self.finishing = True
         for session in list(self.sessions):
             try:
                 session.end(status)  # e.g. Keras, which has no exception hook: the trial is over, so is its run
@@ -265,20 +267,28 @@ class CarbonCallback:
             value = objective(trial)
             outcome = "completed"
             return value
-        except _optuna().TrialPruned:
-            outcome = "pruned"
-            raise
-        except Exception:
-            raise
-        except BaseException:
-            outcome = "interrupted"
+        except BaseException as exc:
+            pruned = isinstance(exc, _optuna().TrialPruned)
+            outcome = "pruned" if pruned else "failed" if isinstance(exc, Exception) else "interrupted"
             raise
         finally:
             scope.leave(token)
+            self._close_trial(trial, meter, run, outcome, value)
+
+    def _close_trial(self, trial: Any, meter: TrialMeter, run: "_TrialRun | None", outcome: str, value: Any) -> None:
+        """Stop measuring, store the figures, finish the MLflow run: never raising over the objective's outcome."""
+        try:
             figures = meter.finish(SESSION_STATUS[outcome])
-            self._record(trial, figures)
-            if run is not None:
-                run.finish(trial, value, outcome, figures, meter.last_step)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("carbonstep: could not finish measuring trial %d", trial.number, exc_info=True)
+            figures = {PREFIX + "error": f"measuring could not finish: {exc}"}
+        self._record(trial, figures)
+        if run is None:
+            return
+        try:
+            run.finish(trial, value, outcome, figures, meter.last_step)
+        except Exception:  # noqa: BLE001
+            log.warning("carbonstep: could not log trial %d to MLflow", trial.number, exc_info=True)
 
     def _record(self, trial: Any, figures: dict[str, Any]) -> None:
         try:
