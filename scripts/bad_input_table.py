@@ -26,6 +26,8 @@ def cases(tmp: Path) -> list[tuple[str, str, Callable[[], object]]]:
     from carbonstep.accounting.timeseries import read_series
     from carbonstep.analysis.merge import merge
     from carbonstep.analysis.plan import parse_duration, read_sites
+    from carbonstep.analysis.study import analyse
+    from carbonstep.callbacks.optuna import CarbonCallback, load_trials
     from carbonstep.report.record import RunReport
 
     series = "timestamp,carbon_intensity\n"
@@ -62,6 +64,11 @@ def cases(tmp: Path) -> list[tuple[str, str, Callable[[], object]]]:
         ("truncated report", "`{\"schema_version\": 1, \"run_id\": `",
          lambda: RunReport.load(_csv(tmp, "r.json", '{"schema_version": 1, "run_id": '))),
         ("merge nothing", "`carbonstep merge` of no report", lambda: merge([])),
+        ("Optuna budget not a Budget", "`carbonstep.optuna.CarbonCallback(budget=0.5)`",
+         lambda: CarbonCallback(budget=0.5)),  # type: ignore[arg-type]
+        ("study: missing storage", "`carbonstep study --storage sqlite:///missing.db`",
+         lambda: load_trials(f"sqlite:///{tmp}/missing.db", None)),
+        ("study: bad direction", "`analyse(trials, direction=\"down\")`", lambda: analyse([], "down")),
     ]
 
 

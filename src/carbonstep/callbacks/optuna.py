@@ -228,7 +228,7 @@ class CarbonCallback:
         **tracker_options: Any,
     ) -> None:
         if budget is not None and not isinstance(budget, Budget):
-            raise ConfigError(f"budget must be a carbonstep.Budget, got {type(budget).__name__}")
+            raise ConfigError(f"budget must be a carbonstep.Budget, e.g. Budget(co2_kg=0.5), got {budget!r}")
         self.tracker_options = {"region": region, **tracker_options}
         Tracker(**self.tracker_options)  # validates the configuration at once
         self.budget = budget
@@ -444,8 +444,12 @@ def _forget_active_run(mlflow: Any) -> None:
 
 # -- the `carbonstep study` command ---------------------------------------------------------
 def load_trials(storage: str, study_name: str | None) -> tuple[list[TrialCost], str, str]:
-    """The trials, direction and name of a study in an Optuna storage (RDB URL or journal file)."""
+    """The trials, direction and name of a study in an Optuna RDB storage (``sqlite:///study.db``,
+    ``postgresql://…``)."""
     optuna = _optuna()
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).is_file():
+        raise ConfigError(f"{storage}: no such SQLite file (reading a study never creates one); give the "
+                          "--storage the search wrote, e.g. sqlite:///optuna-search.db")
     try:
         summaries = optuna.get_all_study_summaries(storage)
     except Exception as exc:  # noqa: BLE001 - the storage's own error, said plainly
