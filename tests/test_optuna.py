@@ -152,6 +152,8 @@ def test_study_budget_counts_trials_running_on_other_workers() -> None:
     assert decision.stop and decision.spent == pytest.approx(0.006) and decision.projected == pytest.approx(0.009)
     assert "2 trial(s) running on other workers" in decision.reason
     assert not check_study_budget(Budget(co2_kg=0.0085, predict=False), finished, 2, 5).stop  # no projection
+    skipped = TrialCost(6, "PRUNED", None, 0.0, 0.0, 0.0, 6.0, skipped=True)  # costs nothing, predicts nothing
+    assert check_study_budget(budget, [*finished, skipped], 2, 6).projected == pytest.approx(0.009)
 
 
 def test_two_worker_processes_on_one_sqlite_storage_share_one_budget(tmp_path: Path) -> None:
@@ -351,7 +353,7 @@ def test_the_example_stops_on_its_budget(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(script), "--budget-g", "0.0015", "--trials", "12"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "stopped by the carbon budget after" in result.stdout and "of 12 trials" in result.stdout
+    assert "stopped by the carbon budget after" in result.stdout and "(up to 12 per worker)" in result.stdout
     assert "spent without improving" in result.stdout and (tmp_path / "optuna-search.png").exists()
     study = optuna.load_study(study_name="carbonstep-optuna-example", storage=f"sqlite:///{tmp_path}/optuna-search.db")
     assert 0 < len(study.trials) < 12

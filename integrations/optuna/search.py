@@ -1,11 +1,12 @@
 """A hyperparameter search with Optuna that stops on a carbon budget, and what its carbon bought.
 
-    python integrations/optuna/search.py [--budget-g 0.015] [--trials 40] [--region DE] [--mlflow]
+    python integrations/optuna/search.py [--budget-g 0.015] [--trials 40] [--region DE] [--workers 2] [--mlflow]
 
 A small Lightning MLP on synthetic data; each trial trains it with carbonstep's Lightning callback (whose
-measurement the trial reuses) and Optuna's median pruner. The study lives in ./optuna-search.db: start the
-script in two terminals at once and both workers share one budget. At the end it prints where the carbon went
-(`carbonstep study --storage sqlite:///optuna-search.db`) and writes optuna-search.png.
+measurement the trial reuses) and Optuna's median pruner. The study lives in ./optuna-search.db; with
+``--workers 2`` a second process searches the same study at once, and both draw on one budget. At the end it
+prints where the carbon went (`carbonstep study --storage sqlite:///optuna-search.db`) and writes
+optuna-search.png.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -86,12 +89,23 @@ def make_objective(region: str, mlflow: bool):
     return objective
 
 
-def print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    attrs = trial.user_attrs
-    spent = study_totals(study)["co2_kg"]
-    value = f"val_loss {trial.value:.4f}" if trial.state.name == "COMPLETE" else trial.state.name.lower()
-    print(f"trial {trial.number:>2} {value:<16} {attrs.get('carbonstep.co2_kg', 0.0) * 1e6:7.2f} mg CO2e  "
-          f"{attrs.get('carbonstep.energy_kwh', 0.0) * 3.6e6:6.1f} J   study so far {spent * 1e6:7.2f} mg", flush=True)
+def trial_printer(worker: int):
+    def print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        attrs = trial.user_attrs
+        spent = study_totals(study)["co2_kg"]  # every worker's finished trials, from the storage
+        value = f"val_loss {trial.value:.4f}" if trial.state.name == "COMPLETE" else trial.state.name.lower()
+        print(f"worker {worker} trial {trial.number:>2} {value:<16} {attrs.get('carbonstep.co2_kg', 0.0) * 1e6:6.2f} "
+              f"mg CO2e {attrs.get('carbonstep.energy_kwh', 0.0) * 3.6e6:5.1f} J   study so far {spent * 1e6:6.2f} mg",
+              flush=True)
+
+    return print_trial
+
+
+def start_other_workers(args: argparse.Namespace) -> list[subprocess.Popen]:
+    common = ["--budget-g", str(args.budget_g), "--trials", str(args.trials), "--region", args.region,
+              "--storage", args.storage] + (["--mlflow"] if args.mlflow else [])
+    return [subprocess.Popen([sys.executable, __file__, *common, "--worker", str(w)])
+            for w in range(1, args.workers)]
 
 
 def main() -> None:
@@ -101,26 +115,39 @@ def main() -> None:
     parser.add_argument("--region", default="DE")
     parser.add_argument("--storage", default="sqlite:///optuna-search.db")
     parser.add_argument("--mlflow", action="store_true", help="one MLflow run per trial (MLflow's default store)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes searching the study at once")
+    parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)  # set for the other workers
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    torch.manual_seed(0)
+    torch.manual_seed(args.worker)
+    if args.workers > 1 or args.worker:
+        torch.set_num_threads(1)  # the workers share the CPUs
 
     study = optuna.create_study(study_name="carbonstep-optuna-example", storage=args.storage, load_if_exists=True,
-                                sampler=optuna.samplers.TPESampler(seed=0),
+                                sampler=optuna.samplers.TPESampler(seed=args.worker),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
     carbon = CarbonCallback(region=args.region, budget=Budget(co2_kg=args.budget_g / 1000), mlflow=args.mlflow,
                             interval_s=0.2)
-    print(f"searching: up to {args.trials} trials, budget {args.budget_g * 1e3:g} mg CO2e ({args.region})")
-    if study.trials:
+    others = start_other_workers(args) if not args.worker else []
+    if not args.worker:
+        print(f"searching with {args.workers} worker(s): up to {args.trials} trials each, budget "
+              f"{args.budget_g * 1e3:g} mg CO2e for the study ({args.region})")
+    if study.trials and not args.worker:
         print(f"(the study in {args.storage} already has {len(study.trials)} trials: its budget counts them; "
               "delete the file to start afresh)")
     study.optimize(carbon.track(make_objective(args.region, args.mlflow)), n_trials=args.trials,
-                   callbacks=[carbon, print_trial])
+                   callbacks=[carbon, trial_printer(args.worker)])
+    if args.worker:
+        print(f"worker {args.worker} stopped: {carbon.decision.reason if carbon.decision else 'all trials ran'}")
+        return
+    for other in others:
+        other.wait()
 
     finished = len([t for t in study.trials if t.state.is_finished()])
     if carbon.decision is not None and carbon.decision.stop:
-        print(f"\nstopped by the carbon budget after {finished} of {args.trials} trials: {carbon.decision.reason}")
+        print(f"\nstopped by the carbon budget after {finished} trials (up to {args.trials} per worker): "
+              f"{carbon.decision.reason}")
     else:
         print(f"\nall {finished} trials ran within the budget")
     result = analyse(trial_costs(study), study.direction.name.lower(), study.study_name)

@@ -160,8 +160,8 @@ def check_study_budget(budget: Budget, trials: Sequence[TrialCost], running_else
     when what is spent, the trials running on other workers and one more trial would overrun it, each trial
     projected at the Budget's rule (the mean cost of the last finished trials)."""
     finished = sorted((t for t in trials if t.measured), key=lambda t: (t.finished_at_s or math.inf, t.number))
-    costs = [{q: _figure(t, attr) for q, attr in BUDGET_QUANTITIES.items()} for t in finished]
-    spent = {q: sum(c[q] for c in costs) for q in BUDGET_QUANTITIES}
+    spent = {q: sum(_figure(t, attr) for t in finished) for q, attr in BUDGET_QUANTITIES.items()}
+    costs = [{q: _figure(t, attr) for q, attr in BUDGET_QUANTITIES.items()} for t in finished if not t.skipped]
     recent = costs[-PROJECTION_WINDOW:]
     next_cost = {q: sum(c[q] for c in recent) / len(recent) if recent else 0.0 for q in BUDGET_QUANTITIES}
     in_flight = running_elsewhere if budget.predict else 0
@@ -358,8 +358,9 @@ class CarbonCallback:
 
 
 def _running(study: Any) -> int:
+    """Trials running now whose figures are not in the storage yet (each worker's)."""
     state = _optuna().trial.TrialState.RUNNING
-    return len(study.get_trials(deepcopy=False, states=(state,)))
+    return len([t for t in study.get_trials(deepcopy=False, states=(state,)) if PREFIX + "co2_kg" not in t.user_attrs])
 
 
 class _TrialRun:
