@@ -227,10 +227,12 @@ def test_pareto_front_and_spent_without_improving_on_a_constructed_study() -> No
     assert [(m.pct, m.trial, round(m.co2_kg * 1e3, 9)) for m in result.milestones] == [
         (50.0, 1, 6), (90.0, 3, 14), (99.0, 3, 14), (100.0, 7, 32)]
     assert result.last_1pct_kg == pytest.approx(0.018, rel=1e-9)
+    assert result.last_10pct_kg == pytest.approx(0.018, rel=1e-9)  # 90 % and 99 % came with the same trial
     assert result.after_best_kg == pytest.approx(0.002, rel=1e-9)
     text = result.table()
     assert "spent without improving (dominated + pruned + failed): 13.000 g (38.2%)" in text
-    assert "the last 1 % of improvement cost 18.000 g CO2e (52.9% of the study)" in text
+    assert ("the last 10 % of improvement cost 18.000 g CO2e (52.9% of the study), the last 1 % 18.000 g (52.9%); "
+            "2.000 g (5.9%) was spent after the best trial") in text
     assert json.loads(json.dumps(result.to_dict()))["last_1pct_kg"] == pytest.approx(0.018, rel=1e-9)
 
 

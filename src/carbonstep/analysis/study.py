@@ -102,6 +102,7 @@ class StudyAnalysis:
     spent_without_improving_kg: float
     curve: list[CurvePoint]
     milestones: list[Milestone]
+    last_10pct_kg: float | None  #: CO2e between reaching 90 % and 100 % of the improvement
     last_1pct_kg: float | None  #: CO2e between reaching 99 % and 100 % of the improvement
     after_best_kg: float | None  #: CO2e spent after the best trial finished
     notes: list[str] = field(default_factory=list)
@@ -114,7 +115,8 @@ class StudyAnalysis:
                 "spent_without_improving_kg": self.spent_without_improving_kg,
                 "best_so_far": [asdict(p) for p in self.curve],
                 "milestones": [asdict(m) for m in self.milestones],
-                "last_1pct_kg": self.last_1pct_kg, "after_best_kg": self.after_best_kg, "notes": self.notes}
+                "last_10pct_kg": self.last_10pct_kg, "last_1pct_kg": self.last_1pct_kg,
+                "after_best_kg": self.after_best_kg, "notes": self.notes}
 
     def table(self) -> str:
         """The one-screen text: totals, where the carbon went, the front, the cost of the last percent."""
@@ -212,9 +214,11 @@ def analyse(trials: Iterable[TrialCost], direction: str = "minimize", name: str 
     without = sum(where[k].co2_kg for k in ("dominated", "pruned", "failed"))
     curve = best_so_far(trials, direction)
     marks = milestones(curve, direction)
-    last = marks[-1].co2_kg - marks[-2].co2_kg if len(marks) >= 2 else None
-    after = curve[-1].co2_kg - marks[-1].co2_kg if marks else None
-    return StudyAnalysis(name, direction, total, front, where, without, curve, marks, last, after,
+    at = {m.pct: m.co2_kg for m in marks}
+    last_10 = at[100.0] - at[90.0] if marks else None
+    last_1 = at[100.0] - at[99.0] if marks else None
+    after = curve[-1].co2_kg - at[100.0] if marks else None
+    return StudyAnalysis(name, direction, total, front, where, without, curve, marks, last_10, last_1, after,
                          _notes(trials, curve), trials)
 
 
@@ -260,17 +264,21 @@ def _table_lines(a: StudyAnalysis) -> list[str]:
             params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
             lines.append(f"  {trial.number:>5} {trial.objective:>12.6g} {format_mass(trial.kg):>10} "
                          f"{format_energy(trial.energy_kwh or 0.0):>10}  {params}")
-    if a.milestones and a.last_1pct_kg is not None and a.after_best_kg is not None:
+    if a.milestones and a.last_10pct_kg is not None and a.last_1pct_kg is not None and a.after_best_kg is not None:
         lines += ["", "best value so far against CO2e spent (share of the improvement from the first completed "
                   "trial to the best):"]
         for mark in a.milestones:
             lines.append(f"  {mark.pct:>5.0f} %  {mark.value:>12.6g}  after {format_mass(mark.co2_kg):>10}"
                          f"  (trial {mark.trial})")
-        lines.append(f"  the last 1 % of improvement cost {format_mass(a.last_1pct_kg)} CO2e "
-                     f"({a.last_1pct_kg / spent if spent > 0 else 0.0:.1%} of the study); "
-                     f"{format_mass(a.after_best_kg)} ({a.after_best_kg / spent if spent > 0 else 0.0:.1%}) "
+        lines.append(f"  the last 10 % of improvement cost {format_mass(a.last_10pct_kg)} CO2e "
+                     f"({_of(a.last_10pct_kg, spent)} of the study), the last 1 % {format_mass(a.last_1pct_kg)} "
+                     f"({_of(a.last_1pct_kg, spent)}); {format_mass(a.after_best_kg)} ({_of(a.after_best_kg, spent)}) "
                      "was spent after the best trial")
     return lines + [f"* {note}" for note in a.notes]
+
+
+def _of(part_kg: float, whole_kg: float) -> str:
+    return f"{part_kg / whole_kg if whole_kg > 0 else 0.0:.1%}"
 
 
 def _short(value: Any) -> str:
