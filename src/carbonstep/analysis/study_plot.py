@@ -15,7 +15,7 @@ COLOURS = {"pareto front": "tab:green", "dominated": "tab:grey", "pruned": "tab:
 
 def study_figure(result: "StudyAnalysis") -> Any:
     """(a) objective against CO2e with the Pareto front, (b) where the carbon went, (c) best so far against
-    cumulative CO2e, with the cost of the last 1 % of improvement marked."""
+    cumulative CO2e, with the cost of the last 10 % and 1 % of improvement and what came after the best shaded."""
     matplotlib = require("matplotlib", "plot")
     matplotlib.use("Agg")
     pyplot = require("matplotlib.pyplot", "plot")
@@ -73,6 +73,9 @@ def _curve_panel(axis: Any, result: "StudyAnalysis", scale: float, unit: str) ->
         axis.plot([0.0] + [p.co2_kg * scale for p in points], [points[0].best] + [p.best for p in points],
                   drawstyle="steps-post", color="tab:blue", label="best so far")
     marks = {m.pct: m for m in result.milestones}
+    if 90.0 in marks and 100.0 in marks and result.last_10pct_kg is not None:
+        axis.axvspan(marks[90.0].co2_kg * scale, marks[100.0].co2_kg * scale, color="tab:orange", alpha=0.12,
+                     label=f"last 10 % of improvement: {result.last_10pct_kg * scale:.3g} {unit}")
     if 99.0 in marks and 100.0 in marks and result.last_1pct_kg is not None:
         start, end = marks[99.0].co2_kg * scale, marks[100.0].co2_kg * scale
         axis.axvspan(start, end, color="tab:red", alpha=0.15,

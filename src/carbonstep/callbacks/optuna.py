@@ -15,8 +15,9 @@ that is into the study's storage, where every worker sees them: the study's tota
 **Budget.** After each trial (the callback) the worker stops its optimize loop (``study.stop()``: no trial is cut
 short) when the study has spent the budget, or when it would overrun it with the trials now running on other
 workers and one more from this worker, each projected at the :class:`~carbonstep.Budget` rule (the mean cost of
-the last three finished trials). A worker that starts a trial once the budget is spent (another worker spent
-it meanwhile, or it joined late) prunes that trial at once, marked ``carbonstep.skipped``, and stops.
+the last three finished trials). The same check runs when a trial starts: a worker that finds the budget spent
+or committed (another worker spent it meanwhile, or it joined late) prunes that trial at once, at no cost, marked
+``carbonstep.skipped``, and stops.
 
 **MLflow** (``mlflow=True``) follows Optuna's own ``MLflowCallback``: one run per trial, named after the trial's
 number, in an experiment named after the study, with the trial's params, the objective as ``value`` (or
