@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from carbonstep.errors import ConfigError, require
-from carbonstep.report.summary import format_energy, format_mass, format_volume
+from carbonstep.report.formatting import format_energy, format_mass, format_volume
 
 MILESTONES_PCT = (50.0, 90.0, 99.0, 100.0)
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from carbonstep.errors import require
-
-if TYPE_CHECKING:
-    from carbonstep.analysis.study import StudyAnalysis
 
 UNITS = ((1e-3, 1e6, "mg"), (1.0, 1e3, "g"), (float("inf"), 1.0, "kg"))  # (up to kg, scale from kg, label)
 COLOURS = {"pareto front": "tab:green", "dominated": "tab:grey", "pruned": "tab:orange", "failed": "tab:red"}
 
 
-def study_figure(result: "StudyAnalysis") -> Any:
-    """(a) objective against CO2e with the Pareto front, (b) where the carbon went, (c) best so far against
+def study_figure(result: Any) -> Any:
+    """For a :class:`~carbonstep.analysis.study.StudyAnalysis` (not imported: it imports this module):
+    (a) objective against CO2e with the Pareto front, (b) where the carbon went, (c) best so far against
     cumulative CO2e, with the cost of the last 10 % and 1 % of improvement and what came after the best shaded."""
     matplotlib = require("matplotlib", "plot")
     matplotlib.use("Agg")
@@ -32,7 +30,7 @@ def study_figure(result: "StudyAnalysis") -> Any:
     return figure
 
 
-def _front_panel(axis: Any, result: "StudyAnalysis", scale: float, unit: str) -> None:
+def _front_panel(axis: Any, result: Any, scale: float, unit: str) -> None:
     on_front = {t.number for t in result.front}
     done = [t for t in result.trials if t.state == "COMPLETE" and t.measured and t.value is not None]
     others = [t for t in done if t.number not in on_front]
@@ -57,7 +55,7 @@ def _front_panel(axis: Any, result: "StudyAnalysis", scale: float, unit: str) ->
     axis.legend(fontsize=8)
 
 
-def _where_panel(axis: Any, result: "StudyAnalysis", scale: float, unit: str) -> None:
+def _where_panel(axis: Any, result: Any, scale: float, unit: str) -> None:
     left = 0.0
     for kind, share in result.where.items():
         grams = share.co2_kg * scale
@@ -67,7 +65,7 @@ def _where_panel(axis: Any, result: "StudyAnalysis", scale: float, unit: str) ->
     axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 
 
-def _curve_panel(axis: Any, result: "StudyAnalysis", scale: float, unit: str) -> None:
+def _curve_panel(axis: Any, result: Any, scale: float, unit: str) -> None:
     points = [p for p in result.curve if p.best is not None]
     if points:
         axis.plot([0.0] + [p.co2_kg * scale for p in points], [points[0].best] + [p.best for p in points],

@@ -47,8 +47,8 @@ from carbonstep.callbacks import scope
 from carbonstep.callbacks.budget import PROJECTION_WINDOW, Budget, Decision
 from carbonstep.errors import CarbonstepError, ConfigError, require
 from carbonstep.measure.tracker import Tracker
+from carbonstep.report.formatting import format_energy, format_mass, format_volume
 from carbonstep.report.record import RunReport
-from carbonstep.report.summary import format_energy, format_mass, format_volume
 
 log = logging.getLogger("carbonstep")
 PREFIX = "carbonstep."
