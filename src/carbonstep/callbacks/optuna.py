@@ -45,6 +45,7 @@ from typing import Any, Callable, Sequence
 from carbonstep.analysis.study import TrialCost, analyse, dump_json, totals, trials_from_mlflow
 from carbonstep.callbacks import scope
 from carbonstep.callbacks.budget import PROJECTION_WINDOW, Budget, Decision
+from carbonstep.callbacks.trial_mlflow import TrialRun, objective_metrics
 from carbonstep.errors import CarbonstepError, ConfigError, require
 from carbonstep.measure.tracker import Tracker
 from carbonstep.report.formatting import format_energy, format_mass, format_volume
@@ -54,7 +55,6 @@ log = logging.getLogger("carbonstep")
 PREFIX = "carbonstep."
 FIGURES = ("energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "co2_kg", "water_l", "duration_s")
 BUDGET_QUANTITIES = {"co2_kg": "co2_kg", "kwh": "energy_kwh", "water_l": "water_l"}  # Budget's name → attr's
-RUN_ID_KEY = "mlflow_run_id"  #: the trial system attr where Optuna's MLflowCallback finds the trial's run
 FORMATS: dict[str, Callable[[float], str]] = {
     "co2_kg": lambda kg: f"{format_mass(kg)} CO2e", "kwh": format_energy, "water_l": format_volume}
 SESSION_STATUS = {"completed": "completed", "pruned": "interrupted", "failed": "failed", "interrupted": "interrupted"}
@@ -259,7 +259,7 @@ class CarbonCallback:
         return measured
 
     def _run_measured(self, objective: Callable[[Any], Any], trial: Any) -> Any:
-        run = _TrialRun.start(self, trial) if self.mlflow else None
+        run = TrialRun.start(trial, self.tracking_uri, self.experiment) if self.mlflow else None
         meter = TrialMeter(lambda: Tracker(**{**self.tracker_options, "name": f"trial {trial.number}"}))
         meter.start()
         token = scope.enter(meter)
@@ -276,7 +276,7 @@ class CarbonCallback:
             scope.leave(token)
             self._close_trial(trial, meter, run, outcome, value)
 
-    def _close_trial(self, trial: Any, meter: TrialMeter, run: "_TrialRun | None", outcome: str, value: Any) -> None:
+    def _close_trial(self, trial: Any, meter: TrialMeter, run: TrialRun | None, outcome: str, value: Any) -> None:
         """Stop measuring, store the figures, finish the MLflow run: never raising over the objective's outcome."""
         try:
             figures = meter.finish(SESSION_STATUS[outcome])
@@ -287,9 +287,25 @@ class CarbonCallback:
         if run is None:
             return
         try:
-            run.finish(trial, value, outcome, figures, meter.last_step)
+            self._log_trial_run(run, trial, value, outcome, figures, meter.last_step)
         except Exception:  # noqa: BLE001
             log.warning("carbonstep: could not log trial %d to MLflow", trial.number, exc_info=True)
+
+    def _log_trial_run(self, run: TrialRun, trial: Any, value: Any, outcome: str, figures: dict[str, Any],
+                       step: int) -> None:
+        """The trial's figures, objective, params and Optuna's tags on its MLflow run, which then ends."""
+        from carbonstep.callbacks.common import LEDGER_FILE
+
+        metrics = {k[len(PREFIX):]: v for k, v in figures.items() if isinstance(v, float)}
+        metrics.update(objective_metrics(self.metric_name, value) if outcome == "completed" else {})
+        state = {"completed": "COMPLETE", "pruned": "PRUNED"}.get(outcome, "FAIL")
+        directions = [d.name for d in trial.study.directions]
+        tags = {"number": trial.number, "state": state,
+                "direction": directions[0] if len(directions) == 1 else directions,
+                PREFIX + "methods": figures.get(PREFIX + "methods", figures.get(PREFIX + "error"))}
+        ledger = self.output_dir / LEDGER_FILE if self.output_dir is not None else None
+        run.finish(metrics, dict(trial.params), tags, step, "FINISHED" if outcome in ("completed", "pruned")
+                   else "FAILED", ledger)
 
     def _record(self, trial: Any, figures: dict[str, Any]) -> None:
         try:
@@ -362,86 +378,6 @@ def _running(study: Any) -> int:
     """Trials running now whose figures are not in the storage yet (each worker's)."""
     state = _optuna().trial.TrialState.RUNNING
     return len([t for t in study.get_trials(deepcopy=False, states=(state,)) if PREFIX + "co2_kg" not in t.user_attrs])
-
-
-class _TrialRun:
-    """The MLflow run of one trial, active in the objective's thread while the objective runs."""
-
-    def __init__(self, owner: CarbonCallback, run_id: str, mlflow: Any) -> None:
-        self.owner = owner
-        self.run_id = run_id
-        self.mlflow = mlflow
-
-    @classmethod
-    def start(cls, owner: CarbonCallback, trial: Any) -> "_TrialRun | None":
-        from carbonstep.sinks.mlflow import _reachable
-
-        mlflow = require("mlflow", "mlflow")
-        try:
-            if owner.tracking_uri is not None:
-                mlflow.set_tracking_uri(owner.tracking_uri)
-            if not _reachable(mlflow.get_tracking_uri()):
-                raise ConnectionError(f"{mlflow.get_tracking_uri()} is not reachable")
-            client = mlflow.MlflowClient()
-            name = owner.experiment or trial.study.study_name
-            found = client.get_experiment_by_name(name)
-            experiment_id = found.experiment_id if found else client.create_experiment(name)
-            run = mlflow.start_run(experiment_id=experiment_id, run_name=str(trial.number),
-                                   nested=mlflow.active_run() is not None)
-            trial.storage.set_trial_system_attr(trial._trial_id, RUN_ID_KEY, run.info.run_id)
-        except Exception as exc:  # noqa: BLE001 - no MLflow must not stop the search
-            log.warning("carbonstep: no MLflow run for trial %d (%s); its figures are in the study's storage",
-                        trial.number, exc)
-            return None
-        return cls(owner, run.info.run_id, mlflow)
-
-    def finish(self, trial: Any, value: Any, outcome: str, figures: dict[str, Any], step: int) -> None:
-        from carbonstep.callbacks.common import LEDGER_FILE
-        from carbonstep.sinks.mlflow import MlflowSink, _reachable
-
-        ledger = self.owner.output_dir / LEDGER_FILE if self.owner.output_dir is not None else None
-        sink = MlflowSink(run_id=self.run_id, ledger_path=ledger)
-        metrics = {k[len(PREFIX):]: v for k, v in figures.items() if isinstance(v, float)}
-        metrics.update(_objective_metrics(self.owner.metric_name, value) if outcome == "completed" else {})
-        sink.log_metrics(metrics, step)  # at the last step a framework callback logged: the run's latest co2_kg
-        sink.log_params(trial.params)
-        state = {"completed": "COMPLETE", "pruned": "PRUNED"}.get(outcome, "FAIL")
-        directions = [d.name for d in trial.study.directions]
-        sink.set_tags({"number": trial.number, "state": state,
-                       "direction": directions[0] if len(directions) == 1 else directions,
-                       PREFIX + "methods": figures.get(PREFIX + "methods", figures.get(PREFIX + "error"))})
-        message = sink.close()
-        if message:
-            log.warning("carbonstep: %s", message)
-        try:
-            if _reachable(self.mlflow.get_tracking_uri()):
-                self.mlflow.end_run("FINISHED" if outcome in ("completed", "pruned") else "FAILED")
-            else:
-                _forget_active_run(self.mlflow)
-        except Exception:  # noqa: BLE001
-            log.warning("carbonstep: could not end trial %d's MLflow run", trial.number, exc_info=True)
-
-
-def _objective_metrics(metric_name: str | Sequence[str], value: Any) -> dict[str, float]:
-    """The objective value(s) under Optuna MLflowCallback's names (``value``, or ``value_0``, ``value_1``…)."""
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
-    try:
-        values = [float(v) for v in values]
-    except (TypeError, ValueError):
-        return {}
-    if isinstance(metric_name, str):
-        names = [metric_name] if len(values) == 1 else [f"{metric_name}_{i}" for i in range(len(values))]
-    else:
-        names = list(metric_name)
-    return dict(zip(names, values))
-
-
-def _forget_active_run(mlflow: Any) -> None:
-    """The server is gone: leave the run open there, but not active here (MLflow's end_run would retry for
-    minutes); the records wait in the ledger."""
-    stack = getattr(getattr(mlflow.tracking, "fluent", None), "_active_run_stack", None)
-    if stack is not None and stack.get():
-        stack.get().pop()
 
 
 # -- the `carbonstep study` command ---------------------------------------------------------
