@@ -176,6 +176,12 @@ def report_cases(tmp: Path) -> list[Case]:
                                                                           '"timestamp": 1, "step": 0, "seq": 1}\n'))),
         Case("ledgers", "not JSON", "`{oops` on line 2", "error",
              lambda: _cli("sync", _file(tmp, "bad.jsonl", ledger_head + "{oops\n"))),
+        Case("ledgers", "server not answering", "`carbonstep sync` to `http://127.0.0.1:9`", "error",
+             lambda: _cli("sync", _file(tmp, "ok.jsonl", ledger_head + '{"type": "tag", "key": "k", "value": "v", '
+                                                                       '"seq": 1}\n'))),
+        Case("CLI arguments", "compare against a server not answering",
+             "`carbonstep compare RUN --tracking-uri http://127.0.0.1:9`", "error",
+             lambda: _cli("compare", "RUN", "--tracking-uri", "http://127.0.0.1:9")),
     ]
     return cases
 
@@ -222,6 +228,11 @@ def optuna_cases(tmp: Path) -> list[Case]:
         Case("Optuna", "study: missing storage", "`carbonstep study --storage sqlite:///missing.db`", "error",
              lambda: _cli("study", "--storage", missing)),
         Case("Optuna", "study: nowhere to read from", "`carbonstep study`", "error", lambda: _cli("study")),
+        Case("Optuna", "study --json <a directory>", "`carbonstep study --storage … --json /tmp`", "error",
+             lambda: _cli("study", "--storage", missing, "--json", str(tmp))),
+        Case("Optuna", "study: MLflow server not answering", "`carbonstep study --mlflow-experiment s "
+             "--tracking-uri http://127.0.0.1:9`", "error",
+             lambda: _cli("study", "--mlflow-experiment", "s", "--tracking-uri", "http://127.0.0.1:9")),
         Case("Optuna", "study: bad direction", "`analyse(trials, direction=\"down\")`", "error",
              lambda: analyse([], "down")),
     ]

@@ -186,12 +186,24 @@ def _warn(warnings: list[str]) -> None:
         print(f"carbonstep: warning: {warning}", file=sys.stderr)
 
 
+def _require_server_for(runs: Sequence[str], tracking_uri: str | None) -> None:
+    """A quick, clear error when runs must come from an MLflow server that does not answer (MLflow's own
+    retries would block for minutes)."""
+    from carbonstep.sinks.mlflow import _reachable
+
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri and not all(Path(run).is_file() for run in runs) and not _reachable(uri):
+        raise CarbonstepError(f"the MLflow server {uri} is not reachable: start it, pass --tracking-uri URL, "
+                              "or compare report files")
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from carbonstep.analysis.compare import compare, dump_json
 
     for option, value in (("--json", args.json), ("--plot", args.plot)):
         if value is not None:
             check_output_file(option, value)
+    _require_server_for(args.runs, args.tracking_uri)
     result = compare(args.runs, args.metric, args.mode, args.experiment, args.tracking_uri)
     print(result.table())
     written = []

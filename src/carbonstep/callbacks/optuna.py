@@ -50,6 +50,7 @@ from carbonstep.errors import CarbonstepError, ConfigError, require
 from carbonstep.measure.tracker import Tracker
 from carbonstep.report.formatting import format_energy, format_mass, format_volume
 from carbonstep.report.record import RunReport
+from carbonstep.validate import check_output_file
 
 log = logging.getLogger("carbonstep")
 PREFIX = "carbonstep."
@@ -424,9 +425,17 @@ def run(args: argparse.Namespace) -> int:
     """``carbonstep study``: the table, and the JSON and plot when asked."""
     if (args.storage is None) == (args.mlflow_experiment is None):
         raise CarbonstepError("read the study from one place: --storage URL [--study NAME] or --mlflow-experiment NAME")
+    for option, value in (("--json", args.json), ("--plot", args.plot)):
+        if value is not None:
+            check_output_file(option, value)  # before any reading: a bad path is one line, at once
     if args.storage is not None:
         trials, direction, name = load_trials(args.storage, args.study)
     else:
+        from carbonstep.sinks.mlflow import _reachable
+
+        uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        if uri and not _reachable(uri):  # MLflow's own retries would block for minutes
+            raise CarbonstepError(f"the MLflow server {uri} is not reachable: start it, or pass --tracking-uri URL")
         trials, direction = trials_from_mlflow(args.mlflow_experiment, args.tracking_uri, args.metric)
         name = args.mlflow_experiment
     result = analyse(trials, direction, name)
