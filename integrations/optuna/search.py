@@ -1,6 +1,6 @@
 """A hyperparameter search with Optuna that stops on a carbon budget, and what its carbon bought.
 
-    python integrations/optuna/search.py [--budget-g 0.015] [--trials 40] [--region DE] [--workers 2] [--mlflow]
+    python integrations/optuna/search.py [--budget-g 0.5] [--trials 40] [--region DE] [--workers 2] [--mlflow]
 
 A small Lightning MLP on synthetic data; each trial trains it with carbonstep's Lightning callback (whose
 measurement the trial reuses) and Optuna's median pruner. The study lives in ./optuna-search.db; with
@@ -110,7 +110,7 @@ def start_other_workers(args: argparse.Namespace) -> list[subprocess.Popen]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget-g", type=float, default=0.015, help="the study's CO2e budget in grams")
+    parser.add_argument("--budget-g", type=float, default=0.5, help="the study's CO2e budget in grams")
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--region", default="DE")
     parser.add_argument("--storage", default="sqlite:///optuna-search.db")
