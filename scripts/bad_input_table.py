@@ -217,6 +217,27 @@ def cli_cases(tmp: Path) -> list[Case]:
     return cases
 
 
+def optuna_cases(tmp: Path) -> list[Case]:
+    from carbonstep.analysis.study import analyse
+    from carbonstep.optuna import CarbonCallback
+
+    missing = f"sqlite:///{tmp}/missing.db"
+    return [
+        Case("Optuna", "budget not a Budget", "`carbonstep.optuna.CarbonCallback(budget=0.5)`", "error",
+             lambda: CarbonCallback(budget=0.5)),  # type: ignore[arg-type]
+        Case("Optuna", "study: missing storage", "`carbonstep study --storage sqlite:///missing.db`", "error",
+             lambda: _cli("study", "--storage", missing)),
+        Case("Optuna", "study: nowhere to read from", "`carbonstep study`", "error", lambda: _cli("study")),
+        Case("Optuna", "study --json <a directory>", "`carbonstep study --storage … --json /tmp`", "error",
+             lambda: _cli("study", "--storage", missing, "--json", str(tmp))),
+        Case("Optuna", "study: MLflow server not answering", "`carbonstep study --mlflow-experiment s "
+             "--tracking-uri http://127.0.0.1:9`", "error",
+             lambda: _cli("study", "--mlflow-experiment", "s", "--tracking-uri", "http://127.0.0.1:9")),
+        Case("Optuna", "study: bad direction", "`analyse(trials, direction=\"down\")`", "error",
+             lambda: analyse([], "down")),
+    ]
+
+
 def _kept_report(tmp: Path, sh: list[str]) -> str:
     blocker = tmp / "blocker"
     blocker.mkdir(exist_ok=True)
@@ -334,7 +355,7 @@ def outcome(case: Case, tmp: str) -> tuple[str, str]:
 def rows() -> list[tuple[Case, str, str]]:
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory).resolve()
-        cases = api_cases(tmp) + file_cases(tmp) + report_cases(tmp) + cli_cases(tmp)
+        cases = api_cases(tmp) + file_cases(tmp) + report_cases(tmp) + cli_cases(tmp) + optuna_cases(tmp)
         return [(case, *outcome(case, str(tmp))) for case in cases]
 
 

@@ -251,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ledgers", nargs="+", type=Path)
     p.add_argument("--tracking-uri", help="send to this server instead of the one recorded in the ledger")
     p.set_defaults(func=_cmd_sync)
+    from carbonstep.callbacks import optuna as optuna_study  # optuna itself is imported only when used
+
+    optuna_study.add_parser(sub)
     return parser
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from carbonstep._version import __version__
+from carbonstep.callbacks import scope
 from carbonstep.callbacks.budget import Budget, Decision
 from carbonstep.measure import distributed
 from carbonstep.measure.tracker import Snapshot, Tracker
@@ -95,6 +96,7 @@ class TrainingSession:
         self.distributed = world_size > 1 and distributed.in_process_group()
         # every rank: agree on one run id, see which ranks share a host (a collective under DDP)
         place, run_id = distributed.job_place(self.tracker.run_id)
+        scope.session_began(self)  # an Optuna trial around this run stops measuring what this session measures
         self.tracker.start(place, run_id)
         atexit.register(self._end_at_exit)  # frameworks without an exception hook: a crash still reports
         self._catch_sigterm()
@@ -283,6 +285,7 @@ class TrainingSession:
         if self.world_size == 1 or (together and self.rank == 0):
             self.report_path = job.save(out / f"carbonstep-{job.run_id}.json")
         self.report = job if self.rank == 0 or self.world_size == 1 else own
+        scope.session_ended(self)  # the trial around this run (if any) takes this report and measures on
         if self.sink is not None:
             if self.world_size == 1 or together:  # a lone rank's figures are not the job's: not logged as such
                 self.sink.log_metrics(final, self.last_step)
