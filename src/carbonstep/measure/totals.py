@@ -16,6 +16,7 @@ from carbonstep.measure.readers.base import Domain, Kind, Reader, counter_delta
 from carbonstep.measure.sampler import Sample
 
 DOMAINS = (Domain.GPU, Domain.CPU, Domain.RAM)
+MAX_PENDING_MARKS = 100_000  # marks waiting for a sample (a stuck sampler): beyond this the oldest are dropped
 Vector = tuple[float, float, float]  # joules for (gpu, cpu, ram)
 
 
@@ -73,13 +74,24 @@ class EnergyTotals:
         self._point_stride = 1
         self._points_seen = 0
         self.latest: tuple[float, Vector] | None = None
-        self.pending: deque[tuple[str, int | None, int | None, float | None, float]] = deque()
+        self.pending: deque[tuple[str, int | None, int | None, float | None, float]] = deque(
+            maxlen=MAX_PENDING_MARKS)
+        self.marks_dropped = False  #: the pending queue was full once: its oldest marks were lost
         self.max_marks = max_marks
         self.marks: list[ResolvedMark] = []
         self.mark_stride = 1
         self._marks_seen = 0
         self.epochs: dict[int, EpochTotals] = {}
         self._last_epoch: EpochTotals | None = None
+
+    def elapsed_s(self, t: float) -> float:
+        """Seconds from the first sample to ``t`` (0 before any sample; a clock may start at 0.0)."""
+        return t - self.t0 if self.t0 is not None else 0.0
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds from the first sample to the latest."""
+        return self.elapsed_s(self.latest[0]) if self.latest is not None else 0.0
 
     # -- hot path -------------------------------------------------------------------------
     def mark(self, name: str, step: int | None, epoch: int | None, count: float | None) -> None:
@@ -104,7 +116,7 @@ class EnergyTotals:
     def _ingest_value(self, i: int, t: float, value: float | None) -> None:
         if value is None:
             if self.degraded_at[i] is None:
-                self.degraded_at[i] = t - (self.t0 or t)
+                self.degraded_at[i] = self.elapsed_s(t)
             return
         last = self._last[i]
         if last is not None:
@@ -147,6 +159,8 @@ class EnergyTotals:
         assert self.latest is not None and self.t0 is not None
         t1, v1 = self.latest
         t0, v0 = previous if previous is not None else self.latest
+        if len(self.pending) == self.pending.maxlen:
+            self.marks_dropped = True
         while self.pending and self.pending[0][4] <= t1:
             name, step, epoch, count, t = self.pending.popleft()
             energy = _lerp(t, t0, v0, t1, v1)

@@ -102,7 +102,7 @@ def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler",
 
     curve = CarbonCurve(tracker, totals)
     t_end, joules = totals.latest or (0.0, (0.0, 0.0, 0.0))
-    duration = t_end - (totals.t0 or t_end)
+    duration = totals.duration_s
     kwh = [j / J_PER_KWH for j in joules]
     total = sum(kwh)
     marks = tuple(

@@ -20,13 +20,17 @@ class ProcFiles:
     TICK_S = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
     PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
-    def __init__(self, pid: int, proc_root: str = "/proc") -> None:
+    def __init__(self, pid: int, proc_root: str = "/proc", own: bool = False) -> None:
         self.pid = pid
-        self._stat = os.open(f"{proc_root}/{pid}/stat", os.O_RDONLY)
+        self._own = own  # this very process: CPU times from os.times(), one cheap syscall, not a /proc read
+        self._stat = -1 if own else os.open(f"{proc_root}/{pid}/stat", os.O_RDONLY)
         self._statm = os.open(f"{proc_root}/{pid}/statm", os.O_RDONLY)
 
     def cpu_seconds(self, with_waited_children: bool) -> float:
         """user + system seconds (and those of waited-for children, when asked)."""
+        if self._own:
+            t = os.times()  # the same clock ticks as /proc/<pid>/stat's utime, stime, cutime, cstime
+            return t[0] + t[1] + (t[2] + t[3] if with_waited_children else 0.0)
         fields = os.pread(self._stat, 4096, 0).rpartition(b")")[2].split()
         ticks = int(fields[11]) + int(fields[12])  # utime, stime
         if with_waited_children:
@@ -37,11 +41,14 @@ class ProcFiles:
         return float(int(os.pread(self._statm, 256, 0).split()[1]) * self.PAGE_BYTES)
 
     def close(self) -> None:
+        """Close both files (idempotent)."""
         for fd in (self._stat, self._statm):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._stat = self._statm = -1
 
 
 class _PsutilFiles:
@@ -81,12 +88,16 @@ class ProcessTree:
 
     Children are listed with psutil at most every ``refresh_s`` seconds (listing walks
     /proc, the expensive part); between listings only the known processes are read.
-    CPU time of children that have exited and been waited for is included through the
-    root's cutime/cstime, so the total keeps growing when workers come and go. Processes in
-    ``exclude`` (other ranks of a job, measured by themselves) are left out with their children.
+    Every member is read with its waited-for children's time (cutime/cstime), so a process's CPU time is
+    in exactly one place: its own while it lives, then its parent's cutime once the parent has waited for
+    it (a DataLoader worker reaped by the root, a grandchild reaped by a shell wrapper). A process that is
+    gone before its parent's cutime shows it would make the sum dip and come back: the total never goes
+    down, so nothing is counted twice. Processes in ``exclude`` (other ranks of a job, measured by
+    themselves) are left out with their children.
     """
 
-    def __init__(self, pid: int | None = None, refresh_s: float = 5.0, exclude: Iterable[int] = ()) -> None:
+    def __init__(self, pid: int | None = None, refresh_s: float = 5.0, exclude: Iterable[int] = (),
+                 rss_refresh_s: float = 1.0) -> None:
         import psutil
 
         self._psutil = psutil
@@ -94,17 +105,27 @@ class ProcessTree:
         self.root = psutil.Process(self.pid)
         self.refresh_s = refresh_s
         self.exclude = frozenset(exclude)
-        self._root_files = self._open(self.root)
+        self._root_files = self._open(self.root, own=self.pid == os.getpid())
         self._children: dict[int, Any] = {}
         self._members_cache: list[Any] = []
         self._listed_at = -float("inf")
+        self._cpu_high_s = 0.0
+        self.rss_refresh_s = rss_refresh_s  # resident memory moves slowly; a /proc read costs more than a sample
+        self._rss: tuple[float, float] = (-float("inf"), 0.0)  # (when read, bytes)
 
     @staticmethod
-    def _open(process: Any) -> Any:
+    def _open(process: Any, own: bool = False) -> Any:
         try:
-            return ProcFiles(process.pid)
+            return ProcFiles(process.pid, own=own)
         except OSError:
             return _PsutilFiles(process)
+
+    def close(self) -> None:
+        """Close every /proc file the tree holds open."""
+        for files in (self._root_files, *self._children.values()):
+            files.close()
+        self._children.clear()
+        self._members_cache = []
 
     def _members(self) -> list[Any]:
         now = time.monotonic()
@@ -150,13 +171,22 @@ class ProcessTree:
         total = self._root_files.cpu_seconds(True)
         for files in self._members():
             try:
-                total += files.cpu_seconds(False)
+                total += files.cpu_seconds(True)
             except GONE:
-                continue  # exited since the last listing: its time is in the root's cutime once waited
-        return total
+                continue  # exited since the last listing: its time is in its parent's cutime once waited
+        self._cpu_high_s = max(self._cpu_high_s, total)  # a dip (exited, not yet waited for) is not a reset
+        return self._cpu_high_s
 
     def rss_bytes(self) -> float:
-        """Resident memory of the tree in bytes."""
+        """Resident memory of the tree in bytes (read again at most every ``rss_refresh_s``)."""
+        now = time.monotonic()
+        if now - self._rss[0] < self.rss_refresh_s:
+            return self._rss[1]
+        total = self._read_rss_bytes()
+        self._rss = (now, total)
+        return total
+
+    def _read_rss_bytes(self) -> float:
         total = self._root_files.rss_bytes()
         for files in self._members():
             try:
