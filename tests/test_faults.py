@@ -171,7 +171,7 @@ def _signal_tries(tmp_path: Path, signum: int, tries: int, batch: int = 20) -> l
             out = tmp_path / f"try{i}"
             out.mkdir()
             runs.append((out, _run("signals", out), rng.uniform(0.0, 1.5)))
-        for out, process, delay in runs:
+        for out, process, _ in runs:
             _wait_ready(process, out)
         start = time.monotonic()
         sent, ended = {}, {}
@@ -184,7 +184,7 @@ def _signal_tries(tmp_path: Path, signum: int, tries: int, batch: int = 20) -> l
                 if out not in ended and process.poll() is not None:
                     ended[out] = time.monotonic()
             time.sleep(0.01)
-        for out, process, delay in runs:
+        for out, process, _ in runs:
             _, err = process.communicate(timeout=5)
             took_s = ended[out] - sent[out]
             assert took_s < SIGNAL_BOUND_S, f"ended {took_s:.1f} s after the signal"
