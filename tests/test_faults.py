@@ -232,3 +232,23 @@ def test_a_raising_device_keeps_its_energy_to_the_last_good_read(tmp_path: Path)
     assert "GPU is lost" in device.first_error and device.failures >= 1
     assert report.energy_kwh * KWH >= 10
     assert any("GPU is lost" in w for w in report.warnings)
+
+
+def _doc_rows(path: Path) -> dict[str, list[str]]:
+    rows = {}
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 5 and cells[0] not in ("fault", "---"):
+            rows[cells[0]] = [t.strip() for t in cells[1].split(",")]
+    return rows
+
+
+def test_the_fault_table_in_the_docs_lists_the_tested_faults() -> None:
+    import importlib
+
+    rows = _doc_rows(HERE.parent / "docs" / "FAULTS-lifecycle.md")
+    assert rows == {fault: sorted(set(tests)) for fault, tests in FAULTS.items()}
+    modules = [importlib.import_module(f"tests.{name}") for name in ("test_faults", "test_lifecycle")]
+    for tests in FAULTS.values():
+        for name in tests:
+            assert any(callable(getattr(m, name, None)) for m in modules), f"{name}: no such test"
