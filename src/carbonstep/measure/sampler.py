@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from carbonstep.measure.readers.base import Reader
 
@@ -22,8 +22,7 @@ log = logging.getLogger("carbonstep")
 WAIT_S = 2.0  #: the longest a caller waits for a fresh sample, and for the thread's last sample at stop
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """One poll: monotonic time and each reader's value (None where the read failed)."""
 
     t: float
@@ -87,17 +86,6 @@ class Sampler:
         self._thread: threading.Thread | None = None
 
     # -- reading (the thread's side) -------------------------------------------------------
-    def _read_all(self) -> tuple[float | None, ...]:
-        values: list[float | None] = []
-        for i, reader in enumerate(self.readers):
-            self._reading = i
-            try:
-                values.append(reader.read())
-            except Exception as exc:  # noqa: BLE001 - one reader's fault must not stop the others
-                values.append(None)
-                self._record_failure(i, exc)
-        self._reading = -1
-        return tuple(values)
 
     def _record_failure(self, i: int, exc: BaseException) -> None:
         self.failures[i] += 1
@@ -107,7 +95,16 @@ class Sampler:
 
     def _sample(self) -> Sample | None:
         self._read_started = t = self._clock()
-        sample = Sample(t, self._read_all())
+        values: list[float | None] = []
+        for i, reader in enumerate(self.readers):
+            self._reading = i
+            try:
+                values.append(reader.read())
+            except Exception as exc:  # noqa: BLE001 - one reader's fault must not stop the others
+                values.append(None)
+                self._record_failure(i, exc)
+        self._reading = -1
+        sample = Sample(t, tuple(values))
         self._stuck = False
         with self._delivering:
             if self._closed:

@@ -67,6 +67,8 @@ class EnergyTotals:
         self.degraded_at: list[float | None] = [None] * len(self.readers)
         self._domain_index = [DOMAINS.index(r.domain) for r in self.readers]
         self._last: list[tuple[float, float] | None] = [None] * len(self.readers)
+        # per reader: None for power, else the counter's wrap in joules (0.0: none)
+        self._counter_wraps = [(r.wrap_j or 0.0) if r.kind is Kind.COUNTER else None for r in self.readers]
         self._gpu_util = [(i, r) for i, r in enumerate(self.readers) if r.domain is Domain.GPU]
         self.utilisation = {r.name: [0.0, 0.0, 0.0] for _, r in self._gpu_util}  # weighted sum, seconds, idle s
         self.max_points = max_points
@@ -99,15 +101,30 @@ class EnergyTotals:
 
     # -- sampler side ---------------------------------------------------------------------
     def ingest(self, sample: Sample) -> None:
+        """Add one sample (the sampler thread's only call here: kept to few calls, it runs cold every time)."""
         t = sample.t
         if self.t0 is None:
             self.t0 = t
+        last, joules, counters = self._last, self.joules, self._counter_wraps
         for i, value in enumerate(sample.values):
-            self._ingest_value(i, t, value)
+            before = last[i]
+            if value is None or before is None:
+                self._ingest_value(i, t, value)  # the rare paths: a failed read, the first read
+                continue
+            wrap = counters[i]
+            if wrap is None:  # power: trapezoid
+                joules[i] += (value + before[1]) / 2 * (t - before[0])
+            elif value >= before[1]:
+                joules[i] += value - before[1]
+            else:
+                joules[i] += counter_delta(before[1], value, wrap or None)
+            last[i] = (t, value)
         vector = self.domain_joules()
         previous = self.latest
         self.latest = (t, vector)
-        self._record_point(t, vector)
+        self._points_seen += 1
+        if not self._points_seen % self._point_stride:
+            self._record_point(t, vector)
         if self._gpu_util:
             self._record_utilisation(t, previous)
         if self.pending:
@@ -134,9 +151,6 @@ class EnergyTotals:
         return (out[0], out[1], out[2])
 
     def _record_point(self, t: float, vector: Vector) -> None:
-        self._points_seen += 1
-        if self._points_seen % self._point_stride and self.timeline:
-            return
         self.timeline.append((t, vector))
         if len(self.timeline) > self.max_points:  # keep memory bounded: halve the resolution
             self.timeline = self.timeline[::2]

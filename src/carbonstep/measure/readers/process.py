@@ -22,15 +22,24 @@ class ProcFiles:
 
     def __init__(self, pid: int, proc_root: str = "/proc", own: bool = False) -> None:
         self.pid = pid
-        self._own = own  # this very process: CPU times from os.times(), one cheap syscall, not a /proc read
+        self._own = own  # this very process: CPU time from the process clock, not a /proc read
         self._stat = -1 if own else os.open(f"{proc_root}/{pid}/stat", os.O_RDONLY)
         self._statm = os.open(f"{proc_root}/{pid}/statm", os.O_RDONLY)
+        self.waited_children_s = 0.0  # own process: its waited-for children's CPU time, as of refresh_children()
+        self.refresh_children()
+
+    def refresh_children(self) -> None:
+        """Own process: read the waited-for children's CPU time (getrusage; it changes only when one is reaped)."""
+        if self._own:
+            import resource
+
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            self.waited_children_s = usage.ru_utime + usage.ru_stime
 
     def cpu_seconds(self, with_waited_children: bool) -> float:
         """user + system seconds (and those of waited-for children, when asked)."""
-        if self._own:
-            t = os.times()  # the same clock ticks as /proc/<pid>/stat's utime, stime, cutime, cstime
-            return t[0] + t[1] + (t[2] + t[3] if with_waited_children else 0.0)
+        if self._own:  # all threads, exited ones included (CLOCK_PROCESS_CPUTIME_ID): one cheap call
+            return time.process_time() + (self.waited_children_s if with_waited_children else 0.0)
         fields = os.pread(self._stat, 4096, 0).rpartition(b")")[2].split()
         ticks = int(fields[11]) + int(fields[12])  # utime, stime
         if with_waited_children:
@@ -88,7 +97,9 @@ class ProcessTree:
 
     Children are listed with psutil at most every ``refresh_s`` seconds (listing walks
     /proc, the expensive part); between listings only the known processes are read.
-    Every member is read with its waited-for children's time (cutime/cstime), so a process's CPU time is
+    The root, when it is this process, is read through the process clock, and its waited-for children's
+    time (getrusage) again at each listing. Every member is read with its waited-for children's time
+    (cutime/cstime), so a process's CPU time is
     in exactly one place: its own while it lives, then its parent's cutime once the parent has waited for
     it (a DataLoader worker reaped by the root, a grandchild reaped by a shell wrapper). A process that is
     gone before its parent's cutime shows it would make the sum dip and come back: the total never goes
@@ -132,6 +143,9 @@ class ProcessTree:
         if now - self._listed_at < self.refresh_s:
             return self._members_cache
         self._listed_at = now
+        refresh = getattr(self._root_files, "refresh_children", None)
+        if refresh is not None:
+            refresh()
         try:
             live = {p.pid: p for p in self.root.children(recursive=True)}
         except self._psutil.Error:
@@ -168,13 +182,15 @@ class ProcessTree:
 
     def cpu_seconds(self) -> float:
         """Cumulative user+system CPU seconds of the tree (waited-for children included)."""
+        members = self._members()  # first: a new listing also refreshes the root's waited-for children
         total = self._root_files.cpu_seconds(True)
-        for files in self._members():
+        for files in members:
             try:
                 total += files.cpu_seconds(True)
             except GONE:
                 continue  # exited since the last listing: its time is in its parent's cutime once waited
-        self._cpu_high_s = max(self._cpu_high_s, total)  # a dip (exited, not yet waited for) is not a reset
+        if total > self._cpu_high_s:  # a dip (exited, not yet waited for) is not a reset
+            self._cpu_high_s = total
         return self._cpu_high_s
 
     def rss_bytes(self) -> float:
