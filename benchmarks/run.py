@@ -96,8 +96,9 @@ def sampler_vs_bare_wake(rounds: int, seconds: float = 3.0, interval_s: float = 
 
     sampler_ms, bare_ms, ratios, samples = [], [], [], 0
     for _ in range(rounds):
-        bare = BareWake(interval_s)
         tracker = Tracker(intensity=100, interval_s=interval_s).start()
+        time.sleep(interval_s / 2)  # half a period apart: neither thread waits for the other's GIL
+        bare = BareWake(interval_s)
         sampler = tracker._sampler
         thread = sampler._thread
         time.sleep(interval_s * 3)  # both threads past their start

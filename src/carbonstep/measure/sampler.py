@@ -104,7 +104,7 @@ class Sampler:
                 values.append(None)
                 self._record_failure(i, exc)
         self._reading = -1
-        sample = Sample(t, tuple(values))
+        sample = tuple.__new__(Sample, (t, tuple(values)))  # Sample(...) without its Python-level __new__
         self._stuck = False
         with self._delivering:
             if self._closed:
@@ -129,8 +129,9 @@ class Sampler:
                 self._sample()
             except Exception:  # noqa: BLE001 - the thread must survive a faulty consumer
                 log.exception("carbonstep: sample could not be recorded")
-            for _ in range(asked):
-                _release(self._waiters.popleft())
+            if asked:
+                for _ in range(asked):
+                    _release(self._waiters.popleft())
             if stopping:
                 return
 

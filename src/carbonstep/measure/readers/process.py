@@ -142,6 +142,9 @@ class ProcessTree:
         now = time.monotonic()
         if now - self._listed_at < self.refresh_s:
             return self._members_cache
+        return self._list(now)
+
+    def _list(self, now: float) -> list[Any]:
         self._listed_at = now
         refresh = getattr(self._root_files, "refresh_children", None)
         if refresh is not None:
@@ -182,7 +185,8 @@ class ProcessTree:
 
     def cpu_seconds(self) -> float:
         """Cumulative user+system CPU seconds of the tree (waited-for children included)."""
-        members = self._members()  # first: a new listing also refreshes the root's waited-for children
+        now = time.monotonic()  # the listing check inlined: this runs cold at every sample
+        members = self._members_cache if now - self._listed_at < self.refresh_s else self._list(now)
         total = self._root_files.cpu_seconds(True)
         for files in members:
             try:
