@@ -198,10 +198,11 @@ def send(client: Any, entities: Any, run_id: str, items: list[dict[str, Any]]) -
 
 def sync_ledger(path: str | os.PathLike[str], tracking_uri: str | None = None) -> int:
     """Send what a ledger holds and has not sent; returns how many records were sent."""
+    from carbonstep.sinks.ledger_check import read_ledger
+
+    header, lines = read_ledger(path)  # a damaged ledger is named before MLflow is even imported
     mlflow = require("mlflow", "mlflow")
     entities = require("mlflow.entities", "mlflow")
-    lines = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    header = next(item for item in lines if item["type"] == "run")
     sent_upto = max([item["upto"] for item in lines if item["type"] == "sent"], default=0)
     pending = [item for item in lines if item.get("seq", 0) > sent_upto]
     if not pending:
