@@ -176,6 +176,12 @@ def report_cases(tmp: Path) -> list[Case]:
                                                                           '"timestamp": 1, "step": 0, "seq": 1}\n'))),
         Case("ledgers", "not JSON", "`{oops` on line 2", "error",
              lambda: _cli("sync", _file(tmp, "bad.jsonl", ledger_head + "{oops\n"))),
+        Case("ledgers", "server not answering", "`carbonstep sync` to `http://127.0.0.1:9`", "error",
+             lambda: _cli("sync", _file(tmp, "ok.jsonl", ledger_head + '{"type": "tag", "key": "k", "value": "v", '
+                                                                       '"seq": 1}\n'))),
+        Case("CLI arguments", "compare against a server not answering",
+             "`carbonstep compare RUN --tracking-uri http://127.0.0.1:9`", "error",
+             lambda: _cli("compare", "RUN", "--tracking-uri", "http://127.0.0.1:9")),
     ]
     return cases
 
