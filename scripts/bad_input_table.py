@@ -285,7 +285,7 @@ def api_cases(tmp: Path) -> list[Case]:
     cases += [
         Case("Tracker use", "mark(count=nan)", "`tracker.mark(count=float(\"nan\"))`", "warn", _nan_count_warnings),
         Case("Tracker use", "a started Tracker sent to a spawned process", "`Process(target=f, args=(tracker,))`",
-             "error", _spawn_started_tracker),
+             "error", spawn_started_tracker),
         Case("Budget", "empty budget", "`Budget()`", "error", lambda: Budget()),
         Case("Budget", "zero budget", "`Budget(kwh=0)`", "error", lambda: Budget(kwh=0)),
         Case("Budget", "negative budget", "`Budget(co2_kg=-1)`", "error", lambda: Budget(co2_kg=-1)),
@@ -321,14 +321,36 @@ def _nan_count_warnings() -> object:
     return [w for w in report.warnings if "count" in w]
 
 
-def _spawn_started_tracker() -> None:
-    import multiprocessing
+SPAWN_A_STARTED_TRACKER = """
+import multiprocessing
+from carbonstep import Tracker
+from carbonstep.errors import ConfigError
+from carbonstep.testing import ScriptedReader
 
-    from carbonstep import Tracker
-    from carbonstep.testing import ScriptedReader
-
+if __name__ == "__main__":
     with Tracker(region="FR", readers=[ScriptedReader("gpu:0", "gpu", lambda t: 250.0)], interval_s=0.01) as t:
-        multiprocessing.get_context("spawn").Process(target=print, args=(t,)).start()
+        try:
+            multiprocessing.get_context("spawn").Process(target=print, args=(t,)).start()
+        except ConfigError as exc:
+            print("ConfigError:", exc)
+"""
+
+
+def spawn_started_tracker() -> None:
+    """Send a started Tracker to a spawned process, in an interpreter of its own (the spawn context leaves a
+    resource-tracker child behind in its caller); re-raise the ConfigError it printed."""
+    import subprocess
+
+    from carbonstep.errors import ConfigError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "spawn_started.py"
+        script.write_text(SPAWN_A_STARTED_TRACKER)
+        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    line = result.stdout.strip()
+    if line.startswith("ConfigError: "):
+        raise ConfigError(line.removeprefix("ConfigError: "))
+    raise RuntimeError(f"no ConfigError from a spawned started Tracker: {result.stderr or line}")
 
 
 def outcome(case: Case, tmp: str) -> tuple[str, str]:

@@ -6,7 +6,6 @@ a started Tracker sent to a spawned process."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import pickle
 import sys
 import time
@@ -157,14 +156,9 @@ def test_mark_with_a_nan_count_keeps_the_report_saveable(tmp_path: Path) -> None
     assert RunReport.load(report.save(tmp_path / "r.json")) == report
 
 
-def _child(tracker: Tracker) -> None:  # pragma: no cover - never runs: the tracker cannot be sent
-    tracker.mark()
-
-
-def test_a_started_tracker_sent_to_a_spawned_child_gets_a_clear_error() -> None:
-    with _tracker() as tracker:
-        with pytest.raises(ConfigError, match="started Tracker cannot be pickled"):
-            multiprocessing.get_context("spawn").Process(target=_child, args=(tracker,)).start()
+def test_a_started_tracker_sent_to_a_spawned_child_gets_a_clear_error(table_module) -> None:
+    with pytest.raises(ConfigError, match="started Tracker cannot be pickled"):
+        table_module.spawn_started_tracker()  # in a process of its own: see its docstring
     assert pickle.loads(pickle.dumps(Tracker(region="FR"))).region.code == "FR"  # a fresh one still pickles
 
 
@@ -290,14 +284,20 @@ def test_run_keeps_the_report_when_its_path_fails_at_the_end(tmp_path: Path, cap
 
 # -- the generated table: every class of the issue, counted ---------------------------------------
 @pytest.fixture(scope="module")
-def table_rows() -> list:
+def table_module():
+    """``scripts/bad_input_table.py``, imported."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("bad_input_table", ROOT / "scripts" / "bad_input_table.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
-    return [(case.group, case.example, kind) for case, kind, _ in module.rows()]
+    return module
+
+
+@pytest.fixture(scope="module")
+def table_rows(table_module) -> list:
+    return [(case.group, case.example, kind) for case, kind, _ in table_module.rows()]
 
 
 def test_bad_input_table_has_no_traceback_or_silent_accept(table_rows: list) -> None:
