@@ -20,7 +20,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from carbonstep.errors import require
+from carbonstep.errors import SinkError, require
 
 log = logging.getLogger("carbonstep")
 BATCH_METRICS = 1000
@@ -201,6 +201,9 @@ def sync_ledger(path: str | os.PathLike[str], tracking_uri: str | None = None) -
     from carbonstep.sinks.ledger_check import read_ledger
 
     header, lines = read_ledger(path)  # a damaged ledger is named before MLflow is even imported
+    if not _reachable(tracking_uri or header["tracking_uri"]):
+        raise SinkError(f"the MLflow server {tracking_uri or header['tracking_uri']} is not reachable: start it, or "
+                        f"pass --tracking-uri URL; {path} keeps every record until then")
     mlflow = require("mlflow", "mlflow")
     entities = require("mlflow.entities", "mlflow")
     sent_upto = max([item["upto"] for item in lines if item["type"] == "sent"], default=0)
