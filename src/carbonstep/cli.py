@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ledgers", nargs="+", type=Path)
     p.add_argument("--tracking-uri", help="send to this server instead of the one recorded in the ledger")
     p.set_defaults(func=_cmd_sync)
-    from carbonstep.analysis import usage
+    from carbonstep.analysis import usage_cli as usage
     from carbonstep.callbacks import optuna as optuna_study  # optuna itself is imported only when used
 
     usage.add_parser(sub)
