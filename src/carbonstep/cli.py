@@ -180,16 +180,26 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from carbonstep.sinks.mlflow import sync_ledger
+    from carbonstep.sinks.mlflow import sync_ledger_details
 
     for path in args.ledgers:
         try:
-            sent = sync_ledger(path, args.tracking_uri)
-        except OSError as exc:
-            raise CarbonstepError(f"cannot read {path}: {exc.strerror}") from None
+            result = sync_ledger_details(path, args.tracking_uri)
+        except CarbonstepError as exc:
+            raise CarbonstepError(f"could not send {path}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - the server's error, said plainly
             raise CarbonstepError(f"could not send {path}: {exc}") from None
-        print(f"{path}: {sent} record{'s' if sent != 1 else ''} sent" if sent else f"{path}: nothing left to send")
+        sent = result.sent
+        runs = f" to run{'s' if len(set(result.runs)) > 1 else ''} {', '.join(dict.fromkeys(result.runs))}"
+        print(f"{path}: {sent} record{'s' if sent != 1 else ''} sent{runs}" if sent
+              else f"{path}: nothing left to send")
+        if result.damaged_lines:
+            lines = ", ".join(map(str, result.damaged_lines[:10]))
+            print(f"{path}: skipped {len(result.damaged_lines)} damaged line(s) (cut by a crash?): {lines}",
+                  file=sys.stderr)
+        for refused in result.refused:
+            print(f"{path}: not uploaded: {refused} (only reports beside the ledger, unchanged since the run, are)",
+                  file=sys.stderr)
     return 0
 
 

@@ -280,6 +280,10 @@ class TrainingSession:
             if message:
                 self.messages.append(message)
                 log.warning("carbonstep: %s", message)
+            sink_errors = tuple(str(e) for e in getattr(self.sink, "errors", ()))
+            if sink_errors and self.report_path is not None:  # the report says what the sink could not deliver
+                self.report = self.report.with_changes(sink_errors=sink_errors)
+                self.report_path = self.report.save(out / self.report_path.name)
         if self.summary and self.rank == 0:
             from carbonstep.report.summary import render
 

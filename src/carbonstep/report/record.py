@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from carbonstep.errors import DataFileError
+from carbonstep.errors import DataFileError, SinkError
+
+log = logging.getLogger("carbonstep")
 
 SCHEMA_VERSION = 1
 
@@ -103,6 +106,7 @@ class RunReport:
     budget: dict[str, Any] | None = None  #: the budget decision, when a budget stopped the run
     extra: dict[str, Any] = field(default_factory=dict)
     hints: tuple[dict[str, Any], ...] = ()  #: efficiency hints ({kind, text, value}; carbonstep.report.hints)
+    sink_errors: tuple[str, ...] = ()  #: what a sink could not deliver (a SinkError each: ledger, server, unsent)
     carbonstep_version: str = ""
     schema_version: int = SCHEMA_VERSION
 
@@ -152,6 +156,7 @@ class RunReport:
         values["timeline"] = tuple(tuple(p) for p in data.get("timeline", ()))
         values["warnings"] = tuple(data.get("warnings", ()))
         values["hints"] = tuple(data.get("hints", ()))
+        values["sink_errors"] = tuple(data.get("sink_errors", ()))
         return cls(**values)
 
     @classmethod
@@ -170,9 +175,28 @@ class RunReport:
         except (ValueError, KeyError, TypeError) as exc:
             raise DataFileError(str(path), None, f"not a carbonstep report: {exc}") from None
 
-    def save(self, path: str | Path) -> Path:
-        """Write atomically (a temporary file renamed into place): never a truncated report."""
-        return write_atomic(Path(path), self.to_json())
+    def save(self, path: str | Path, fallback: bool = True) -> Path:
+        """Write atomically (a temporary file renamed into place): never a truncated report. Returns where it
+        was written: when ``path`` cannot be written (read-only, removed or full directory) and ``fallback``,
+        the report goes to the temporary directory instead, with a warning saying why (logged and in the
+        report); :class:`SinkError` if that fails too."""
+        path = Path(path)
+        try:
+            return write_atomic(path, self.to_json())
+        except OSError as exc:
+            if not fallback:
+                raise
+            problem = f"could not write the report to {path} ({exc.strerror or exc})"
+        import tempfile
+
+        backup = Path(tempfile.gettempdir()) / "carbonstep-reports" / path.name
+        moved = self.with_changes(warnings=(*self.warnings, f"{problem}; written to {backup} instead"))
+        try:
+            written = write_atomic(backup, moved.to_json())
+        except OSError as exc:
+            raise SinkError(f"{problem}, nor to {backup} ({exc.strerror or exc})") from None
+        log.warning("carbonstep: %s; written to %s instead", problem, written)
+        return written
 
 
 def write_atomic(path: Path, text: str) -> Path:
