@@ -66,7 +66,13 @@ class IntensitySeries:
         return self.cumulative_j_g(points)[-1] / total_j
 
     def covers(self, start_s: float, end_s: float) -> bool:
-        return self.times[0] <= start_s and end_s <= self.times[-1] + self._step()
+        """Whether [start_s, end_s] lies within the series (its last value holds for one more interval)."""
+        first, end = self.span()
+        return first <= start_s and end_s <= end
+
+    def span(self) -> tuple[float, float]:
+        """The first timestamp, and the end of the last value's interval (one more step after it)."""
+        return self.times[0], self.times[-1] + self._step()
 
     def _step(self) -> float:
         return self.times[-1] - self.times[-2] if len(self.times) > 1 else 3600.0

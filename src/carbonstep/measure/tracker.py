@@ -258,7 +258,7 @@ class Tracker:
             return self._series.at(time.time())
         from carbonstep.report.builder import CarbonCurve
 
-        return CarbonCurve(self, self._totals).g_per_kwh_until(upto_s)
+        return CarbonCurve.of(self, self._totals).g_per_kwh_until(upto_s)
 
     def _co2_kg(self, kwh: float, upto_s: float = float("inf")) -> float:
         return footprint.co2_kg(kwh, self.pue, self._g_per_kwh(upto_s))

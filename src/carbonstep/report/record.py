@@ -71,6 +71,7 @@ class Epoch:
     water_l: float
     steps: int
     count: float
+    complete: bool | None = None  #: an epoch-end mark closed it (None: not recorded, reports before this field)
 
 
 @dataclass(frozen=True)
