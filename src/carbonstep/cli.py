@@ -148,7 +148,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         pue = check_factor("--pue", pue, 1.0, "power usage effectiveness")
         if args.sites:
             print()
-        chosen = plan.best_start(read_series(args.forecast), duration, kwh, now, pue, profile)
+        forecast = read_series(args.forecast, lambda rows: print(f"  reading {args.forecast}: {rows:,} rows",
+                                                                 file=sys.stderr))
+        chosen = plan.best_start(forecast, duration, kwh, now, pue, profile,
+                                 lambda done, total: print(f"  planning: {done:,} of {total:,} starts costed",
+                                                           file=sys.stderr))
         print(plan.format_start(chosen, kwh, duration, shape))
     return 0
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 import bisect
 import csv
 import math
+from array import array
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from carbonstep.errors import DataFileError
 
@@ -111,11 +112,24 @@ def read_csv_rows(path: Path) -> list[list[str]]:
     return rows
 
 
-def read_series(path: str | Path) -> IntensitySeries:
-    """Read an intensity CSV; a malformed file raises :class:`DataFileError` naming the line."""
+PROGRESS_ROWS = 500_000  #: a long input reports progress every this many rows
+
+
+def read_series(path: str | Path, progress: Callable[[int], None] | None = None) -> IntensitySeries:
+    """Read an intensity CSV; a malformed file raises :class:`DataFileError` naming the line. The file is
+    streamed (a few bytes per row kept); ``progress(rows_read)`` is called every ``PROGRESS_ROWS`` rows."""
     path = Path(path)
-    rows = read_csv_rows(path)
-    header = rows[0]
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return _read_series_rows(path, csv.reader(handle), progress)
+    except OSError as exc:
+        raise DataFileError(str(path), None, f"cannot read: {exc.strerror}") from None
+
+
+def _read_series_rows(path: Path, rows: Iterator[list[str]], progress: Callable[[int], None] | None) -> IntensitySeries:
+    header = next(rows, None)
+    if header is None:
+        raise DataFileError(str(path), None, "empty file")
     t_col = _pick(header, TIME_COLUMNS)
     v_col = _pick(header, VALUE_COLUMNS)
     f_col = _pick(header, FALLBACK_COLUMNS)
@@ -127,15 +141,17 @@ def read_series(path: str | Path) -> IntensitySeries:
         )
     watttime = header[t_col].strip().lower() == "point_time"
     scale = LB_PER_MWH_TO_G_PER_KWH if watttime else 1.0
-    times: list[float] = []
-    values: list[float] = []
-    for number, row in enumerate(rows[1:], start=2):
+    times = array("d")
+    values = array("d")
+    for number, row in enumerate(rows, start=2):
         if not row or not any(cell.strip() for cell in row):
             continue
         times.append(_cell_time(path, number, row, t_col))
         values.append(_cell_value(path, number, row, v_col, f_col) * scale)
         if len(times) > 1 and times[-1] <= times[-2]:
             raise DataFileError(str(path), number, "timestamps must increase strictly")
+        if progress is not None and len(times) % PROGRESS_ROWS == 0:
+            progress(len(times))
     if not times:
         raise DataFileError(str(path), None, "no data rows")
     note = "WattTime MOER converted from lb/MWh" if watttime else ""
