@@ -14,6 +14,7 @@ import pytest
 from mlflow import MlflowClient
 
 from carbonstep.report.record import RunReport
+from carbonstep.report.summary import render
 from carbonstep.sinks.mlflow import MlflowSink, sync_ledger_details
 
 from .mlflow_server import MlflowServer
@@ -139,6 +140,7 @@ def _check_fit(carbon, took: float, client: MlflowClient, ledger_written: bool) 
     assert client.get_run(run).info.status == "FINISHED"
     if not ledger_written:
         assert any("cannot write the ledger" in e for e in saved.sink_errors)
+        assert "! sink: cannot write the ledger" in render(saved)  # the end-of-run summary shows it
     return saved
 
 

@@ -27,13 +27,16 @@ RECORD_START = b'{"type": '  #: how every ledger line begins: a cut line followe
 class Ledger:
     """Appends one sink's records to a JSONL file; an I/O error is kept (``error``), never raised."""
 
-    def __init__(self, path: str | os.PathLike[str], sink_id: str, header: dict[str, Any]) -> None:
+    def __init__(self, path: str | os.PathLike[str], sink_id: str | None, header: dict[str, Any],
+                 header_written: bool = False) -> None:
+        """``sink_id`` tags every line (None: a ledger from before sink ids); ``header_written``: the file
+        already holds this sink's header (``sync`` appending its ``sent`` marker)."""
         self.path = Path(path)
         self.sink_id = sink_id
-        self.header = {"type": "run", "sink": sink_id, **header}
+        self.header = {**header, "type": "run", "sink": sink_id}
         self.error: SinkError | None = None  #: the first write that failed (None: every write succeeded)
         self.failed_writes = 0
-        self._file_id: tuple[int, int] | None = None  # (device, inode) of the file the header went to
+        self._file_id = _file_id(self.path) if header_written else None  # (device, inode) the header went to
         self._lock = threading.Lock()
 
     def append(self, items: Iterable[dict[str, Any]]) -> bool:
@@ -65,6 +68,14 @@ class Ledger:
             self._file_id = (stat.st_dev, stat.st_ino)
         finally:
             os.close(fd)
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def file_digest(path: str | os.PathLike[str]) -> str | None:

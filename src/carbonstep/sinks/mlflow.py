@@ -22,6 +22,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -322,14 +323,14 @@ def sync_ledger(path: str | os.PathLike[str], tracking_uri: str | None = None) -
     return sync_ledger_details(path, tracking_uri).sent
 
 
+@dataclass
 class SyncResult:
     """What ``sync`` did: records sent, runs they went to, damaged lines skipped, artifacts refused."""
 
-    def __init__(self) -> None:
-        self.sent = 0
-        self.runs: list[str] = []
-        self.damaged_lines: list[int] = []
-        self.refused: list[str] = []
+    sent: int = 0
+    runs: list[str] = field(default_factory=list)
+    damaged_lines: list[int] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
 
 def sync_ledger_details(path: str | os.PathLike[str], tracking_uri: str | None = None) -> SyncResult:
@@ -356,22 +357,12 @@ def sync_ledger_details(path: str | os.PathLike[str], tracking_uri: str | None =
         client = mlflow.MlflowClient(uri)
         run_id = sink.run_id or _new_run(client)
         send(client, entities, run_id, pending)
-        ledger = Ledger(path, str(sink_id) if sink_id is not None else "", sink.header)
-        ledger.sink_id = sink_id  # type: ignore[assignment] - a ledger written before sink ids keeps none
-        ledger._file_id = _file_id(path)  # the header is there already
+        ledger = Ledger(path, sink_id, sink.header, header_written=True)
         if not ledger.append([{"type": "sent", "upto": upto, "run_id": run_id}]):
             raise SinkError(f"sent, but could not mark it in {path}: {ledger.error}; a second sync would send again")
         result.sent += len(pending)
         result.runs.append(run_id)
     return result
-
-
-def _file_id(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_dev, stat.st_ino
 
 
 def _new_run(client: Any) -> str:
