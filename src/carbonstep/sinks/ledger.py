@@ -33,7 +33,7 @@ class Ledger:
         already holds this sink's header (``sync`` appending its ``sent`` marker)."""
         self.path = Path(path)
         self.sink_id = sink_id
-        self.header = {**header, "type": "run", "sink": sink_id}
+        self.header = {"type": "run", **header, "sink": sink_id}  # "type" first: see RECORD_START
         self.error: SinkError | None = None  #: the first write that failed (None: every write succeeded)
         self.failed_writes = 0
         self._file_id = _file_id(self.path) if header_written else None  # (device, inode) the header went to
