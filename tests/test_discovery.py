@@ -13,13 +13,12 @@ from carbonstep.measure.readers.nvml import discover_nvml
 from carbonstep.testing import ScriptedReader
 
 from .fake_nvml import FakeGpu, FakeNvml
-from .test_rapl import make_zone
+from .powercap_trees import Zone, build_tree
 
 
 def test_powercap_root_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    make_zone(tmp_path, "intel-rapl:0", "package-0", 1_000_000)
-    make_zone(tmp_path, "intel-rapl:0:1", "dram", 1_000_000)
-    monkeypatch.setenv("CARBONSTEP_POWERCAP_ROOT", str(tmp_path))
+    root = build_tree(tmp_path, [Zone("intel-rapl:0", "package-0", 50.0), Zone("intel-rapl:0:1", "dram", 5.0)])
+    monkeypatch.setenv("CARBONSTEP_POWERCAP_ROOT", str(root))
     found = discover("process", gpus=False)
     assert [(r.domain.value, r.method.value) for r in found.readers] == [("cpu", "counter"), ("ram", "counter")]
     assert "share of busy CPU time" in found.readers[0].description  # process attribution of a shared package
@@ -58,3 +57,11 @@ def test_time_series_intensity_is_energy_weighted_over_the_run(tmp_path: Path) -
     assert 100 < report.intensity.g_per_kwh < 500  # half the energy at 100, half at 500 g/kWh
     assert report.intensity.g_per_kwh == pytest.approx(300, abs=80)
     assert report.co2_kg == pytest.approx(report.energy_kwh * report.intensity.g_per_kwh / 1000, rel=0.05)
+
+
+def test_lowered_interval_is_printed_with_its_digits() -> None:
+    reader = ScriptedReader("rapl", "cpu", lambda t: 10.0, kind="counter", wrap_j=125.0)  # 125 J / 1 kW / 2
+    tracker = Tracker(intensity=100, readers=[reader], interval_s=1.0).start()
+    report = tracker.stop()
+    assert tracker._sampler.interval_s == pytest.approx(0.0625)
+    assert any("interval_s lowered from 1 to 0.0625 s" in w for w in report.warnings), report.warnings

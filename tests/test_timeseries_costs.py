@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from carbonstep.accounting.curve import CarbonCurve
 from carbonstep.accounting.timeseries import IntensitySeries, read_series
 from carbonstep.measure.tracker import Tracker
-from carbonstep.report.builder import CarbonCurve
+from carbonstep.report.builder import curve_of
 from carbonstep.report.hints import wasted
 from carbonstep.report.record import Epoch, RunReport
 from carbonstep.report.summary import format_energy
@@ -49,10 +50,11 @@ def test_a_logged_step_integrates_only_the_points_sampled_since_the_last(tmp_pat
     for _ in range(100):
         tracker.snapshot(refresh=False)
     assert len(charged) == seen  # 100 logged steps, no interval integrated again (was: the whole timeline each)
-    curve = CarbonCurve.of(tracker, tracker._totals)
+    accounting = tracker.config.accounting
+    curve = curve_of(accounting, tracker._totals, tracker._started_wall)
     t0 = tracker._totals.t0
-    whole = tracker._series.cumulative_j_g([(tracker._started_wall + t - t0, sum(v))
-                                            for t, v in tracker._totals.timeline])
+    whole = accounting.intensity.series.cumulative_j_g([(tracker._started_wall + t - t0, sum(v))
+                                                        for t, v in tracker._totals.timeline])
     assert curve.weighted_j_g[-1] == pytest.approx(whole[-1], rel=1e-12)  # the same integral as the whole-run one
 
 

@@ -8,9 +8,13 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, NoReturn, Sequence
 
 from carbonstep.errors import CarbonstepError
+from carbonstep.validate import check_output_file
+
+if TYPE_CHECKING:
+    from carbonstep.report.record import RunReport
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -32,8 +36,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"  ! {warning}")
     methods = {r.domain.value: r.method.value for r in found.readers}
     if methods.get("cpu") == "estimate":
+        rapl_fix = any(item.fix and item.source.startswith("rapl") for item in found.unavailable)
         print("Better numbers: readable RAPL counters replace the CPU/RAM estimates "
-              "(bare metal or a VM that exposes powercap; see the fix above).")
+              + ("(see the fix above)." if rapl_fix else
+                 "(bare metal, or a VM that exposes /sys/class/powercap/intel-rapl*; none is readable here)."))
     for reader in found.readers:
         reader.close()
     return 0
@@ -46,9 +52,9 @@ def _cmd_regions(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no region matches {args.query!r}", file=sys.stderr)
         return 1
-    print(f"{'code':<10} {'g/kWh':>6} {'year':>5} {'basis':<9} name — source")
-    for r in sorted(rows, key=lambda r: r.code):
-        print(f"{r.code:<10} {r.g_per_kwh:>6.0f} {r.year:>5} {r.basis:<9} {r.name} — {r.source} ({r.licence})")
+    from carbonstep.accounting.regions import format_listing
+
+    print(format_listing(rows))
     return 0
 
 
@@ -67,6 +73,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise CarbonstepError("nothing to run: carbonstep run [options] -- CMD ARGS...")
+    json_path = check_output_file("--json", args.json) if args.json is not None else None
     tracker = Tracker(region=args.region, attribution=args.attribution, interval_s=args.interval,
                       intensity=args.intensity, name=" ".join(" ".join(command).split())[:80])
     try:
@@ -88,10 +95,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
             signal.signal(s, handler)
     status = "interrupted" if forwarded else "completed" if code == 0 else "failed"
     report = tracker.stop(status)
-    if args.json:
-        report.save(args.json)
     print(render(report), file=sys.stderr)
-    return code
+    if json_path is not None:
+        save_report(report, json_path)
+    return exit_code(code)
+
+
+def exit_code(returncode: int) -> int:
+    """The shell's exit status for a child's ``returncode``: 128+N for a child killed by signal N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def save_report(report: RunReport, path: Path) -> Path | None:
+    """Write ``report`` to ``path``, else to the temporary directory, saying where on stderr; if
+    nothing can be written, print the report's JSON to stderr. The report is never lost."""
+    written, message = report.save_or_fallback(path)
+    if message is not None:
+        print(f"carbonstep: {message}" + ("; the report follows:" if written is None else ""), file=sys.stderr)
+    if written is None:
+        print(report.to_json(indent=None), file=sys.stderr)
+    return written
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
@@ -99,11 +122,12 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     from carbonstep.report.record import RunReport
     from carbonstep.report.summary import render
 
+    out = check_output_file("--output", args.output) if args.output is not None else None
     job = merge([RunReport.load(path) for path in args.reports], name=args.name)
-    out = args.output or Path(f"carbonstep-{job.run_id}-job.json")
-    job.save(out)
     print(render(job))
-    print(f"wrote {out}")
+    written = save_report(job, out or Path(f"carbonstep-{job.run_id}-job.json"))
+    if written is not None:
+        print(f"wrote {written}")
     return 0
 
 
@@ -128,7 +152,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         raise CarbonstepError("plan what? --sites SITES.csv (where) and/or --forecast INTENSITY.csv (when)")
     kwh, report = _job_energy(args)
     if args.sites:
-        print(plan.format_sites(plan.rank_sites(plan.read_sites(args.sites), kwh), kwh))
+        sites = plan.read_sites(args.sites, args.encoding)
+        _warn([w for site in sites for w in site.warnings])
+        print(plan.format_sites(plan.rank_sites(sites, kwh), kwh))
     if args.forecast:
         import time
 
@@ -143,13 +169,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         profile = plan.profile_of(report.timeline) if report is not None else plan.flat_profile()
         shape = "power profile of the report's run" if report is not None and len(report.timeline) > 1 \
             else "flat power"
-        now = parse_time(args.now) if args.now else time.time()
+        now = parse_time(args.now, "--now") if args.now else time.time()
         pue = args.pue if args.pue is not None else (report.pue if report is not None else 1.0)
         pue = check_factor("--pue", pue, 1.0, "power usage effectiveness")
         if args.sites:
             print()
-        forecast = read_series(args.forecast, lambda rows: print(f"  reading {args.forecast}: {rows:,} rows",
-                                                                 file=sys.stderr))
+        forecast = read_series(args.forecast, args.encoding,
+                               lambda rows: print(f"  reading {args.forecast}: {rows:,} rows", file=sys.stderr))
+        _warn(list(forecast.warnings))
         chosen = plan.best_start(forecast, duration, kwh, now, pue, profile,
                                  lambda done, total: print(f"  planning: {done:,} of {total:,} starts costed",
                                                            file=sys.stderr))
@@ -157,9 +184,17 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        print(f"carbonstep: warning: {warning}", file=sys.stderr)
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from carbonstep.analysis.compare import compare, dump_json
 
+    for option, value in (("--json", args.json), ("--plot", args.plot)):
+        if value is not None:
+            check_output_file(option, value)
     result = compare(args.runs, args.metric, args.mode, args.experiment, args.tracking_uri)
     print(result.table())
     written = []
@@ -189,10 +224,13 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     for path in args.ledgers:
         try:
             result = sync_ledger_details(path, args.tracking_uri)
-        except CarbonstepError as exc:
-            raise CarbonstepError(f"could not send {path}: {exc}") from None
+        except CarbonstepError:
+            raise
+        except OSError as exc:
+            raise CarbonstepError(f"cannot read {path}: {exc.strerror or exc}") from None
         except Exception as exc:  # noqa: BLE001 - the server's error, said plainly
-            raise CarbonstepError(f"could not send {path}: {exc}") from None
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise CarbonstepError(f"could not send {path}: {reason}") from None
         sent = result.sent
         runs = f" to run{'s' if len(set(result.runs)) > 1 else ''} {', '.join(dict.fromkeys(result.runs))}"
         print(f"{path}: {sent} record{'s' if sent != 1 else ''} sent{runs}" if sent
@@ -207,8 +245,15 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="carbonstep", description="Energy, CO2e and water of computations.")
+    parser = OneLineParser(prog="carbonstep", description="Energy, CO2e and water of computations.")
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("info", help="what is measured on this machine, and how")
     p.add_argument("--attribution", choices=["process", "machine"], default="process")
@@ -240,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, help="a previous run's report: its energy and its power profile")
     p.add_argument("--now", help="ISO time to plan from (default: the current time)")
     p.add_argument("--pue", type=float, help="PUE for the forecast plan (default: the report's, else 1)")
+    p.add_argument("--encoding", help="the CSV files' text encoding (default: detected; e.g. latin-1, utf-16)")
     p.set_defaults(func=_cmd_plan)
     p = sub.add_parser("compare", help="compare runs on CO2 per unit of a quality metric")
     p.add_argument("runs", nargs="+", help="MLflow run ids or names, or report files")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from carbonstep.callbacks.lightning import LightningHooks
 from carbonstep.errors import require
 
-Callback = require("pytorch_lightning", "lightning").Callback
+Callback: Any = require("pytorch_lightning", "lightning").Callback
 
 
 class CarbonCallback(LightningHooks, Callback):

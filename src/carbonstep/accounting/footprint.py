@@ -6,8 +6,12 @@ import math
 
 from carbonstep.errors import ConfigError
 
-J_PER_KWH = 3.6e6
-DEFAULT_WATER_L_PER_KWH = 3.14  # US average EWIF: Li et al. 2023, after Reig et al. (WRI) 2020
+J_PER_KWH = 3.6e6  #: 1 kWh = 1000 W × 3600 s
+#: Litres of water consumed per kWh generated, US grid average: 0.83 gal/kWh = 3.14 L/kWh in Reig et al.,
+#: "Guidance for Calculating Water Use Embedded in Purchased Electricity" (World Resources Institute, 2020),
+#: Appendix 2 (consumption, United States); the U.S. average EWIF that Li et al., "Making AI Less 'Thirsty'"
+#: (arXiv:2304.03271, 2023) use. Override with ``water_intensity_l_per_kwh=``.
+DEFAULT_WATER_L_PER_KWH = 3.14
 
 
 def facility_kwh(it_kwh: float, pue: float) -> float:

@@ -52,6 +52,17 @@ def search(query: str = "") -> list[Region]:
     return [r for r in regions().values() if q in r.code.lower() or q in r.name.lower()]
 
 
+def format_listing(rows: list[Region]) -> str:
+    """The ``carbonstep regions`` table: value, year, basis and source per row, then where to check them."""
+    lines = [f"{'code':<8} {'g/kWh':>6} {'year':>5} {'basis':<9} name — source (licence)"]
+    for r in sorted(rows, key=lambda r: (r.code != WORLD, r.code)):
+        lines.append(f"{r.code:<8} {r.g_per_kwh:>6.0f} {r.year:>5} {r.basis:<9} {r.name} — {r.source} "
+                     f"({r.licence})")
+    plural = "s" if len(rows) != 1 else ""
+    lines.append(f"{len(rows)} region{plural}. Inputs, checksums and rules: {DATA_DIR / 'SOURCES.md'}")
+    return "\n".join(lines)
+
+
 def lookup(region: str) -> Region:
     """The region with this code or name; an unknown one raises with close matches."""
     table = regions()

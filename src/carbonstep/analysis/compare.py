@@ -10,49 +10,14 @@ from __future__ import annotations
 import bisect
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from carbonstep.analysis.compare_sources import is_run_id, load_series
+from carbonstep.analysis.plot import comparison_figure
+from carbonstep.analysis.records import LevelRow, Points, RunSeries, RunSummary
 from carbonstep.errors import ConfigError
-
-Points = list[tuple[float, float]]  # (step, value)
-
-
-@dataclass(frozen=True)
-class RunSeries:
-    """One run's metric and cumulative CO2, by step."""
-
-    name: str
-    source: str
-    metric: Points
-    co2: Points
-    energy_kwh: float
-    co2_kg: float
-    water_l: float
-    run_id: str | None = None
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    name: str
-    source: str
-    final: float
-    best: float
-    energy_kwh: float
-    co2_kg: float
-    water_l: float
-    co2_to_best_kg: float
-    interpolated: bool  #: CO2 was not logged at every metric step: interpolated between steps
-
-
-@dataclass(frozen=True)
-class LevelRow:
-    level: float
-    co2_kg: tuple[float, ...]  #: per run, to first reach the level
-    diff_kg: tuple[float, ...]  #: relative to the first run
-    diff_pct: tuple[float, ...]
 
 
 @dataclass
@@ -69,10 +34,12 @@ class Comparison:
     reached: list[list[tuple[float, float]]] = field(default_factory=list, repr=False)  #: per run: (metric, CO2)
 
     def to_dict(self) -> dict[str, Any]:
+        """The comparison as JSON-ready data (without the per-step series)."""
         return {"metric": self.metric, "mode": self.mode, "runs": [asdict(r) for r in self.runs],
                 "levels": [asdict(row) for row in self.levels], "verdict": self.verdict, "notes": self.notes}
 
     def table(self) -> str:
+        """The comparison as a text table, with levels, notes and the verdict."""
         names = [r.name for r in self.runs]
         lines = [f"{'run':<28} {'final':>10} {'best':>10} {'kWh':>11} {'kg CO2e':>11} {'L water':>10} "
                  f"{'kg CO2e to best':>16}"]
@@ -91,13 +58,13 @@ class Comparison:
 
     def figure(self) -> Any:
         """Three panels: (a) metric per step, (b) cumulative CO2 per step, (c) CO2 against the metric reached."""
-        from carbonstep.analysis.plot import comparison_figure
-
-        return comparison_figure(self)
+        return comparison_figure(self.metric, self.mode, self.series, self.reached, self.levels)
 
     def save_plot(self, path: str | os.PathLike[str]) -> Path:
+        """Save :meth:`figure` as an image (PNG, SVG or PDF by the suffix of ``path``)."""
         figure = self.figure()
         figure.savefig(path, dpi=110)
+        return Path(path)
         return Path(path)
 
 
@@ -176,8 +143,6 @@ def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mo
         raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
     if not runs:
         raise ConfigError("give at least one run (an MLflow run id or name, or a report file)")
-    from carbonstep.analysis.compare_sources import load_series
-
     series = [load_series(str(ref), metric, experiment, tracking_uri) for ref in runs]
     pairs = [_summarise(s, mode) for s in series]
     summaries = [p[0] for p in pairs]
@@ -188,10 +153,10 @@ def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mo
     return Comparison(metric, mode, summaries, rows, _verdict(metric, mode, summaries, rows), notes, series, reached)
 
 
-def is_run_id(text: str) -> bool:
-    return re.fullmatch(r"[0-9a-f]{32}", text) is not None
-
-
 def dump_json(result: Comparison, path: str | os.PathLike[str]) -> Path:
+    """Write :meth:`Comparison.to_dict` as JSON to ``path``."""
     Path(path).write_text(json.dumps(result.to_dict(), indent=2))
     return Path(path)
+
+
+__all__ = ["Comparison", "LevelRow", "Points", "RunSeries", "RunSummary", "compare", "dump_json", "is_run_id"]

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from carbonstep.analysis.compare import RunSeries, is_run_id
+from carbonstep.analysis.records import RunSeries
 from carbonstep.errors import ConfigError, require
 from carbonstep.report.record import RunReport
 
 
+def is_run_id(text: str) -> bool:
+    """Whether ``text`` looks like an MLflow run id (32 lowercase hex digits)."""
+    return re.fullmatch(r"[0-9a-f]{32}", text) is not None
+
+
 def load_series(ref: str, metric: str, experiment: str | None, tracking_uri: str | None) -> RunSeries:
+    """``metric`` and cumulative CO2 by step of ``ref``: a report file, or an MLflow run id or name."""
     if Path(ref).is_file():
         return _from_report(Path(ref), metric)
     return _from_mlflow(ref, metric, experiment, tracking_uri)

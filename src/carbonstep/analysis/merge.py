@@ -17,9 +17,9 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from carbonstep.errors import ConfigError
-from carbonstep.measure.totals import DOMAINS as DOMAIN_ENUMS
 from carbonstep.report.builder import interpolate, methods_of, thin
 from carbonstep.report.record import Device, Epoch, Intensity, RunReport
+from carbonstep.vocabulary import DOMAINS as DOMAIN_ENUMS
 
 DOMAINS = tuple(d.value for d in DOMAIN_ENUMS)
 SHARED_SCOPES = ("device", "node")

@@ -20,7 +20,9 @@ from carbonstep.accounting import footprint, regions
 from carbonstep.accounting.footprint import DEFAULT_WATER_L_PER_KWH
 from carbonstep.accounting.timeseries import IntensitySeries, read_csv_rows
 from carbonstep.errors import ConfigError, DataFileError
+from carbonstep.validate import INTENSITY_G_PER_KWH, PUE, WUE_L_PER_KWH, PlausibleRange, check_text, parse_number, shown
 
+MAX_DURATION_S = 366 * 86400.0  #: a plan is for a job, not a decade
 SITE_COLUMNS = ("site", "pue", "wue", "region", "intensity", "water_intensity")
 
 
@@ -34,6 +36,7 @@ class Site:
     g_per_kwh: float
     intensity_source: str
     water_intensity: float = DEFAULT_WATER_L_PER_KWH
+    warnings: tuple[str, ...] = ()  #: values outside published ranges (check the unit)
 
 
 @dataclass(frozen=True)
@@ -45,48 +48,31 @@ class SiteCost:
     water_rank: int
 
 
-def _number(path: Path, line: int, column: str, text: str, minimum: float, meaning: str) -> float:
+def _number(path: Path, line: int, column: str, text: str, minimum: float, meaning: str,
+            plausible: PlausibleRange | None = None) -> tuple[float, list[str]]:
     try:
-        return footprint.check_factor(column, text, minimum, meaning)
+        value, warnings = parse_number(column, text, low=minimum, plausible=plausible, meaning=meaning)
     except ConfigError as exc:
         raise DataFileError(str(path), line, str(exc)) from None
+    return value, [f"{path}, line {line}: {w}" for w in warnings]
 
 
-def read_sites(path: str | Path) -> list[Site]:
+def read_sites(path: str | Path, encoding: str | None = None) -> list[Site]:
     """Read a sites CSV (columns ``site,pue,wue,region`` or ``site,pue,wue,intensity``; optional
-    ``water_intensity``). A bad file raises :class:`DataFileError` naming the line."""
+    ``water_intensity``; ``encoding`` as for intensity files). A bad file raises
+    :class:`DataFileError` naming the line; values outside published ranges are kept, with a
+    warning in the site's ``warnings``."""
     path = Path(path)
-    rows = read_csv_rows(path)
+    rows = read_csv_rows(path, encoding)
     header = [h.strip().lower() for h in rows[0]]
     unknown = [h for h in header if h not in SITE_COLUMNS]
-    if "site" not in header or "pue" not in header or not ({"region", "intensity"} & set(header)) or unknown:
-        raise DataFileError(str(path), 1, f"header {rows[0]!r} must name site, pue, region or intensity, and "
-                                          f"optionally wue and water_intensity (unknown: {unknown or 'none'})")
-    sites: list[Site] = []
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise DataFileError(str(path), line, f"{len(row)} cells for {len(header)} columns")
-        cell = {h: c.strip() for h, c in zip(header, row)}
-        if not cell["site"]:
-            raise DataFileError(str(path), line, "empty site name")
-        pue = _number(path, line, "pue", cell["pue"], 1.0, "power usage effectiveness, ≥ 1")
-        wue = _number(path, line, "wue", cell.get("wue") or "0", 0.0, "site water L/kWh, ≥ 0")
-        water = _number(path, line, "water_intensity", cell.get("water_intensity") or str(DEFAULT_WATER_L_PER_KWH),
-                        0.0, "grid water L/kWh, ≥ 0")
-        if cell.get("intensity"):
-            g = _number(path, line, "intensity", cell["intensity"], 0.0, "g CO2e/kWh, ≥ 0")
-            source = "given"
-        elif cell.get("region"):
-            try:
-                region = regions.lookup(cell["region"])
-            except ConfigError as exc:
-                raise DataFileError(str(path), line, str(exc)) from None
-            g, source = region.g_per_kwh, f"{region.code} {region.year} ({region.source})"
-        else:
-            raise DataFileError(str(path), line, "needs a region or an intensity")
-        sites.append(Site(cell["site"], pue, wue, g, source, water))
+    if "site" not in header or "pue" not in header or not ({"region", "intensity"} & set(header)) or unknown \
+            or len(set(header)) != len(header):
+        raise DataFileError(str(path), 1, f"header {shown(rows[0])} must name site, pue, region or intensity, and "
+                                          f"optionally wue and water_intensity, each once (unknown: "
+                                          f"{shown(unknown) if unknown else 'none'})")
+    sites = [site for line, row in enumerate(rows[1:], start=2)
+             if (site := _site(path, line, header, row)) is not None]
     if not sites:
         raise DataFileError(str(path), None, "no sites")
     names = [s.name for s in sites]
@@ -94,6 +80,44 @@ def read_sites(path: str | Path) -> list[Site]:
     if twice:
         raise DataFileError(str(path), None, f"site named twice: {', '.join(twice)}")
     return sites
+
+
+def _site(path: Path, line: int, header: list[str], row: list[str]) -> Site | None:
+    """One row of a sites file as a Site (None for a blank row)."""
+    if not any(cell.strip() for cell in row):
+        return None
+    if len(row) != len(header):
+        raise DataFileError(str(path), line, f"{len(row)} cells for {len(header)} columns")
+    cell = {h: c.strip() for h, c in zip(header, row)}
+    if not cell["site"]:
+        raise DataFileError(str(path), line, "empty site name")
+    name = check_text_cell(path, line, "site", cell["site"])
+    pue, warnings = _number(path, line, "pue", cell["pue"], 1.0, "power usage effectiveness, ≥ 1", PUE)
+    wue, more = _number(path, line, "wue", cell.get("wue") or "0", 0.0, "site water L/kWh, ≥ 0", WUE_L_PER_KWH)
+    warnings += more
+    water, _ = _number(path, line, "water_intensity", cell.get("water_intensity") or str(DEFAULT_WATER_L_PER_KWH),
+                       0.0, "grid water L/kWh, ≥ 0")
+    if cell.get("intensity"):
+        g, more = _number(path, line, "intensity", cell["intensity"], 0.0, "g CO2e/kWh, ≥ 0", INTENSITY_G_PER_KWH)
+        warnings += more
+        source = "given"
+    elif cell.get("region"):
+        try:
+            region = regions.lookup(cell["region"])
+        except ConfigError as exc:
+            raise DataFileError(str(path), line, str(exc)) from None
+        g, source = region.g_per_kwh, f"{region.code} {region.year} ({region.source})"
+    else:
+        raise DataFileError(str(path), line, "needs a region or an intensity")
+    return Site(name, pue, wue, g, source, water, tuple(warnings))
+
+
+def check_text_cell(path: Path, line: int, column: str, text: str) -> str:
+    """A text cell as one short line, or DataFileError naming the line."""
+    try:
+        return check_text(column, text, max_chars=100)
+    except ConfigError as exc:
+        raise DataFileError(str(path), line, str(exc)) from None
 
 
 def rank_sites(sites: Sequence[Site], kwh: float) -> list[SiteCost]:
@@ -111,11 +135,13 @@ def rank_sites(sites: Sequence[Site], kwh: float) -> list[SiteCost]:
 def parse_duration(text: str) -> float:
     """Seconds in ``6h``, ``90m``, ``1h30m``, ``2d``, ``45s``."""
     units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-    if not re.fullmatch(r"(?:\s*\d+(?:\.\d+)?\s*[dhms])+\s*", text.lower()):
-        raise ConfigError(f"duration {text!r} is not like 6h, 90m, 1h30m, 2d or 45s")
+    if not isinstance(text, str) or not re.fullmatch(r"(?:\s*\d+(?:\.\d+)?\s*[dhms])+\s*", text.lower()):
+        raise ConfigError(f"duration {shown(text)} is not like 6h, 90m, 1h30m, 2d or 45s")
     seconds = sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)\s*([dhms])", text.lower()))
     if seconds <= 0:
-        raise ConfigError(f"duration {text!r} must be longer than zero")
+        raise ConfigError(f"duration {shown(text)} must be longer than zero")
+    if seconds > MAX_DURATION_S:
+        raise ConfigError(f"duration {shown(text)} is longer than a year: give the job's duration, e.g. 6h")
     return seconds
 
 

@@ -1,17 +1,17 @@
 """Carbon budgets: when to stop training, as a pure function of what was spent.
 
-Shared by every framework's callback. Reducing the decision across ranks is the
-callback's one job here (``trainer.strategy.reduce_boolean_decision`` or
-:func:`carbonstep.measure.distributed.any_rank`): every rank stops at the same epoch.
+Shared by every framework's callback through
+:meth:`carbonstep.callbacks.session.TrainingSession.epoch_end`, which also reduces the decision across
+ranks (:func:`carbonstep.measure.distributed.any_rank`): every rank stops at the same epoch.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
 from carbonstep.errors import ConfigError
+from carbonstep.validate import check_number
 
 QUANTITIES = ("co2_kg", "kwh", "water_l")
 UNITS = {"co2_kg": "kg CO2e", "kwh": "kWh", "water_l": "L"}
@@ -31,6 +31,7 @@ class Decision:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The decision as a plain dict (report, MLflow tags)."""
         return asdict(self)
 
 
@@ -51,10 +52,10 @@ class Budget:
         if not limits:
             raise ConfigError("a Budget needs at least one limit: Budget(co2_kg=…, kwh=… or water_l=…)")
         for name, value in limits.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"Budget {name} must be a finite number > 0, got {value!r}")
+            check_number(f"Budget {name}", value, low=0.0, low_open=True)
 
     def limits(self) -> dict[str, float]:
+        """The limits that are set, by quantity."""
         return {q: getattr(self, q) for q in QUANTITIES if getattr(self, q) is not None}
 
     def check(self, epoch: int, spent: Mapping[str, float], epoch_costs: Sequence[Mapping[str, float]]) -> Decision:

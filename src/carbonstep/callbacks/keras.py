@@ -3,7 +3,8 @@
 Training: energy and CO2 go into Keras ``logs`` (progress bar, ``History``) and into MLflow at
 step = epoch, the step Keras and ``mlflow.keras.autolog()`` use for epoch and ``val_*`` metrics.
 With autolog on, the values reach MLflow through autolog (from ``logs``), not twice.
-Inference: passed to ``predict()`` / ``evaluate()``, it measures joules per batch and per sample.
+Inference: passed to ``predict()`` / ``evaluate()``, it measures joules per batch and per sample
+(through the framework-free :class:`~carbonstep.callbacks.inference.InferenceSession`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from carbonstep.accounting.footprint import J_PER_KWH
 from carbonstep.callbacks.budget import Budget
 from carbonstep.callbacks.common import make_session, mlflow_sink, progress_units, wants_mlflow
+from carbonstep.callbacks.inference import InferenceSession
 from carbonstep.errors import require
-from carbonstep.measure.tracker import Tracker
 from carbonstep.report.record import RunReport
 
-Callback = require("keras", "keras").callbacks.Callback
+Callback: Any = require("keras", "keras").callbacks.Callback
 
 
 def _autolog_active() -> bool:
@@ -48,11 +48,12 @@ class CarbonCallback(Callback):
         self._tracker_options = {"region": region, **tracker_options}
         self._global_step = self._epoch = 0
         self._log_here = True
-        self._inference: dict[str, Any] | None = None
+        self._inference: InferenceSession | None = None
         self.inference_reports: list[RunReport] = []
 
     @property
     def report(self) -> RunReport | None:
+        """The run's report once training has ended (None before)."""
         return self.session.report
 
     def _output_dir(self) -> Path:
@@ -65,34 +66,39 @@ class CarbonCallback(Callback):
 
     # -- training ---------------------------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
+        """Start measuring the training run."""
         sink = self._sink()
         self._log_here = sink is not None and not _autolog_active()
         self.session.begin(sink, str(self._output_dir()), self.session.log_every_n_steps or 10)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Remember the epoch for the step marks."""
         self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Mark a step; show energy and CO2 in the progress bar at the logging cadence."""
         self._global_step += 1
         metrics = self.session.step(self._global_step, self._epoch, log=False)
         if metrics and logs is not None:
             logs.update(progress_units(metrics))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Close the epoch: totals into ``logs``, validation metrics recorded, the budget."""
         validation = {k: float(v) for k, v in (logs or {}).items() if k.startswith("val_")}
         if validation:  # at step = epoch, like Keras and autolog; epoch_end logs the totals at that step
             self.session.validation(epoch, validation, log=False)
         metrics, decision = self.session.epoch_end(epoch, epoch, log=self._log_here)
         sink = self.session.sink
         if logs is not None:
-            if self._log_here and sink is not None and sink.owns_run:  # a run of our own: Keras' metrics too
+            own_run = getattr(sink, "owns_run", False)  # a run of our own: Keras' metrics go there too
+            if self._log_here and sink is not None and own_run:
                 sink.log_metrics({k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}, epoch)
             logs.update(metrics)
-        if decision is not None and decision.stop:
+        if decision is not None and decision.stop:  # the job's decision, the same on every rank
             self.model.stop_training = True
-            self.session.record_stop(decision, epoch)
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        """End the run and write the report."""
         if self.session.tracker.running:
             self.session.end("completed")
 
@@ -100,52 +106,39 @@ class CarbonCallback(Callback):
     def _begin_inference(self, mode: str) -> None:
         if self.session.tracker.running:
             return  # validation inside fit(): part of training
-        tracker = Tracker(name=mode, **self._tracker_options).start()
-        self._inference = {"mode": mode, "tracker": tracker, "batches": 0, "samples": 0}
+        self._inference = InferenceSession(mode, self._tracker_options, self._output_dir()).begin()
 
     def _inference_batch(self, batch: int, count: int | None) -> None:
-        state = self._inference
-        if state is None:
-            return
-        state["batches"] += 1
-        state["samples"] += count or 0
-        state["tracker"].mark(f"{state['mode']}_batch", step=batch, count=count)
+        if self._inference is not None:
+            self._inference.batch(batch, count)
 
     def _end_inference(self) -> None:
-        state, self._inference = self._inference, None
-        if state is None:
-            return
-        report = state["tracker"].stop()
-        joules = report.energy_kwh * J_PER_KWH
-        summary = {"inference_batches": state["batches"], "inference_samples": state["samples"],
-                   "inference_energy_kwh": report.energy_kwh, "inference_co2_kg": report.co2_kg,
-                   "inference_joules_per_batch": joules / max(state["batches"], 1)}
-        if state["samples"]:
-            summary["inference_joules_per_sample"] = joules / state["samples"]
-        report = report.with_changes(extra={"inference": {"mode": state["mode"], **summary}})
-        report.save(self._output_dir() / f"carbonstep-{report.run_id}-{state['mode']}.json")
-        self.inference_reports.append(report)
-        sink = self._sink()
-        if sink is not None:
-            sink.log_metrics(summary, len(self.inference_reports) - 1)
-            sink.close()
+        inference, self._inference = self._inference, None
+        if inference is not None:
+            self.inference_reports.append(inference.end(self._sink(), step=len(self.inference_reports)))
 
     def on_predict_begin(self, logs: dict | None = None) -> None:
+        """Start measuring a ``predict()`` pass."""
         self._begin_inference("predict")
 
     def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Count a predicted batch and its samples."""
         self._inference_batch(batch, _leading_dim((logs or {}).get("outputs")))
 
     def on_predict_end(self, logs: dict | None = None) -> None:
+        """End the ``predict()`` pass: its report and joules per batch and sample."""
         self._end_inference()
 
     def on_test_begin(self, logs: dict | None = None) -> None:
+        """Start measuring an ``evaluate()`` pass (not the validation inside ``fit()``)."""
         self._begin_inference("evaluate")
 
     def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Count an evaluated batch."""
         self._inference_batch(batch, None)  # Keras does not pass the batch to evaluate's hooks
 
     def on_test_end(self, logs: dict | None = None) -> None:
+        """End the ``evaluate()`` pass: its report and joules per batch."""
         self._end_inference()
 
 

@@ -36,6 +36,7 @@ class LightningHooks:
 
     @property
     def report(self) -> RunReport | None:
+        """The run's report once training has ended (None before)."""
         return self.session.report
 
     def _sink(self, trainer: Any) -> Any:
@@ -57,11 +58,13 @@ class LightningHooks:
         return int(getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step))
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        """Start measuring (every rank; rank zero logs)."""
         self._to_framework_logger = bool(trainer.loggers)
         self.session.begin(self._sink(trainer), self._output_dir(trainer), trainer.log_every_n_steps,
                            trainer.global_rank, trainer.world_size)
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Mark a step; log the totals at Lightning's logging cadence."""
         metrics = self.session.step(self._step(trainer), trainer.current_epoch, batch_size(batch))
         if metrics:
             pl_module.log_dict(metrics, logger=self._to_framework_logger, on_step=True, on_epoch=False, batch_size=1)
@@ -70,31 +73,34 @@ class LightningHooks:
                                    on_epoch=False, batch_size=1)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        """Record validation metrics with the energy and CO2 so far."""
         if not trainer.sanity_checking and self.session.tracker.running:
             metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val")}
             self.session.validation(self._step(trainer), metrics)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        """Close the epoch, log its cost, and stop when the job's budget says so."""
         metrics, decision = self.session.epoch_end(trainer.current_epoch, self._step(trainer))
         # job totals, the same on every rank: Lightning's mean over ranks (sync_dist) leaves them as they are
         pl_module.log_dict(metrics, prog_bar=False, logger=self._to_framework_logger, on_step=False,
                            on_epoch=True, batch_size=1, sync_dist=self.session.distributed)
-        if self.session.budget is None:
-            return
-        if trainer.strategy.reduce_boolean_decision(bool(decision and decision.stop), all=False):
+        if decision is not None and decision.stop:  # the job's decision, the same on every rank
             trainer.should_stop = True
-            self.session.record_stop(decision, trainer.current_epoch)
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        """A crash or Ctrl-C: write the report marked wasted."""
         if self.session.tracker.running:
             self.session.end("interrupted" if isinstance(exception, KeyboardInterrupt) else "failed")
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        """End the run and write the report."""
         if self.session.tracker.running:
             self.session.end("completed")
 
     def state_dict(self) -> dict[str, Any]:
+        """The session's state, saved in Lightning's checkpoint."""
         return self.session.state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume the footprint and budget from a checkpoint."""
         self.session.load_state_dict(state_dict)

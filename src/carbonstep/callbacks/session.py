@@ -54,7 +54,8 @@ class TrainingSession:
         training_type: str = "pre-training",
         summary: bool = True,
     ) -> None:
-        self.tracker = Tracker(**tracker_options)  # validates the configuration at once
+        options = {**tracker_options, "output_dir": None}  # the session writes the report itself, at end()
+        self.tracker = Tracker(**options)  # validates the configuration at once
         if budget is not None and not isinstance(budget, Budget):
             raise TypeError(f"budget must be a carbonstep.Budget, got {type(budget).__name__}")
         self.budget = budget
@@ -93,10 +94,8 @@ class TrainingSession:
         self.rank, self.world_size = rank, world_size
         self.distributed = world_size > 1 and distributed.in_process_group()
         # every rank: agree on one run id, see which ranks share a host (a collective under DDP)
-        place, self.tracker.run_id = distributed.job_place(self.tracker.run_id)
-        self.tracker.place = place if self.tracker.place is None else self.tracker.place
-        self.tracker.output_dir = None  # the session writes the report itself, at end()
-        self.tracker.start()
+        place, run_id = distributed.job_place(self.tracker.run_id)
+        self.tracker.start(place, run_id)
         atexit.register(self._end_at_exit)  # frameworks without an exception hook: a crash still reports
         self._catch_sigterm()
         self._epoch_start = self.job_totals(self.tracker.snapshot(refresh=False))
@@ -106,14 +105,14 @@ class TrainingSession:
 
     def _params(self) -> dict[str, Any]:
         t = self.tracker
-        intensity = t._intensity_record()
-        devices = ", ".join(f"{r.name} ({r.method.value})" for r in t._readers)
+        intensity = t.intensity()
+        devices = ", ".join(f"{name} ({method})" for name, _, method in t.devices)
         return {
             "carbonstep.region": intensity.region or intensity.region_name,
             "carbonstep.intensity_g_per_kwh": round(intensity.g_per_kwh, 3),
             "carbonstep.intensity_source": intensity.source, "carbonstep.intensity_year": intensity.year or "",
             "carbonstep.intensity_basis": intensity.basis, "carbonstep.pue": t.pue, "carbonstep.wue": t.wue,
-            "carbonstep.methods": ", ".join(sorted({f"{r.domain.value}: {r.method.value}" for r in t._readers})),
+            "carbonstep.methods": ", ".join(sorted({f"{domain}: {method}" for _, domain, method in t.devices})),
             "carbonstep.devices": devices[:6000], "carbonstep.attribution": t.attribution,
         }
 
@@ -168,8 +167,12 @@ class TrainingSession:
         return totals
 
     def epoch_end(self, epoch: int, step: int, log: bool = True) -> tuple[dict[str, float], Decision | None]:
-        """Close an epoch: its cost, the job totals (logged at ``step`` if ``log``), the budget's decision
-        (on the job totals, so every rank decides alike)."""
+        """Close an epoch: its cost, the job totals (logged at ``step`` if ``log``), the budget's decision.
+
+        The decision is the job's: taken on the job totals and, under DDP, stopping every rank when any
+        rank's check stops (a collective: every rank calls ``epoch_end``). A stop is recorded here; the
+        callback only tells its framework to stop when ``decision.stop``.
+        """
         self.tracker.mark("epoch_end", step, epoch, None)
         self.last_step = max(self.last_step, step)
         totals = self.job_totals(self.tracker.snapshot())
@@ -181,14 +184,23 @@ class TrainingSession:
         metrics = {**totals, "epoch_energy_kwh": cost["kwh"], "epoch_co2_kg": cost["co2_kg"]}
         if log and self.sink is not None:
             self.sink.log_metrics(metrics, step)
-        decision = None
-        if self.budget is not None:
-            spent = {"kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"], "water_l": totals["water_l"]}
-            decision = self.budget.check(epoch, spent, self.epoch_costs)
-        return metrics, decision
+        return metrics, self._budget_decision(epoch, totals)
+
+    def _budget_decision(self, epoch: int, totals: Mapping[str, float]) -> Decision | None:
+        """The budget's decision for the whole job, reduced across ranks here and nowhere else."""
+        if self.budget is None:
+            return None
+        spent = {"kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"], "water_l": totals["water_l"]}
+        decision = self.budget.check(epoch, spent, self.epoch_costs)
+        stop = distributed.any_rank(decision.stop) if self.distributed else decision.stop
+        if not stop:
+            return decision
+        self.record_stop(decision, epoch)
+        return self.decision
 
     def record_stop(self, decision: Decision | None, epoch: int) -> str:
-        """Record that training stops after ``epoch`` (this rank's decision, or another rank's)."""
+        """Record that training stops after ``epoch`` (this rank's decision, or another rank's); called by
+        :meth:`epoch_end` when the budget stops the job."""
         if decision is None or not decision.stop:
             base = decision or Decision(False, epoch, "", 0.0, 0.0, 0.0, "")
             decision = Decision(True, epoch, base.quantity, base.spent, base.projected, base.limit,
@@ -257,7 +269,7 @@ class TrainingSession:
                                              "job total is `carbonstep merge` of every rank's report"))
         self.rank_report = own
         if self.world_size > 1:
-            self.report_path = own.save(out / f"carbonstep-{own.run_id}{self._rank_suffix}.json")
+            self.report_path = self._save(own, out / f"carbonstep-{own.run_id}{self._rank_suffix}.json")
         job = own
         if together:
             gathered = distributed.gather_to_zero(own.to_dict())
@@ -269,13 +281,14 @@ class TrainingSession:
         final["power_w"] = job.power_w
         job = job.with_changes(extra={**job.extra, "cumulative_with_resume": final})
         if self.world_size == 1 or (together and self.rank == 0):
-            self.report_path = job.save(out / f"carbonstep-{job.run_id}.json")
+            self.report_path = self._save(job, out / f"carbonstep-{job.run_id}.json")
         self.report = job if self.rank == 0 or self.world_size == 1 else own
         if self.sink is not None:
             if self.world_size == 1 or together:  # a lone rank's figures are not the job's: not logged as such
                 self.sink.log_metrics(final, self.last_step)
             self.sink.set_tags({"carbonstep.status": status, "carbonstep.wasted": str(job.wasted).lower()})
-            self.sink.log_artifact(self.report_path)
+            if self.report_path is not None:  # always set above; the check is for the type
+                self.sink.log_artifact(self.report_path)
             message = self.sink.close("FINISHED" if status == "completed" else "FAILED")
             if message:
                 self.messages.append(message)
@@ -283,7 +296,7 @@ class TrainingSession:
             sink_errors = tuple(str(e) for e in getattr(self.sink, "errors", ()))
             if sink_errors and self.report_path is not None:  # the report says what the sink could not deliver
                 self.report = self.report.with_changes(sink_errors=sink_errors)
-                self.report_path = self.report.save(out / self.report_path.name)
+                self.report_path = self._save(self.report, out / self.report_path.name)
         if self.summary and self.rank == 0:
             from carbonstep.report.summary import render
 
@@ -291,8 +304,18 @@ class TrainingSession:
             print(f"  report: {self.report_path}", file=sys.stderr)
         return self.report
 
+    def _save(self, report: RunReport, path: Path) -> Path | None:
+        """Write a report without ever raising into training: a path that fails (read-only, removed, full)
+        sends it to the temporary directory, and the message saying where is logged and kept in ``messages``."""
+        written, message = report.save_or_fallback(path)
+        if message is not None:
+            self.messages.append(message)
+            log.warning("carbonstep: %s", message)
+        return written
+
     # -- checkpoint and resume -----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """The footprint so far, epoch costs, budget and decision: saved in a checkpoint."""
         if self.report is not None:
             totals = self.report.extra["cumulative_with_resume"]
         elif self.distributed and self.latest is not None:
@@ -306,6 +329,7 @@ class TrainingSession:
                 "decision": self.decision.to_dict() if self.decision else None, "version": __version__}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume from :meth:`state_dict`: totals continue from the saved ones."""
         self.offset = {k: float(state["offset"].get(k, 0.0)) for k in CUMULATIVE}
         self.epoch_costs = [dict(c) for c in state.get("epoch_costs", [])]
         if self.budget is None and state.get("budget"):

@@ -17,10 +17,9 @@ from typing import Any
 from carbonstep.callbacks.budget import Budget
 from carbonstep.callbacks.common import make_session, mlflow_sink, wants_mlflow
 from carbonstep.errors import require
-from carbonstep.measure.distributed import any_rank
 from carbonstep.report.record import RunReport
 
-TrainerCallback = require("transformers", "transformers").TrainerCallback
+TrainerCallback: Any = require("transformers", "transformers").TrainerCallback
 log = logging.getLogger("carbonstep")
 FOOTPRINT_FILE = "carbonstep_footprint.json"
 
@@ -53,9 +52,11 @@ class CarbonCallback(TrainerCallback):
 
     @property
     def report(self) -> RunReport | None:
+        """The run's report once training has ended (None before)."""
         return self.session.report
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Start measuring (every process; the main one logs to MLflow)."""
         if "codecarbon" in args.report_to or ("all" in args.report_to and importlib.util.find_spec("codecarbon")):
             log.warning("carbonstep: HF's CodeCarbonCallback is active too (report_to includes codecarbon): "
                         "energy is measured twice; set report_to without 'codecarbon'")
@@ -69,11 +70,13 @@ class CarbonCallback(TrainerCallback):
         return str(self.session.output_dir or args.output_dir)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Mark an optimizer step with the samples it consumed."""
         count = args.per_device_train_batch_size * args.gradient_accumulation_steps
         # HF's state.epoch is fractional and already k+1 on the last step of epoch k
         self.session.step(state.global_step, max(0, math.ceil(state.epoch or 0) - 1), count)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+        """Add the latest totals to the Trainer's logs and log history."""
         if logs is None or not self.session.tracker.running:
             return
         totals = self.session.latest_totals()  # never a collective: on_log need not run on every rank
@@ -82,18 +85,20 @@ class CarbonCallback(TrainerCallback):
             state.log_history[-1].update(totals)
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
+        """Record evaluation metrics with the energy and CO2 so far."""
         if self.session.tracker.running:  # HF logs eval metrics at this global step
             values = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float))}
             self.session.validation(state.global_step, values)
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Close the epoch and stop when the job's budget says so."""
         epoch = max(0, round(state.epoch or 0) - 1)
         _, decision = self.session.epoch_end(epoch, state.global_step)
-        if self.session.budget is not None and any_rank(bool(decision and decision.stop)):
+        if decision is not None and decision.stop:  # the job's decision, the same on every rank
             control.should_training_stop = True
-            self.session.record_stop(decision, epoch)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """End the run, write the report and the footprint beside the model, update the card."""
         if not self.session.tracker.running:
             return
         report = self.session.end("completed")
@@ -108,9 +113,9 @@ def add_co2_to_model_card(path: str | os.PathLike[str], report: RunReport, train
     """Set the ``co2_eq_emissions`` block of a model card (README.md with YAML metadata)."""
     from huggingface_hub import ModelCard
 
-    card = ModelCard.load(path)
+    card = ModelCard.load(os.fspath(path))
     card.data.co2_eq_emissions = report.co2_eq_emissions(training_type)
-    card.save(path)
+    card.save(os.fspath(path))
 
 
 __all__ = ["CarbonCallback", "add_co2_to_model_card"]

@@ -12,10 +12,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from carbonstep.measure.readers.base import Domain, Kind, Reader, counter_delta
+from carbonstep.measure.readers.base import Reader, counter_delta
 from carbonstep.measure.sampler import Sample
+from carbonstep.vocabulary import DOMAINS, Domain, Kind
 
-DOMAINS = (Domain.GPU, Domain.CPU, Domain.RAM)
 Vector = tuple[float, float, float]  # joules for (gpu, cpu, ram)
 
 

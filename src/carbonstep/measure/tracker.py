@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from carbonstep.accounting import footprint, regions
-from carbonstep.accounting.footprint import DEFAULT_WATER_L_PER_KWH, J_PER_KWH, check_factor
+from carbonstep.accounting.factors import Accounting
+from carbonstep.accounting.footprint import J_PER_KWH
 from carbonstep.errors import CarbonstepError, ConfigError
+from carbonstep.measure.config import TrackerConfig, tracker_config
+from carbonstep.report.builder import RunFacts, build_report, curve_of, intensity_record
+from carbonstep.validate import shown
 
 if TYPE_CHECKING:  # imported when a tracker starts or stops, to keep `import carbonstep` light
+    from carbonstep.accounting.regions import Region
     from carbonstep.measure.distributed import Place
     from carbonstep.measure.readers.base import Reader, Unavailable
     from carbonstep.measure.sampler import Sampler
@@ -25,7 +30,6 @@ log = logging.getLogger("carbonstep")
 logging.getLogger("carbonstep").addHandler(logging.NullHandler())
 
 RAPL_MAX_W = 1000.0  # upper bound on a package's power, to keep two reads within one wrap
-ATTRIBUTIONS = ("process", "machine")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class Snapshot:
 
     @property
     def power_w(self) -> float:
+        """Average power over the run so far."""
         return self.energy_kwh * J_PER_KWH / self.duration_s if self.duration_s > 0 else 0.0
 
     def metrics(self) -> dict[str, float]:
@@ -52,10 +57,6 @@ class Snapshot:
             "energy_kwh_gpu": self.energy_kwh_gpu, "energy_kwh_cpu": self.energy_kwh_cpu,
             "energy_kwh_ram": self.energy_kwh_ram, "power_w": self.power_w,
         }
-
-
-def _env_float(name: str) -> str | None:
-    return os.environ.get(name) or None
 
 
 class Tracker:
@@ -68,7 +69,12 @@ class Tracker:
     ``place`` (:class:`~carbonstep.measure.distributed.Place`, default: from ``RANK``/``LOCAL_RANK``/Slurm
     variables) says which rank this is, so node-level sources are read once per node.
     ``count_unit`` names what ``mark(count=...)`` counts (samples, tokens…) in the hints.
+    ``clock`` (monotonic seconds) and ``wall_clock`` (UNIX seconds) replace the system's clocks, for tests.
+    The arguments are validated at once into a frozen :class:`~carbonstep.measure.config.TrackerConfig`
+    (``config``); :meth:`from_config` builds a Tracker from one.
     """
+
+    _bad_count_seen = False  #: a mark(count=…) was left out (warned once)
 
     def __init__(
         self,
@@ -86,29 +92,27 @@ class Tracker:
         name: str | None = None,
         place: Place | None = None,
         count_unit: str = "sample",
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        if attribution not in ATTRIBUTIONS:
-            raise ConfigError(f"attribution must be 'process' or 'machine', got {attribution!r}")
-        self.pue = check_factor("pue", pue if pue is not None else _env_float("CARBONSTEP_PUE") or 1.0, 1.0,
-                                "power usage effectiveness, 1.0 = no overhead; CARBONSTEP_PUE")
-        self.wue = check_factor("wue", wue if wue is not None else _env_float("CARBONSTEP_WUE") or 0.0, 0.0,
-                                "site water usage effectiveness in L/kWh; CARBONSTEP_WUE")
-        self.water_intensity = check_factor(
-            "water_intensity_l_per_kwh",
-            DEFAULT_WATER_L_PER_KWH if water_intensity_l_per_kwh is None else water_intensity_l_per_kwh,
-            0.0, "litres consumed per kWh generated")
-        self.interval_s = check_factor("interval_s", interval_s, 1e-3, "seconds between samples")
-        self.attribution = attribution
-        self.output_dir = Path(output_dir) if output_dir is not None else None
-        self.name = name
-        self.pid = pid
-        self.place = place
-        self.count_unit = count_unit
+        config = tracker_config(region, pue, wue, intensity, interval_s, attribution, output_dir,
+                                water_intensity_l_per_kwh=water_intensity_l_per_kwh, pid=pid, name=name,
+                                place=place, count_unit=count_unit, clock=clock, wall_clock=wall_clock)
+        self._setup(config, readers)
+
+    @classmethod
+    def from_config(cls, config: TrackerConfig, readers: Sequence[Reader] | None = None) -> "Tracker":
+        """A Tracker for an already validated configuration."""
+        tracker = cls.__new__(cls)
+        tracker._setup(config, readers)
+        return tracker
+
+    def _setup(self, config: TrackerConfig, readers: Sequence[Reader] | None) -> None:
+        self.config = config
         self._given_readers = list(readers) if readers is not None else None
-        self.warnings: list[str] = []
-        self.region, self._series, self._constant, chosen = self._resolve_intensity(region, intensity)
-        self._chosen_by = chosen
+        self.warnings: list[str] = list(config.warnings)
         self.run_id = os.urandom(6).hex()
+        self.place: Place | None = config.place
         self.unavailable: list[Unavailable] = []
         self._readers: list[Reader] = []
         self._totals: EnergyTotals | None = None
@@ -117,35 +121,78 @@ class Tracker:
         self._report: RunReport | None = None
         self._owner_pid = os.getpid()
 
-    def _resolve_intensity(self, region: str | None, intensity: Any) -> tuple[Any, Any, float | None, str]:
-        if intensity is None:
-            found, chosen, warnings = regions.resolve(region)
-            self.warnings += warnings
-            return found, None, None, chosen
-        found = regions.lookup(region) if region else None
-        if isinstance(intensity, (str, os.PathLike)) and not _is_number(intensity):
-            from carbonstep.accounting.timeseries import read_series
+    # -- configuration, read-only -------------------------------------------------------
+    @property
+    def accounting(self) -> Accounting:
+        """PUE, WUE, water and carbon intensity this run is charged with."""
+        return self.config.accounting
 
-            return found, read_series(intensity), None, "time series"
-        value = check_factor("intensity", intensity, 0.0, "grid carbon intensity in g CO2e/kWh, or a CSV path")
-        return found, None, value, "constant"
+    @property
+    def region(self) -> Region | None:
+        """The region of the intensity table in use or named (None for an unnamed constant or series)."""
+        return self.config.accounting.intensity.region
+
+    @property
+    def pue(self) -> float:
+        """Power usage effectiveness of the facility."""
+        return self.config.accounting.pue
+
+    @property
+    def wue(self) -> float:
+        """The site's water usage effectiveness (L/kWh)."""
+        return self.config.accounting.wue_l_per_kwh
+
+    @property
+    def water_intensity(self) -> float:
+        """Litres consumed per kWh generated on the grid."""
+        return self.config.accounting.water_intensity_l_per_kwh
+
+    @property
+    def attribution(self) -> str:
+        """"process" or "machine"."""
+        return self.config.attribution
+
+    @property
+    def interval_s(self) -> float:
+        """Seconds between samples (as asked; the sampler may use less, see the report's warnings)."""
+        return self.config.interval_s
+
+    @property
+    def output_dir(self) -> Path | None:
+        """Where ``stop()`` writes the report; None: not written."""
+        return self.config.output_dir
+
+    @property
+    def name(self) -> str | None:
+        """The run's name in the report."""
+        return self.config.name
+
+    @property
+    def devices(self) -> list[tuple[str, str, str]]:
+        """(name, domain, method) of each source being read (empty before ``start()``)."""
+        return [(r.name, r.domain.value, r.method.value) for r in self._readers]
 
     # -- lifecycle ----------------------------------------------------------------------
-    def start(self) -> "Tracker":
-        """Find the devices, take a first sample and start the sampler thread."""
+    def start(self, place: Place | None = None, run_id: str | None = None) -> "Tracker":
+        """Find the devices, take a first sample and start the sampler thread.
+
+        ``place`` and ``run_id`` join the Tracker to a job (a rank's place, the job's run id, as agreed by
+        :func:`~carbonstep.measure.distributed.job_place`); a ``place`` given to the constructor wins.
+        """
         if self._report is not None:
             raise CarbonstepError("this Tracker has stopped; a Tracker measures one run: create a new one")
         if self._sampler is not None:
             return self
         from carbonstep.measure.distributed import environment_place
 
-        self.place = self.place or environment_place()
+        self.place = self.place or place or environment_place()
+        self.run_id = run_id or self.run_id
         if self._given_readers is not None:
             self._readers = list(self._given_readers)
         else:
             from carbonstep.measure.readers import discover
 
-            found = discover(self.attribution, self.pid, place=self.place)
+            found = discover(self.attribution, self.config.pid, place=self.place)
             self._readers, self.unavailable = found.readers, found.unavailable
             self.warnings += found.warnings
         self._leave_node_sources_to_leader()
@@ -154,9 +201,9 @@ class Tracker:
         from carbonstep.measure.totals import EnergyTotals
 
         interval = self._safe_interval()
-        self._totals = EnergyTotals(self._readers)
-        self._sampler = Sampler(self._readers, self._totals.ingest, interval)
-        self._started_wall = time.time()
+        self._totals = EnergyTotals(self._readers, clock=self.config.clock)
+        self._sampler = Sampler(self._readers, self._totals.ingest, interval, clock=self.config.clock)
+        self._started_wall = self.config.wall_clock()
         self._sampler.start()
         return self
 
@@ -164,30 +211,47 @@ class Tracker:
         """Drop node-level sources unless this process is its node's leader: each node counted once."""
         from carbonstep.measure.readers.base import Scope, Unavailable
 
-        if self.place.node_leader:
+        place = self.place
+        if place is None or place.node_leader:
             return
         for reader in [r for r in self._readers if Scope(getattr(r, "scope", Scope.PROCESS)) is Scope.NODE]:
             self._readers.remove(reader)
             reader.close()
             self.unavailable.append(Unavailable(
                 reader.name, f"node-level source, counted once per node by its leader process (local rank 0 on "
-                f"{self.place.host}), not by rank {self.place.rank}"))
+                f"{place.host}), not by rank {place.rank}"))
 
     def _safe_interval(self) -> float:
         wraps = [r.wrap_j for r in self._readers if r.wrap_j]
         limit = min(wraps) / RAPL_MAX_W / 2 if wraps else float("inf")
         if self.interval_s > limit:
-            self.warnings.append(f"interval_s lowered from {self.interval_s:g} to {limit:.0f} s so that a RAPL "
+            self.warnings.append(f"interval_s lowered from {self.interval_s:g} to {limit:.3g} s so that a RAPL "
                                  "counter cannot wrap twice between two reads")
             return limit
         return self.interval_s
 
     def mark(self, name: str = "step", step: int | None = None, epoch: int | None = None,
              count: float | None = None) -> None:
-        """Record a point in the run (no hardware read, no lock; about a microsecond)."""
+        """Record a point in the run (no hardware read, no lock; about a microsecond). A ``count``
+        that is not a finite number ≥ 0 is left out, with one warning in the report; the run goes on."""
         totals = self._totals
         if totals is not None:
+            if count is not None:
+                count = self._usable_count(count)
             totals.pending.append((name, step, epoch, count, totals.clock()))
+
+    def _usable_count(self, count: Any) -> float | None:
+        try:
+            number = float(count)
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if isinstance(count, bool) or not 0 <= number < math.inf:
+            if not self._bad_count_seen:
+                self._bad_count_seen = True
+                self.warnings.append(f"mark(count={shown(count)}) and later such counts were left out: count "
+                                     f"must be a finite number ≥ 0 (of {self.config.count_unit}s)")
+            return None
+        return number
 
     def snapshot(self, refresh: bool = True) -> Snapshot:
         """Cumulative totals so far; ``refresh`` takes a fresh sample first."""
@@ -201,8 +265,9 @@ class Tracker:
     def _snapshot(self, duration_s: float, joules: tuple[float, float, float]) -> Snapshot:
         kwh = [j / J_PER_KWH for j in joules]
         total = sum(kwh)
-        return Snapshot(duration_s, total, kwh[0], kwh[1], kwh[2], footprint.facility_kwh(total, self.pue),
-                        self._co2_kg(total, duration_s), self._water_l(total))
+        accounting = self.config.accounting
+        return Snapshot(duration_s, total, kwh[0], kwh[1], kwh[2], accounting.facility_kwh(total),
+                        accounting.co2_kg(total, self._g_per_kwh(duration_s)), accounting.water_l(total))
 
     def stop(self, status: str = "completed") -> RunReport:
         """Stop measuring and return the report (idempotent: later calls return the same one)."""
@@ -219,18 +284,28 @@ class Tracker:
             except Exception:  # noqa: BLE001 - closing must not hide the report
                 log.debug("carbonstep: closing %s failed", reader.name, exc_info=True)
         self._report = self._build_report(totals, sampler, status)
-        if self.output_dir is not None:
-            self._report.save(self.report_path)
+        if self.config.output_dir is not None:  # a path that fails: the temporary directory, said in the log
+            _, message = self._report.save_or_fallback(self.report_path)
+            if message is not None:
+                log.warning("carbonstep: %s", message)
         return self._report
 
     @property
     def report_path(self) -> Path:
         """Where ``stop()`` writes the report (``output_dir``/carbonstep-<run id>.json)."""
-        return (self.output_dir or Path.cwd()) / f"carbonstep-{self.run_id}.json"
+        return (self.config.output_dir or Path.cwd()) / f"carbonstep-{self.run_id}.json"
 
     @property
     def running(self) -> bool:
+        """Started, not stopped, and this is the process that started it (not a forked copy)."""
         return self._sampler is not None and self._report is None and os.getpid() == self._owner_pid
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A Tracker that has started holds threads and open devices: it cannot be pickled."""
+        if self._sampler is not None:
+            raise ConfigError("a started Tracker cannot be pickled (e.g. passed to a spawned process): "
+                              "create the Tracker in the process that trains, or pass its settings instead")
+        return self.__dict__.copy()
 
     def __enter__(self) -> "Tracker":
         return self.start()
@@ -250,62 +325,24 @@ class Tracker:
     # -- accounting ---------------------------------------------------------------------
     def _g_per_kwh(self, upto_s: float = float("inf")) -> float:
         """The intensity in use; for a time series, energy-weighted from the start to ``upto_s``."""
-        if self._constant is not None:
-            return self._constant
-        if self._series is None:
-            return self.region.g_per_kwh
+        source = self.config.accounting.intensity
+        fixed = source.fixed_g_per_kwh
+        if fixed is not None:
+            return fixed
         if self._totals is None:
-            return self._series.at(time.time())
-        from carbonstep.report.builder import CarbonCurve
+            return source.at(self.config.wall_clock())
+        return curve_of(self.config.accounting, self._totals, self._started_wall).g_per_kwh_until(upto_s)
 
-        return CarbonCurve.of(self, self._totals).g_per_kwh_until(upto_s)
-
-    def _co2_kg(self, kwh: float, upto_s: float = float("inf")) -> float:
-        return footprint.co2_kg(kwh, self.pue, self._g_per_kwh(upto_s))
-
-    def _water_l(self, kwh: float) -> float:
-        return footprint.water_l(kwh, self.pue, self.wue, self.water_intensity)
-
-    def _intensity_record(self) -> Intensity:
-        from carbonstep.report.record import Intensity
-
-        region = self.region
-        if self._series is not None:
-            note = f" ({self._series.unit_note})" if self._series.unit_note else ""
-            return Intensity(self._g_per_kwh(), region.code if region else None,
-                             region.name if region else "time series", f"time series {self._series.source}{note}",
-                             None, "user", "", "time series, energy-weighted over the run")
-        if self._constant is not None:
-            return Intensity(self._constant, region.code if region else None,
-                             region.name if region else "unspecified", "constant given by the user", None,
-                             "user", "", "constant")
-        return Intensity(region.g_per_kwh, region.code, region.name, region.source, region.year,
-                         region.basis, region.licence, self._chosen_by)
+    def intensity(self) -> Intensity:
+        """The intensity in use so far and where it comes from (as the report records it)."""
+        return intensity_record(self.config.accounting, self._g_per_kwh())
 
     def _build_report(self, totals: EnergyTotals, sampler: Sampler, status: str) -> RunReport:
-        from carbonstep.report.builder import build_report
-
-        return build_report(self, totals, sampler, status)
-
-
-def _is_number(value: Any) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def utc_iso(unix_s: float) -> str:
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(unix_s, tz=timezone.utc).isoformat(timespec="milliseconds")
-
-
-def host_name() -> str:
-    import socket
-
-    return socket.gethostname()
+        facts = RunFacts(
+            self.run_id, self._started_wall, self.attribution, self.name, self.config.count_unit,
+            self.place.to_dict() if self.place else None, tuple(self.warnings),
+            tuple(f"{u.source}: {u.reason} — fix: {u.fix}" for u in self.unavailable if u.fix))
+        return build_report(facts, self.config.accounting, totals, sampler, status)
 
 
 __all__ = ["Snapshot", "Tracker"]

@@ -1,144 +1,166 @@
-"""Turns a stopped tracker's totals into a :class:`RunReport` (accounting applied)."""
+"""Turns a stopped run's totals into a :class:`RunReport` (accounting applied).
+
+The builder sees a run only through what it is given: the run's facts (:class:`RunFacts`), its
+:class:`~carbonstep.accounting.factors.Accounting`, and read-only views of the energy totals and the
+sampler (:class:`TotalsView`, :class:`SamplerView`). It imports nothing from :mod:`carbonstep.measure`.
+"""
 
 from __future__ import annotations
 
 import bisect
-import logging
-from typing import TYPE_CHECKING, Sequence, TypeVar
+import weakref
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol, Sequence, TypeVar
 
 from carbonstep._version import __version__
-from carbonstep.accounting import footprint
+from carbonstep.accounting.curve import CarbonCurve
+from carbonstep.accounting.factors import Accounting
 from carbonstep.accounting.footprint import J_PER_KWH
-from carbonstep.measure.readers.base import Scope
-from carbonstep.measure.totals import DOMAINS
-from carbonstep.report.record import Device, Epoch, Mark, RunReport
+from carbonstep.report.hints import with_hints
+from carbonstep.report.record import Device, Epoch, Intensity, Mark, RunReport
+from carbonstep.vocabulary import DOMAINS, Domain, Method, Scope
 
-if TYPE_CHECKING:
-    from carbonstep.measure.sampler import Sampler
-    from carbonstep.measure.totals import EnergyTotals
-    from carbonstep.measure.tracker import Tracker
-
-log = logging.getLogger("carbonstep")
 TIMELINE_POINTS = 256
 T = TypeVar("T")
+Vector = tuple[float, float, float]  # joules for (gpu, cpu, ram)
 
 
-class CarbonCurve:
-    """Cumulative CO2 as a function of run time, for constant or time-varying intensity.
+class DeviceView(Protocol):
+    """A reader as the report sees it."""
 
-    With a time series, the energy-weighted intensity is integrated incrementally: each call takes only the
-    timeline points sampled since the last one (O(1) per logged step, whatever the run's length); cumulative
-    sums stay exact at the points kept when the curve is thinned. Seconds of the run that fall outside the
-    series are counted (``outside_s``) and said in the report's warnings: they are charged at its first or
-    last value.
-    """
+    @property
+    def name(self) -> str:
+        """The reader's name, e.g. ``gpu:0``."""
 
-    def __init__(self, tracker: "Tracker", totals: "EnergyTotals") -> None:
-        self.pue = tracker.pue
-        self.series = tracker._series
-        self.constant = tracker._g_per_kwh() if self.series is None else None
-        self.start_wall = tracker._started_wall
-        self.totals = totals
-        self.times: list[float] = []  # seconds since the start
-        self.joules: list[float] = []
-        self.weighted_j_g: list[float] = []  # running joules × g/kWh
-        self.outside_s = 0.0
-        self.update()
+    @property
+    def domain(self) -> Domain:
+        """The component it measures."""
 
-    @classmethod
-    def of(cls, tracker: "Tracker", totals: "EnergyTotals") -> "CarbonCurve":
-        """The tracker's curve, brought up to date (kept on the tracker between calls)."""
-        curve = tracker.__dict__.get("_carbon_curve")
-        if curve is None or curve.totals is not totals or curve.series is not tracker._series:
-            curve = cls(tracker, totals)
-            tracker.__dict__["_carbon_curve"] = curve
-        else:
-            curve.update()
+    @property
+    def method(self) -> Method:
+        """How its energy is obtained."""
+
+    @property
+    def description(self) -> str:
+        """One line on the device and method."""
+
+
+class TotalsView(Protocol):
+    """What the report reads of the energy totals (:class:`carbonstep.measure.totals.EnergyTotals`)."""
+
+    @property
+    def readers(self) -> Sequence[DeviceView]:
+        """The readers, in the order of the per-reader lists."""
+
+    @property
+    def t0(self) -> float | None:
+        """Clock time of the first sample (None before one)."""
+
+    @property
+    def latest(self) -> tuple[float, Vector] | None:
+        """(clock time, joules per domain) of the last sample."""
+
+    @property
+    def timeline(self) -> Sequence[tuple[float, Vector]]:
+        """(clock time, cumulative joules per domain), thinned."""
+
+    @property
+    def joules(self) -> Sequence[float]:
+        """Cumulative joules per reader."""
+
+    @property
+    def utilisation(self) -> Mapping[str, Sequence[float]]:
+        """Per GPU reader: weighted utilisation sum, seconds, idle seconds."""
+
+    @property
+    def degraded_at(self) -> Sequence[float | None]:
+        """Per reader: seconds since the start when it began to fail, or None."""
+
+    @property
+    def marks(self) -> Sequence[Any]:
+        """Resolved marks (name, step, epoch, count, t_s, energy_j)."""
+
+    @property
+    def epochs(self) -> Mapping[int, Any]:
+        """Per epoch: start/end time and joules, steps, count."""
+
+    @property
+    def mark_stride(self) -> int:
+        """Every n-th mark was kept."""
+
+
+class SamplerView(Protocol):
+    """What the report reads of the sampler: failures per reader."""
+
+    @property
+    def failures(self) -> Sequence[int]:
+        """Failed reads per reader."""
+
+    @property
+    def first_failure(self) -> Sequence[str | None]:
+        """The first error text per reader."""
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a report says about the run itself, beside its energy."""
+
+    run_id: str
+    started_wall_s: float  #: UNIX seconds
+    attribution: str
+    name: str | None = None
+    count_unit: str = "sample"
+    place: Mapping[str, Any] | None = None  #: :class:`~carbonstep.measure.distributed.Place` as a dict
+    warnings: tuple[str, ...] = ()  #: configuration and discovery warnings
+    unavailable: tuple[str, ...] = ()  #: sources not used that the user can fix: "source: reason — fix: …"
+
+
+_CURVES: "weakref.WeakKeyDictionary[Any, CarbonCurve]" = weakref.WeakKeyDictionary()
+
+
+def curve_of(accounting: Accounting, totals: TotalsView, start_wall_s: float) -> CarbonCurve:
+    """The CO2 curve of ``totals`` (seconds since the start, cumulative joules). A running tracker's curve is
+    kept between calls and extended by the points sampled since the last one: O(1) per logged step."""
+    t0 = totals.t0 if totals.t0 is not None else 0.0
+    try:
+        curve = _CURVES.get(totals)
+    except TypeError:  # a view that cannot be weakly referenced: build it whole
+        curve = None
+    if curve is None or curve.accounting is not accounting or curve.start_wall_s != start_wall_s:
+        curve = CarbonCurve(accounting, [(t - t0, sum(vector)) for t, vector in totals.timeline], start_wall_s)
+        try:
+            _CURVES[totals] = curve
+        except TypeError:
+            pass
         return curve
-
-    def update(self) -> None:
-        """Integrate the timeline points sampled since the last call."""
-        totals = self.totals
-        if self.series is None or totals.t0 is None:
-            return
-        timeline, t0 = totals.timeline, totals.t0
-        last = self.times[-1] if self.times else float("-inf")
-        first_new = len(timeline)
-        while first_new > 0 and timeline[first_new - 1][0] - t0 > last:
-            first_new -= 1
-        for t, vector in timeline[first_new:]:
-            self._add(t - t0, sum(vector))
-        if len(self.times) > 2 * TIMELINE_POINTS * 16:  # bounded memory: keep every other point, and the last
-            keep = thin(range(len(self.times)), len(self.times) // 2)
-            self.times, self.joules, self.weighted_j_g = ([v[i] for i in keep]
-                                                          for v in (self.times, self.joules, self.weighted_j_g))
-
-    def _add(self, t_s: float, joules: float) -> None:
-        if self.times:
-            charge = self._charge(self.times[-1], t_s, joules - self.joules[-1])
-            self.weighted_j_g.append(self.weighted_j_g[-1] + charge)
-        else:
-            self.weighted_j_g.append(0.0)
-        self.times.append(t_s)
-        self.joules.append(joules)
-
-    def _charge(self, a_s: float, b_s: float, joules: float) -> float:
-        """joules × g/kWh for an interval, at the intensity in force at its midpoint."""
-        series = self.series
-        assert series is not None
-        mid = self.start_wall + (a_s + b_s) / 2
-        first, end = series.span()
-        if not first <= mid < end:
-            if self.outside_s == 0.0:
-                log.warning("carbonstep: the run at %s is outside the intensity series %s (%s to %s); its first or "
-                            "last value is used", _iso(mid), series.source, _iso(first), _iso(end))
-            self.outside_s += b_s - a_s
-        return joules * series.at(mid)
-
-    def g_per_kwh_until(self, t_s: float) -> float:
-        """Energy-weighted mean intensity from the start to ``t_s``."""
-        if self.constant is not None:
-            return self.constant
-        assert self.series is not None
-        self.update()
-        if not self.joules:
-            return self.series.at(self.start_wall)
-        i = max(bisect.bisect_right(self.times, t_s) - 1, 0)
-        weighted, joules = self.weighted_j_g[i], self.joules[i]
-        latest = self.totals.latest
-        if i == len(self.times) - 1 and latest is not None and self.totals.t0 is not None:
-            t_latest = min(latest[0] - self.totals.t0, t_s)  # sampled after the last timeline point
-            if t_latest > self.times[-1]:
-                end_j = sum(latest[1])
-                weighted += self._charge_quietly(self.times[-1], t_latest, end_j - joules)
-                joules = end_j
-        if joules - self.joules[0] <= 0:
-            return self.series.at(self.start_wall)
-        return weighted / (joules - self.joules[0])
-
-    def _charge_quietly(self, a_s: float, b_s: float, joules: float) -> float:
-        assert self.series is not None
-        return joules * self.series.at(self.start_wall + (a_s + b_s) / 2)
-
-    def outside_warning(self) -> str | None:
-        """The report's warning when part of the run fell outside the intensity series."""
-        if self.series is None or self.outside_s <= 0:
-            return None
-        first, end = self.series.span()
-        return (f"{self.outside_s:,.0f} s of the run fell outside the intensity series {self.series.source} "
-                f"({_iso(first)} to {_iso(end)}) and were charged at its first or last value")
-
-    def co2_kg(self, kwh: float, t_s: float) -> float:
-        return footprint.co2_kg(kwh, self.pue, self.g_per_kwh_until(t_s))
+    timeline = totals.timeline
+    last = curve.times[-1] + t0 if curve.times else float("-inf")
+    first_new = len(timeline)
+    while first_new > 0 and timeline[first_new - 1][0] > last:
+        first_new -= 1
+    curve.extend((t - t0, sum(vector)) for t, vector in timeline[first_new:])
+    return curve
 
 
-def _iso(unix_s: float) -> str:
-    from datetime import datetime, timezone
+def intensity_record(accounting: Accounting, g_per_kwh: float) -> Intensity:
+    """The report's account of the intensity used (``g_per_kwh``: the run's mean) and where it came from."""
+    source = accounting.intensity
+    region = source.region
+    if source.series is not None:
+        note = f" ({source.series.unit_note})" if source.series.unit_note else ""
+        return Intensity(g_per_kwh, region.code if region else None, region.name if region else "time series",
+                         f"time series {source.series.source}{note}", None, "user", "",
+                         "time series, energy-weighted over the run")
+    if source.constant_g_per_kwh is not None:
+        return Intensity(source.constant_g_per_kwh, region.code if region else None,
+                         region.name if region else "unspecified", "constant given by the user", None,
+                         "user", "", "constant")
+    assert region is not None  # an intensity source is a series, a constant or a region
+    return Intensity(region.g_per_kwh, region.code, region.name, region.source, region.year,
+                     region.basis, region.licence, source.chosen_by)
 
-    return datetime.fromtimestamp(unix_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
-
-def _devices(totals: "EnergyTotals", sampler: "Sampler") -> tuple[Device, ...]:
+def _devices(totals: TotalsView, sampler: SamplerView) -> tuple[Device, ...]:
     devices = []
     for i, reader in enumerate(totals.readers):
         stats = totals.utilisation.get(reader.name)
@@ -180,15 +202,15 @@ def interpolate(points: Sequence[tuple[float, float]], t: float) -> float:
     return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
 
 
-def _timeline(totals: "EnergyTotals") -> tuple[tuple[float, float], ...]:
+def _timeline(totals: TotalsView) -> tuple[tuple[float, float], ...]:
     t0 = totals.t0 or 0.0
     return tuple((round(t - t0, 3), sum(j) / J_PER_KWH) for t, j in thin(totals.timeline))
 
 
-def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler", status: str) -> RunReport:
-    from carbonstep.measure.tracker import host_name, utc_iso
-
-    curve = CarbonCurve.of(tracker, totals)
+def build_report(facts: RunFacts, accounting: Accounting, totals: TotalsView, sampler: SamplerView,
+                 status: str) -> RunReport:
+    """The report of a stopped run, with its hints."""
+    curve = curve_of(accounting, totals, facts.started_wall_s)
     t_end, joules = totals.latest or (0.0, (0.0, 0.0, 0.0))
     duration = t_end - (totals.t0 or t_end)
     kwh = [j / J_PER_KWH for j in joules]
@@ -204,27 +226,42 @@ def build_report(tracker: "Tracker", totals: "EnergyTotals", sampler: "Sampler",
         epochs.append(Epoch(
             row.epoch, row.start_s, row.end_s, end_kwh - start_kwh,
             curve.co2_kg(end_kwh, row.end_s) - curve.co2_kg(start_kwh, row.start_s),
-            tracker._water_l(end_kwh - start_kwh), row.steps, row.count, row.complete,
+            accounting.water_l(end_kwh - start_kwh), row.steps, row.count, getattr(row, "complete", None),
         ))
     devices = _devices(totals, sampler)
-    warnings = list(tracker.warnings)
+    warnings = list(facts.warnings)
     warnings += [f"{d.name} failed from {d.degraded_at_s:.1f} s ({d.first_error}); its energy after that is missing"
                  for d in devices if d.degraded_at_s is not None]
-    warnings += [f"{u.source}: {u.reason} — fix: {u.fix}" for u in tracker.unavailable if u.fix]
+    warnings += facts.unavailable
     warnings += [text for text in (curve.outside_warning(),) if text]
-    from carbonstep.report.hints import with_hints
-
-    extra = {"place": tracker.place.to_dict()} if tracker.place else {}
-    if tracker.count_unit != "sample":
-        extra["count_unit"] = tracker.count_unit
+    extra: dict[str, Any] = {"place": dict(facts.place)} if facts.place else {}
+    if facts.count_unit != "sample":
+        extra["count_unit"] = facts.count_unit
     return with_hints(RunReport(
-        run_id=tracker.run_id, started_at=utc_iso(tracker._started_wall), duration_s=duration, status=status,
-        attribution=tracker.attribution, host=host_name(), energy_kwh=total, energy_kwh_gpu=kwh[0],
-        energy_kwh_cpu=kwh[1], energy_kwh_ram=kwh[2], facility_kwh=footprint.facility_kwh(total, tracker.pue),
-        co2_kg=curve.co2_kg(total, duration), water_l=tracker._water_l(total), pue=tracker.pue,
-        wue_l_per_kwh=tracker.wue, water_intensity_l_per_kwh=tracker.water_intensity,
-        intensity=tracker._intensity_record(), methods=methods_of(devices), devices=devices, marks=marks,
-        marks_stride=totals.mark_stride, epochs=tuple(epochs), timeline=_timeline(totals),
-        warnings=tuple(dict.fromkeys(warnings)), wasted=status in ("failed", "interrupted"), name=tracker.name,
-        carbonstep_version=__version__, extra=extra,
+        run_id=facts.run_id, started_at=utc_iso(facts.started_wall_s), duration_s=duration, status=status,
+        attribution=facts.attribution, host=host_name(), energy_kwh=total, energy_kwh_gpu=kwh[0],
+        energy_kwh_cpu=kwh[1], energy_kwh_ram=kwh[2], facility_kwh=accounting.facility_kwh(total),
+        co2_kg=curve.co2_kg(total, duration), water_l=accounting.water_l(total), pue=accounting.pue,
+        wue_l_per_kwh=accounting.wue_l_per_kwh, water_intensity_l_per_kwh=accounting.water_intensity_l_per_kwh,
+        intensity=intensity_record(accounting, curve.g_per_kwh_until(float("inf"))), methods=methods_of(devices),
+        devices=devices, marks=marks, marks_stride=totals.mark_stride, epochs=tuple(epochs),
+        timeline=_timeline(totals), warnings=tuple(dict.fromkeys(warnings)), wasted=status in ("failed", "interrupted"),
+        name=facts.name, carbonstep_version=__version__, extra=extra,
     ))
+
+
+def utc_iso(unix_s: float) -> str:
+    """``unix_s`` as an ISO 8601 UTC time with milliseconds."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(unix_s, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def host_name() -> str:
+    """This machine's host name."""
+    import socket
+
+    return socket.gethostname()
+
+
+__all__ = ["RunFacts", "SamplerView", "TotalsView", "build_report", "interpolate", "methods_of", "thin"]

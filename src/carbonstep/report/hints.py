@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from carbonstep.accounting.footprint import J_PER_KWH
+from carbonstep.report.formatting import format_energy, format_mass
 from carbonstep.report.record import RunReport
-from carbonstep.report.summary import format_energy, format_mass
 
 IDLE_UTILISATION_PCT = 10  #: a GPU under this utilisation counts as idle (the tracker's threshold)
 IDLE_SHARE = 0.5  #: hint when a GPU is idle for more than this share of the run
@@ -31,10 +31,12 @@ class Hint:
     value: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The hint as a plain dict (stored in the report)."""
         return asdict(self)
 
 
 def idle_gpus(report: RunReport) -> list[Hint]:
+    """GPUs idle for most of the run: the input pipeline is likely the bottleneck."""
     hints = []
     for d in report.devices:
         if d.domain != "gpu" or d.idle_fraction is None or d.idle_fraction <= IDLE_SHARE:
@@ -48,7 +50,8 @@ def idle_gpus(report: RunReport) -> list[Hint]:
 
 
 def wasted(report: RunReport) -> list[Hint]:
-    """The energy of a failed or interrupted run, and how much came after its last complete epoch."""
+    """The energy a failed or interrupted run spent for nothing, and how much came after its last complete
+    epoch (what a checkpoint per epoch would not have saved)."""
     if not report.wasted:
         return []
     text = (f"the run {report.status} after {report.duration_s:,.0f} s: {format_energy(report.energy_kwh)} and "
@@ -69,6 +72,7 @@ def wasted(report: RunReport) -> list[Hint]:
 
 
 def per_item(report: RunReport) -> list[Hint]:
+    """Joules and CO2e per counted item (sample, token…)."""
     unit = str(report.extra.get("count_unit") or "sample")
     count = sum(e.count for e in report.epochs)
     if count <= 0 and report.marks_stride == 1:
@@ -81,6 +85,7 @@ def per_item(report: RunReport) -> list[Hint]:
 
 
 def equivalents(report: RunReport) -> list[Hint]:
+    """The CO2e as car distance and the energy as water brought to the boil."""
     if report.co2_kg <= 0:
         return []
     km = report.co2_kg * 1e3 / CAR_G_PER_KM

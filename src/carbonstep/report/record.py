@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from carbonstep.errors import DataFileError, SinkError
-
-log = logging.getLogger("carbonstep")
+from carbonstep.errors import ConfigError, DataFileError
+from carbonstep.validate import read_file_bytes, shown
 
 SCHEMA_VERSION = 1
 
@@ -143,61 +141,74 @@ class RunReport:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunReport":
+    def from_dict(cls, data: Any) -> "RunReport":
+        """A report from its dict form; anything malformed (wrong types, NaN, negative amounts, an
+        unsupported schema version) raises :class:`ConfigError` naming the field."""
+        from carbonstep.report.loading import build
+
+        if not isinstance(data, dict):
+            raise ConfigError(f"a report must be a JSON object, got {shown(data)}")
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise ValueError(f"report schema version {version!r} is not supported "
-                             f"(this carbonstep reads {SCHEMA_VERSION})")
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["intensity"] = Intensity(**data["intensity"])
-        values["devices"] = tuple(Device(**d) for d in data.get("devices", ()))
-        values["marks"] = tuple(Mark(**m) for m in data.get("marks", ()))
-        values["epochs"] = tuple(Epoch(**e) for e in data.get("epochs", ()))
-        values["timeline"] = tuple(tuple(p) for p in data.get("timeline", ()))
-        values["warnings"] = tuple(data.get("warnings", ()))
-        values["hints"] = tuple(data.get("hints", ()))
-        values["sink_errors"] = tuple(data.get("sink_errors", ()))
-        return cls(**values)
+            raise ConfigError(f"report schema version {shown(version)} is not supported "
+                              f"(this carbonstep reads {SCHEMA_VERSION})")
+        return build(cls, data)
 
     @classmethod
-    def from_json(cls, text: str) -> "RunReport":
+    def from_json(cls, text: str | bytes) -> "RunReport":
+        """A report from JSON text; ConfigError if it is not JSON or not a valid report."""
         import json
 
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise ConfigError("a report nested too deeply to be one") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+        except ConfigError:
+            raise
+        except ValueError as exc:  # JSONDecodeError, or an integer of more digits than Python converts
+            raise ConfigError(f"not JSON: {shown(str(exc))[1:-1]}") from None
+        try:
+            return cls.from_dict(data)
+        except RecursionError:
+            raise ConfigError("a report nested too deeply to be one") from None
 
     @classmethod
     def load(cls, path: str | Path) -> "RunReport":
         """Read a report file; a bad file raises DataFileError naming it."""
+        data = read_file_bytes(path)
         try:
-            return cls.from_json(Path(path).read_text())
-        except OSError as exc:
-            raise DataFileError(str(path), None, f"cannot read: {exc.strerror}") from None
-        except (ValueError, KeyError, TypeError) as exc:
+            return cls.from_json(data)
+        except ConfigError as exc:
             raise DataFileError(str(path), None, f"not a carbonstep report: {exc}") from None
 
-    def save(self, path: str | Path, fallback: bool = True) -> Path:
-        """Write atomically (a temporary file renamed into place): never a truncated report. Returns where it
-        was written: when ``path`` cannot be written (read-only, removed or full directory) and ``fallback``,
-        the report goes to the temporary directory instead, with a warning saying why (logged and in the
-        report); :class:`SinkError` if that fails too."""
-        path = Path(path)
-        try:
-            return write_atomic(path, self.to_json())
-        except OSError as exc:
-            if not fallback:
-                raise
-            problem = f"could not write the report to {path} ({exc.strerror or exc})"
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (a temporary file renamed into place): never a truncated report."""
+        return write_atomic(Path(path), self.to_json())
+
+    def save_or_fallback(self, path: str | Path) -> tuple[Path | None, str | None]:
+        """Write to ``path``; if that fails, to the temporary directory. Returns where the report is
+        (None if nowhere could be written) and, when it is not at ``path``, a one-line message saying why
+        and where it is instead: the report of finished work is never lost to a bad path."""
         import tempfile
 
-        backup = Path(tempfile.gettempdir()) / "carbonstep-reports" / path.name
-        moved = self.with_changes(warnings=(*self.warnings, f"{problem}; written to {backup} instead"))
         try:
-            written = write_atomic(backup, moved.to_json())
+            return self.save(path), None
         except OSError as exc:
-            raise SinkError(f"{problem}, nor to {backup} ({exc.strerror or exc})") from None
-        log.warning("carbonstep: %s; written to %s instead", problem, written)
-        return written
+            problem = f"could not write {path} ({exc.strerror or exc})"
+        name = Path(path).name  # a rank's report keeps its own name: ranks do not overwrite each other
+        fallback = Path(tempfile.gettempdir()) / (name if name.startswith(f"carbonstep-{self.run_id}")
+                                                  else f"carbonstep-{self.run_id}.json")
+        message = f"{problem}; the report is in {fallback}"
+        try:  # the copy written says so too
+            return self.with_changes(warnings=(*self.warnings, message)).save(fallback), message
+        except OSError as exc:
+            return None, f"{problem}, nor {fallback} ({exc.strerror or exc})"
+
+
+def _refuse_constant(name: str) -> float:
+    raise ConfigError(f"{name} is not a number a report may hold")
 
 
 def write_atomic(path: Path, text: str) -> Path:

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
+from carbonstep.report.formatting import format_energy, format_mass, format_volume
+from carbonstep.report.hints import hints_for
 from carbonstep.report.record import RunReport
 
 MAX_ROWS = 6  #: devices or processes listed before "… and N more"
-
-
-def format_energy(kwh: float) -> str:
-    if kwh >= 1:
-        return f"{kwh:.3f} kWh"
-    if kwh >= 1e-3:
-        return f"{kwh * 1e3:.3f} Wh"
-    return f"{kwh * 3.6e6:.3g} J"
-
-
-def format_mass(kg: float) -> str:
-    return f"{kg:.3f} kg" if kg >= 1 else f"{kg * 1e3:.3f} g" if kg >= 1e-3 else f"{kg * 1e6:.3g} mg"
-
-
-def format_volume(litres: float) -> str:
-    return f"{litres:.3f} L" if litres >= 1 else f"{litres * 1e3:.3g} mL"
 
 
 def _capped(lines: list[str], what: str) -> list[str]:
@@ -32,8 +18,6 @@ def _capped(lines: list[str], what: str) -> list[str]:
 def render(report: RunReport) -> str:
     """The summary as text, about 20 lines: energy by component and method, CO2e with its intensity and
     source, water, processes of a multi-process job, warnings and hints."""
-    from carbonstep.report.hints import hints_for
-
     r = report
     i = r.intensity
     status = r.status + (" — energy wasted (no result)" if r.wasted else "")
@@ -72,3 +56,6 @@ def render(report: RunReport) -> str:
     lines += [f"  ! sink: {text}" for text in r.sink_errors]
     lines += [f"  → {hint.text}" for hint in hints_for(r)]
     return "\n".join(lines)
+
+
+__all__ = ["format_energy", "format_mass", "format_volume", "render"]

@@ -129,37 +129,60 @@ class LedgerContents:
 
 
 def read_ledger(path: str | os.PathLike[str]) -> LedgerContents:
-    """Read a ledger. Cut or garbled lines are skipped (their numbers are returned); a file with no
-    sink header at all raises :class:`DataFileError`."""
+    """Read a ledger, each record checked (:mod:`carbonstep.sinks.ledger_check`). What a crash leaves is
+    skipped and its line number returned: a last line cut before its newline, or a cut line another writer
+    appended onto (its record is recovered). Anything else damaged (a whole line that is no valid record), or
+    no sink header at all, raises :class:`DataFileError` naming the line."""
+    from carbonstep.sinks.ledger_check import FIX, check_record
+    from carbonstep.validate import read_file_bytes
+
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataFileError(str(path), None, f"cannot read: {exc.strerror}") from None
+    data = read_file_bytes(path)
+    cut_at_end = not data.endswith(b"\n")  # a crash mid-write leaves the last line without its newline
+    lines = [(n, raw) for n, raw in enumerate(data.split(b"\n"), start=1) if raw.strip()]
     sinks: dict[str | None, SinkRecords] = {}
     damaged: list[int] = []
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        item = _parse(raw)
-        if item is None:
+    for index, (number, raw) in enumerate(lines):
+        try:
+            item = check_record(path, number, raw.decode("utf-8"))
+        except (DataFileError, UnicodeDecodeError):
+            if _is_json(raw):  # a whole line that is a wrong record: damage, not a cut
+                raise
+            item = _recover(path, number, raw)
+            if item is None and not (cut_at_end and index == len(lines) - 1):
+                raise
             damaged.append(number)
-            item = _parse(raw[raw.rfind(RECORD_START):]) if raw.rfind(RECORD_START) > 0 else None
             if item is None:
                 continue
-        kind = item["type"]
-        _add(sinks.setdefault(item.get("sink"), SinkRecords(item.get("sink"))), kind, item)
+        sink_id = item.get("sink")
+        if sink_id is not None and not isinstance(sink_id, str):
+            raise DataFileError(str(path), number, f"a record's 'sink' must be text, got {type(sink_id).__name__}: "
+                                                   f"{FIX}")
+        _add(sinks.setdefault(sink_id, SinkRecords(sink_id)), item["type"], item)
     if not any(s.header for s in sinks.values()):
-        raise DataFileError(str(path), None, "not a carbonstep ledger: no sink header (a line with type 'run')")
+        raise DataFileError(str(path), None, f"no 'run' record (the ledger is empty or truncated): {FIX}")
     return LedgerContents(sinks, damaged)
 
 
-def _parse(raw: bytes) -> dict[str, Any] | None:
+def _is_json(raw: bytes) -> bool:
     try:
-        item = json.loads(raw)
-    except ValueError:
+        json.loads(raw)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _recover(path: Path, number: int, raw: bytes) -> dict[str, Any] | None:
+    """The record another writer appended onto a cut line, if there is one whole."""
+    from carbonstep.sinks.ledger_check import check_record
+
+    start = raw.rfind(RECORD_START)
+    if start <= 0:
         return None
-    return item if isinstance(item, dict) and isinstance(item.get("type"), str) else None
+    try:
+        return check_record(path, number, raw[start:].decode("utf-8"))
+    except (DataFileError, UnicodeDecodeError):
+        return None
 
 
 def _add(sink: SinkRecords, kind: str, item: dict[str, Any]) -> None:

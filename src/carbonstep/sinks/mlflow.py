@@ -335,10 +335,10 @@ class SyncResult:
 
 def sync_ledger_details(path: str | os.PathLike[str], tracking_uri: str | None = None) -> SyncResult:
     """:func:`sync_ledger`, with what was skipped and where the records went."""
+    path = Path(path)
+    contents = read_ledger(path)  # a damaged ledger is named before MLflow is even imported
     mlflow = require("mlflow", "mlflow")
     entities = require("mlflow.entities", "mlflow")
-    path = Path(path)
-    contents = read_ledger(path)
     result = SyncResult()
     result.damaged_lines = contents.damaged_lines
     for sink_id, sink in contents.sinks.items():

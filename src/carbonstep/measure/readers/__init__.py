@@ -36,14 +36,17 @@ def discover(
     nvml: Any = None,
     gpus: bool = True,
     place: Any = None,
+    amdsmi: Any = None,
 ) -> Discovery:
     """Readers for the devices this process uses, best method first.
 
-    GPUs: NVML. CPU and DRAM: RAPL counters where readable, else the estimates.
+    GPUs: NVML (NVIDIA) and AMD SMI (AMD; ``amdsmi`` is that module, for tests). CPU and DRAM:
+    RAPL counters where readable, else the estimates.
     ``attribution="process"`` measures the process tree rooted at ``pid``. ``place``
     (:class:`~carbonstep.measure.distributed.Place`) keeps other ranks out of the tree and, with
     several ranks on a node, picks this rank's GPU.
     """
+    from carbonstep.measure.readers.amd import discover_amd
     from carbonstep.measure.readers.estimate import (
         CpuEstimateReader,
         RamEstimateReader,
@@ -63,9 +66,10 @@ def discover(
     if gpus:
         local_rank = place.local_rank if place is not None and place.local_world_size > 1 else None
         gpu_readers, missing, warnings = discover_nvml(nvml, local_rank=local_rank)
-        found.readers += gpu_readers
-        found.unavailable += missing
-        found.warnings += warnings
+        amd_readers, amd_missing, amd_warnings = discover_amd(amdsmi, local_rank=local_rank)
+        found.readers += gpu_readers + amd_readers
+        found.unavailable += missing + amd_missing
+        found.warnings += warnings + amd_warnings
     rapl_readers, missing = discover_rapl(rapl_root or powercap_root())
     found.unavailable += missing
     domains = {r.domain for r in rapl_readers}

@@ -1,49 +1,15 @@
-"""What every energy reader is: a small protocol and the records it produces."""
+"""What every energy reader is: a small protocol and the records it produces.
+
+The enums a reader is described by (``Domain``, ``Kind``, ``Method``, ``Share``, ``Scope``) live in
+:mod:`carbonstep.vocabulary` and are importable from here too.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Protocol, runtime_checkable
 
-
-class Domain(str, Enum):
-    """The component a reader measures."""
-
-    GPU = "gpu"
-    CPU = "cpu"
-    RAM = "ram"
-
-
-class Kind(str, Enum):
-    """How a reader's value is to be turned into energy."""
-
-    COUNTER = "counter"  #: read() returns cumulative joules (may wrap at ``wrap_j``)
-    POWER = "power"  #: read() returns instantaneous watts (integrated by trapezoid)
-
-
-class Method(str, Enum):
-    """How a number was obtained; every component in a report carries one."""
-
-    COUNTER = "counter"  #: a hardware energy counter (NVML total energy, RAPL)
-    POWER = "power"  #: hardware power readings integrated over time
-    ESTIMATE = "estimate"  #: a model (utilisation × power, memory × W/GB)
-
-
-class Share(str, Enum):
-    """Which process share applies to a shared device under ``attribution="process"``."""
-
-    NONE = "none"  #: the device is the process's own (its GPUs, its estimates)
-    CPU_TIME = "cpu_time"  #: the CPU package: the process's share of busy CPU time
-    MEMORY = "memory"  #: DRAM: the process's share of used memory
-
-
-class Scope(str, Enum):
-    """What a reader's energy belongs to: decides how processes of one job are summed."""
-
-    PROCESS = "process"  #: this process tree only: processes' figures add up as they are
-    DEVICE = "device"  #: a whole device (a GPU): the process that uses it counts it
-    NODE = "node"  #: the whole machine (RAPL zones, machine-wide estimates): counted once per node
+from carbonstep.vocabulary import Domain, Kind, Method, Scope, Share
 
 
 @runtime_checkable
@@ -87,3 +53,6 @@ def counter_delta(previous: float, current: float, wrap_j: float | None) -> floa
     if wrap_j:
         return current + wrap_j - previous
     return 0.0
+
+
+__all__ = ["Domain", "Kind", "Method", "Reader", "Scope", "Share", "Unavailable", "counter_delta"]

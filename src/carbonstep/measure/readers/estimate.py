@@ -1,15 +1,20 @@
 """Estimates where no hardware counter is readable.
 
-* CPU: busy CPU-seconds × watts per logical CPU, from a shipped table of CPU models
-  (``accounting/data/cpu_power.csv``: TDP / threads). A CPU not in the table, such as
-  the bare "AMD EPYC" a VM reports, gets the median watts per thread of the table's
-  models of the same family; the report names which. The busy CPU-seconds are a
-  cumulative counter, so the estimate has no integration error.
-* RAM: 0.375 W per GB of resident memory (the eco2AI model), integrated over time.
+* CPU: busy CPU-seconds × watts per logical CPU = the model's TDP / its logical CPUs per
+  package. TDPs come from ``data/cpu_power.csv`` (CodeCarbon's CPU table, built by
+  ``scripts/build_cpu_data.py``), matched on the whole normalised model name, never a substring.
+  That table has no core counts, so the logical CPUs per package come from the model name
+  ("AMD EPYC 7763 64-Core Processor") or else from /proc/cpuinfo ("siblings"); in a VM the
+  latter is the VM's share of the package, which makes the estimate an upper bound. A CPU not
+  in the table, such as the bare "AMD EPYC" a VM reports, gets the median TDP of the table's
+  models of the same family; the report names which. The busy CPU-seconds are a cumulative
+  counter, so the estimate has no integration error.
+* RAM: 0.375 W per GiB of resident memory (eco2AI's model), integrated over time.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,9 +23,13 @@ from typing import Callable
 
 from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share
 
-RAM_W_PER_GB = 0.375  # eco2AI (Budennyy et al., 2022)
-BYTES_PER_GB = 1e9
+#: W per GiB of memory in use: eco2AI's RAM model, ``memory used (GiB) * (3 / 8)`` W
+#: (eco2ai 0.3.12, ``eco2ai/tools/tools_ram.py``, ``RAM.calculate_consumption``; Apache-2.0).
+RAM_W_PER_GIB = 3 / 8
+BYTES_PER_GIB = 1024**3
 FAMILIES = ("EPYC", "Ryzen", "Xeon", "Core")
+CPU_TABLE = Path(__file__).with_name("data") / "cpu_power.csv"
+APPLE_IMPLEMENTER = "0x61"  #: "CPU implementer" of Apple silicon in an arm64 /proc/cpuinfo
 
 
 @dataclass(frozen=True)
@@ -32,64 +41,124 @@ class CpuPowerModel:
     basis: str
 
 
-def _normalise(name: str) -> str:
-    name = re.sub(r"\((R|TM|tm|r)\)", "", name)
-    name = re.sub(r"@.*$", "", name)
-    name = re.sub(r"\b(CPU|Processor|\d+-Core)\b", "", name)
-    return " ".join(name.split()).lower()
+@dataclass(frozen=True)
+class CpuTopology:
+    """Logical CPUs per package and per core, as /proc/cpuinfo reports them (None: not reported)."""
+
+    threads_per_package: int | None
+    threads_per_core: int
+    virtual: bool = False  #: the "hypervisor" flag: a VM, whose siblings are its share of the package
+
+
+def normalise_cpu_name(name: str) -> str:
+    """The model as a lookup key: no (R)/(TM), clock, "CPU"/"Processor"/"N-Core", "Nth Gen", vendor.
+
+    "13th Gen Intel(R) Core(TM) i9-13900K" and "Intel Core i9-13900K" both give "core i9-13900k";
+    "AMD EPYC 7763 64-Core Processor" gives "epyc 7763".
+    """
+    name = re.sub(r"\((?:R|TM|tm|r)\)", "", name)
+    name = re.sub(r"\([^)]*\)", " ", name.split("@", 1)[0])
+    name = re.split(r"\s(?:with|w/)\s", name, maxsplit=1)[0]
+    name = re.sub(r"\b\d+(?:st|nd|rd|th) Gen\b", " ", name, flags=re.IGNORECASE)
+    name = re.sub(r"(?<![\w-])(?:CPU|Processor|\S+-Core)(?![\w-])", " ", name, flags=re.IGNORECASE)
+    words = name.lower().split()
+    if words and words[0] in ("amd", "intel"):
+        words = words[1:]
+    return " ".join(words)
 
 
 @lru_cache(maxsize=1)
-def _cpu_table() -> tuple[tuple[str, float, str], ...]:
+def cpu_table() -> dict[str, tuple[str, float]]:
+    """The shipped CPU table: normalised name → (model as published, TDP in W)."""
     import csv
 
-    from carbonstep.accounting import DATA_DIR
+    rows = csv.DictReader(CPU_TABLE.read_text().splitlines())
+    return {normalise_cpu_name(row["model"]): (row["model"], float(row["tdp_w"])) for row in rows}
 
-    text = (DATA_DIR / "cpu_power.csv").read_text()
-    return tuple(
-        (row["model"], float(row["tdp_w"]) / int(row["threads"]), row["source"])
-        for row in csv.DictReader(text.splitlines())
-    )
+
+def _cpuinfo_fields(cpuinfo: Path) -> dict[str, str]:
+    """The first processor block of /proc/cpuinfo, keys lower-cased."""
+    fields: dict[str, str] = {}
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return fields
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    return fields
 
 
 def cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The CPU model as the OS reports it ("AMD EPYC", "Intel(R) Xeon(R) ...")."""
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    fields = _cpuinfo_fields(cpuinfo)
+    for key in ("model name", "hardware"):
+        if fields.get(key):
+            return fields[key]
+    if fields.get("cpu implementer") == APPLE_IMPLEMENTER:
+        return "Apple silicon (model not reported)"  # an arm64 Linux VM on a Mac names no model
     import platform
 
     return platform.processor() or "unknown CPU"
 
 
-def cpu_power_model(cpu_name: str) -> CpuPowerModel:
-    """Look ``cpu_name`` up in the table; fall back to its family's median, then to all models'."""
+def cpu_topology(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuTopology:
+    """Logical CPUs per package ("siblings") and per core ("siblings" / "cpu cores")."""
+    fields = _cpuinfo_fields(cpuinfo)
+    virtual = "hypervisor" in fields.get("flags", "").split()
+    try:
+        siblings = int(fields["siblings"])
+    except (KeyError, ValueError):
+        return CpuTopology(None, 1, virtual)
+    try:
+        per_core = max(1, siblings // int(fields["cpu cores"]))
+    except (KeyError, ValueError, ZeroDivisionError):
+        per_core = 1
+    return CpuTopology(siblings, per_core, virtual)
+
+
+def _threads_per_package(cpu_name: str, topology: CpuTopology) -> tuple[int, str]:
+    named = re.search(r"\b(\d+)-Core\b", cpu_name, flags=re.IGNORECASE)
+    if named:
+        threads = int(named.group(1)) * topology.threads_per_core
+        return threads, f"{threads} logical CPUs per package ({named.group(0)} in the model name)"
+    if topology.threads_per_package and topology.virtual:
+        return topology.threads_per_package, (
+            f"{topology.threads_per_package} logical CPUs per package (/proc/cpuinfo siblings of a VM: the "
+            "host's package is larger, so this is an upper bound)")
+    if topology.threads_per_package:
+        return topology.threads_per_package, f"{topology.threads_per_package} logical CPUs per package " \
+                                             "(/proc/cpuinfo siblings)"
+    threads = os.cpu_count() or 1
+    return threads, f"{threads} logical CPUs (no package topology reported; an upper bound)"
+
+
+def cpu_power_model(cpu_name: str, topology: CpuTopology | None = None) -> CpuPowerModel:
+    """TDP per logical CPU of ``cpu_name``: exact model, else its family's median TDP, else all models'."""
     import statistics
 
-    wanted = _normalise(cpu_name)
-    table = _cpu_table()
-    matches = [(m, w, s) for m, w, s in table if _normalise(m) in wanted]
-    if matches:
-        model, w, source = max(matches, key=lambda r: len(r[0]))
-        return CpuPowerModel(cpu_name, w, f"{model} in the CPU table ({source}): TDP / threads")
+    threads, threads_basis = _threads_per_package(cpu_name, topology or cpu_topology())
+    wanted = normalise_cpu_name(cpu_name)
+    table = cpu_table()
+    if wanted in table:
+        model, tdp_w = table[wanted]
+        return CpuPowerModel(cpu_name, tdp_w / threads,
+                             f"{model} in the CPU table: TDP {tdp_w:g} W / {threads_basis}")
     for family in FAMILIES:
         if family.lower() in wanted.split():
-            peers = [w for m, w, _ in table if family.lower() in _normalise(m).split()]
-            return CpuPowerModel(
-                cpu_name,
-                statistics.median(peers),
-                f"'{cpu_name}' not in the CPU table; median TDP per thread of its "
-                f"{len(peers)} {family} models",
-            )
-    every = [w for _, w, _ in table]
-    return CpuPowerModel(
-        cpu_name,
-        statistics.median(every),
-        f"'{cpu_name}' not in the CPU table; median TDP per thread of all {len(every)} models",
-    )
+            peers = [tdp for key, (_, tdp) in table.items() if family.lower() in key.split()]
+            tdp_w = statistics.median(peers)
+            return CpuPowerModel(cpu_name, tdp_w / threads,
+                                 f"'{cpu_name}' not in the CPU table; median TDP {tdp_w:g} W of its {len(peers)} "
+                                 f"{family} models / {threads_basis}")
+    tdp_w = statistics.median(tdp for _, tdp in table.values())
+    return CpuPowerModel(cpu_name, tdp_w / threads,
+                         f"'{cpu_name}' not in the CPU table; median TDP {tdp_w:g} W of all {len(table)} models / "
+                         f"{threads_basis}")
 
 
 class CpuEstimateReader:
@@ -118,7 +187,7 @@ class CpuEstimateReader:
 
 
 class RamEstimateReader:
-    """Estimated memory power: resident GB × 0.375 W/GB (eco2AI)."""
+    """Estimated memory power: resident GiB × 0.375 W/GiB (eco2AI)."""
 
     domain = Domain.RAM
     kind = Kind.POWER
@@ -130,10 +199,10 @@ class RamEstimateReader:
         self.name = f"ram-estimate:{scope}"
         self.scope = Scope.NODE if scope == "machine" else Scope.PROCESS
         self._memory_bytes = memory_bytes
-        self.description = f"{scope} resident memory × {RAM_W_PER_GB} W/GB (eco2AI model)"
+        self.description = f"{scope} resident memory × {RAM_W_PER_GIB} W/GiB (eco2AI model)"
 
     def read(self) -> float:
-        return self._memory_bytes() / BYTES_PER_GB * RAM_W_PER_GB
+        return self._memory_bytes() / BYTES_PER_GIB * RAM_W_PER_GIB
 
     def close(self) -> None:
         pass

@@ -3,6 +3,10 @@
 Zones used: ``package-N`` (whole socket) and ``dram``. ``core``/``uncore`` are inside
 the package and never added on top of it; ``psys`` (the whole platform) is skipped.
 Counters are cumulative microjoules that wrap at ``max_energy_range_uj``.
+
+Linux links every zone and subzone at the top of /sys/class/powercap and nests subzones in
+their parent too, so zones are de-duplicated by resolved path; a package that the
+``intel-rapl-mmio`` interface reports again under the same name is counted once.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share, Unavailable
 
 DEFAULT_ROOT = Path("/sys/class/powercap")
+ZONE_PATTERNS = ("intel-rapl:*", "intel-rapl-mmio:*")  #: MSR interface first, then MMIO
 PERMISSION_FIX = (
     "energy_uj is readable by root only since Linux 5.10; allow it with "
     "'sudo chmod a+r /sys/class/powercap/intel-rapl:*/energy_uj "
@@ -50,11 +55,30 @@ def _read_text(path: Path) -> str:
     return path.read_text().strip()
 
 
+def _zone_order(path: Path) -> tuple[str, tuple[int, ...]]:
+    control_type, _, numbers = path.name.partition(":")
+    return control_type, tuple(int(n) for n in numbers.split(":") if n.isdigit())
+
+
 def _zones(root: Path) -> list[Path]:
-    """Top-level zones and their subzones, in a stable order."""
-    zones = sorted(p for p in root.glob("intel-rapl:*") if p.is_dir())
-    subzones = sorted(p for z in zones for p in z.glob("intel-rapl:*:*") if p.is_dir())
-    return zones + subzones
+    """Every zone and subzone once, in a stable order (``intel-rapl`` before ``intel-rapl-mmio``).
+
+    Linux links each zone *and* each subzone at the top of /sys/class/powercap as well as nesting
+    subzones in their parent, so the same zone is reached by two paths: zones are told apart by
+    their resolved path.
+    """
+    found: dict[Path, Path] = {}
+    candidates = [p for pattern in ZONE_PATTERNS for p in sorted(root.glob(pattern), key=_zone_order)]
+    candidates += [sub for zone in list(candidates) for sub in zone.glob(f"{zone.name}:*")]
+    for path in candidates:
+        if path.is_dir():
+            found.setdefault(path.resolve(), path)
+    return sorted(found.values(), key=_zone_order)
+
+
+def _is_mmio_duplicate(zone: Path, zone_name: str, msr_packages: set[str]) -> bool:
+    """An ``intel-rapl-mmio`` package that the MSR interface already reports under the same name."""
+    return zone.name.startswith("intel-rapl-mmio:") and zone_name in msr_packages
 
 
 def discover_rapl(root: Path = DEFAULT_ROOT) -> tuple[list[RaplReader], list[Unavailable]]:
@@ -63,12 +87,15 @@ def discover_rapl(root: Path = DEFAULT_ROOT) -> tuple[list[RaplReader], list[Una
         return [], [Unavailable("rapl", f"{root} does not exist (no powercap driver, or not Linux)")]
     readers: list[RaplReader] = []
     missing: list[Unavailable] = []
+    msr_packages: set[str] = set()
     for zone in _zones(root):
         try:
             zone_name = _read_text(zone / "name")
         except OSError as exc:
             missing.append(Unavailable(f"rapl {zone.name}", f"name not readable: {exc.strerror}"))
             continue
+        if _is_mmio_duplicate(zone, zone_name, msr_packages):
+            continue  # the same package through the MMIO interface: counted once, through MSR
         if zone_name.startswith("package"):
             domain = Domain.CPU
         elif zone_name == "dram":
@@ -87,6 +114,8 @@ def discover_rapl(root: Path = DEFAULT_ROOT) -> tuple[list[RaplReader], list[Una
             missing.append(Unavailable(f"rapl {zone.name} ({zone_name})", f"not readable: {exc}"))
             continue
         readers.append(reader)
+        if zone.name.startswith("intel-rapl:") and domain is Domain.CPU:
+            msr_packages.add(zone_name)  # only a readable MSR package makes its MMIO twin a duplicate
     if not readers and not missing:
         missing.append(Unavailable("rapl", f"no package or dram zone under {root}"))
     return readers, missing

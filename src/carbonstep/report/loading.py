@@ -1,0 +1,183 @@
+"""Building frozen records from parsed JSON, field by field against their type hints.
+
+A report file can hold anything: a list, ``null``, a string, text where a number belongs, NaN,
+a negative energy. Each wrong value is refused with a :class:`ConfigError` naming the field
+(``devices[0].energy_kwh``) and what was wrong, so that nothing malformed is summarised or merged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import types
+import typing
+from functools import lru_cache
+from typing import Any, Callable, Union, get_args, get_origin
+
+from carbonstep.errors import ConfigError
+from carbonstep.validate import shown
+
+#: Fields that hold amounts (energy, carbon, water, time, counts): never negative.
+NON_NEGATIVE = frozenset({
+    "duration_s", "energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "facility_kwh", "co2_kg",
+    "water_l", "wue_l_per_kwh", "water_intensity_l_per_kwh", "g_per_kwh", "t_s", "count", "start_s", "end_s",
+    "steps", "failures", "marks_stride", "utilisation_pct", "idle_fraction", "degraded_at_s", "rank",
+    "local_rank", "pid", "processes", "duplicate_kwh_dropped",
+})
+AT_LEAST_ONE = frozenset({"pue", "marks_stride", "world_size", "local_world_size"})
+
+
+def build(cls: type, data: Any, where: str = "report") -> Any:
+    """An instance of the dataclass ``cls`` from ``data`` (a JSON object): every field checked
+    against its type hint; unknown keys are ignored (written by a newer carbonstep)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a JSON object, got {_kind(data)}")
+    values = {}
+    for field in dataclasses.fields(cls):
+        if field.name not in data:
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{where} has no {field.name!r}")
+            continue
+        values[field.name] = _value(data[field.name], _hints(cls)[field.name], f"{where}.{field.name}",
+                                    field.name)
+        special = SPECIAL_FIELDS.get(field.name)
+        if special is not None:
+            special(values[field.name], f"{where}.{field.name}")
+    return cls(**values)
+
+
+def _iso_time(value: str, where: str) -> None:
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(value).timestamp()
+    except (ValueError, OverflowError):
+        raise ConfigError(f"{where} must be an ISO 8601 time, got {shown(value)}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Place:
+    """What ``extra["place"]`` must hold (see :class:`carbonstep.measure.distributed.Place`)."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    local_world_size: int = 1
+    host: str = ""
+    pid: int = 0
+    node_leader: bool = True
+    peer_pids: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Part:
+    """What each row of a merged report's ``extra["parts"]`` must hold."""
+
+    label: str
+    host: str
+    status: str
+    energy_kwh: float
+    co2_kg: float
+    water_l: float = 0.0
+    duplicate_kwh_dropped: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Node:
+    """What each row of a merged report's ``extra["nodes"]`` must hold."""
+
+    host: str
+    processes: int = 0
+
+
+EXTRA_KEYS: dict[str, Any] = {"place": _Place, "parts": tuple[_Part, ...], "nodes": tuple[_Node, ...],
+                              "count_unit": str}
+
+
+def _extra(value: dict[str, Any], where: str) -> None:
+    """The keys of ``extra`` that carbonstep reads back are checked; others are the user's."""
+    for key, hint in EXTRA_KEYS.items():
+        if key in value and value[key] is not None:
+            _value(value[key], hint, f"{where}.{key}", key)
+    if value.get("place") is not None and value["place"].get("world_size", 1) > 1 and "rank" not in value["place"]:
+        raise ConfigError(f"{where}.place has world_size > 1 but no rank")
+
+
+SPECIAL_FIELDS: dict[str, Callable[[Any, str], None]] = {"started_at": _iso_time, "extra": _extra}
+
+
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _value(value: Any, hint: Any, where: str, name: str) -> Any:
+    origin = get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in get_args(hint):
+            return None
+        arms = [arm for arm in get_args(hint) if arm is not type(None)]
+        return _value(value, arms[0], where, name)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return build(hint, value, where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a JSON object, got {_kind(value)}")
+        return {str(k): _value(v, get_args(hint)[1], f"{where}.{k}", name) for k, v in value.items()}
+    if origin is tuple:
+        return _sequence(value, get_args(hint), where, name)
+    return _scalar(value, hint, where, name)
+
+
+def _sequence(value: Any, args: tuple[Any, ...], where: str, name: str) -> tuple[Any, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where} must be a JSON list, got {_kind(value)}")
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_value(v, args[0], f"{where}[{i}]", name) for i, v in enumerate(value))
+    if len(value) != len(args):
+        raise ConfigError(f"{where} must be a list of {len(args)} values, got {len(value)}")
+    return tuple(_value(v, a, f"{where}[{i}]", name) for i, (v, a) in enumerate(zip(value, args)))
+
+
+def _scalar(value: Any, hint: Any, where: str, name: str) -> Any:
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be text, got {_kind(value)}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {_kind(value)}")
+        return value
+    if hint in (int, float):
+        return _number(value, hint, where, name)
+    raise ConfigError(f"{where}: cannot read a value of type {hint!r}")
+
+
+def _number(value: Any, hint: type, where: str, name: str) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{where} must be a number, got {_kind(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(f"{where} must be a finite number, got {shown(value)}")
+    if hint is int and number != int(number):
+        raise ConfigError(f"{where} must be a whole number, got {shown(value)}")
+    low = 1.0 if name in AT_LEAST_ONE else 0.0 if name in NON_NEGATIVE else None
+    if low is not None and number < low:
+        raise ConfigError(f"{where} must be ≥ {low:g}, got {shown(value)}")
+    if hint is int:
+        return value if isinstance(value, int) else int(number)
+    return value if isinstance(value, float) else number
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    names = {dict: "an object", list: "a list", tuple: "a list", str: "text", bool: "true/false",
+             int: "a number", float: "a number"}
+    return f"{names.get(type(value), type(value).__name__)} {shown(value)}"
