@@ -5,6 +5,7 @@ while a tiny Lightning model trains. Training ends, the report is valid JSON, no
 from __future__ import annotations
 
 import shutil
+import tempfile
 import subprocess
 import sys
 import time
@@ -162,8 +163,9 @@ def test_output_dir_faults_never_stop_training_nor_lose_a_point(
             carbon = _callback(out)
             took = _fit(carbon, tmp_path)
             saved = _check_fit(carbon, took, client, ledger_written=False)
-            assert carbon.session.report_path.parent.name == "carbonstep-reports"
-            assert any("could not write the report" in w for w in saved.warnings)
+            assert carbon.session.report_path.parent == Path(tempfile.gettempdir())
+            assert any("could not write" in w and "the report is in" in w for w in saved.warnings)
+            assert any("the report is in" in m for m in carbon.session.messages)
         elif fault == "removed":
             out = tmp_path / "out"
             def remove() -> None:
@@ -180,17 +182,19 @@ def test_output_dir_faults_never_stop_training_nor_lose_a_point(
             out = mount / "out"
 
             def fill() -> None:
-                with (mount / "filler").open("wb", buffering=0) as handle:
-                    try:
-                        while handle.write(b"\0" * 4096):
-                            pass
-                    except OSError:
-                        pass  # the disk is full now
+                carbon.session.sink.flush()  # the ledger exists, mid-run
+                for name, chunk in (("filler", b"\0" * 4096), ("out/carbonstep-mlflow-ledger.jsonl", b"\n")):
+                    with (mount / name).open("ab", buffering=0) as handle:  # blank lines: the ledger's last page
+                        try:
+                            while handle.write(chunk):
+                                pass
+                        except OSError:
+                            pass  # the disk is full now, to the last byte
 
             carbon = _callback(out)
             took = _fit(carbon, tmp_path, fill)
             saved = _check_fit(carbon, took, client, ledger_written=False)
-            assert carbon.session.report_path.parent.name == "carbonstep-reports"
+            assert carbon.session.report_path.parent == Path(tempfile.gettempdir())
             assert "No space left" in " ".join(saved.sink_errors)
     finally:
         if mounted:
