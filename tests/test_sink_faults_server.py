@@ -5,9 +5,9 @@ while a tiny Lightning model trains. Training ends, the report is valid JSON, no
 from __future__ import annotations
 
 import shutil
-import tempfile
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
