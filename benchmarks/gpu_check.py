@@ -94,34 +94,41 @@ class Workload:
 
 # -- independent NVML readings -----------------------------------------------------------------------------
 class PowerIntegrator:
-    """This script's own 10 Hz trapezoid of ``nvmlDeviceGetPowerUsage`` (mW), in a thread of its own."""
+    """This script's own 10 Hz trapezoid of ``nvmlDeviceGetPowerUsage`` (mW), in a thread of its own.
+
+    The first and last readings are taken on entry and exit, on the caller's thread, so the integral covers
+    exactly the window between them whatever the thread's scheduling.
+    """
 
     def __init__(self, nvml: Any, handle: Any, interval_s: float = 0.1) -> None:
         self.nvml, self.handle, self.interval_s = nvml, handle, interval_s
         self.joules = 0.0
+        self._last = (0.0, 0.0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gpu-check-power", daemon=True)
 
-    def _watts(self) -> float:
-        return self.nvml.nvmlDeviceGetPowerUsage(self.handle) / 1e3
+    def _add_reading(self) -> None:
+        t, w = time.monotonic(), self.nvml.nvmlDeviceGetPowerUsage(self.handle) / 1e3
+        t_prev, w_prev = self._last
+        self.joules += (w + w_prev) / 2 * (t - t_prev)
+        self._last = (t, w)
 
     def _run(self) -> None:
-        t_prev, w_prev = time.monotonic(), self._watts()
-        deadline = t_prev
+        deadline = time.monotonic()
         while not self._stop.is_set():
             deadline += self.interval_s
-            self._stop.wait(max(0.0, deadline - time.monotonic()))
-            t, w = time.monotonic(), self._watts()
-            self.joules += (w + w_prev) / 2 * (t - t_prev)
-            t_prev, w_prev = t, w
+            if not self._stop.wait(max(0.0, deadline - time.monotonic())):
+                self._add_reading()
 
     def __enter__(self) -> PowerIntegrator:
+        self._last = (time.monotonic(), self.nvml.nvmlDeviceGetPowerUsage(self.handle) / 1e3)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        self._add_reading()
 
 
 def counter_j(nvml: Any, handle: Any) -> float:
@@ -192,22 +199,31 @@ def _relative(a: float, b: float) -> float:
 
 
 def measure_energy(nvml: Any, handle: Any, reader: Any, workload: Workload, seconds: float) -> dict[str, float]:
-    """carbonstep's GPU joules for one training window, beside this script's counter and power readings."""
+    """carbonstep's GPU joules for one training window, beside this script's counter and power readings.
+
+    carbonstep's figure is the difference of two refreshed snapshots taken right beside the script's own
+    counter reads, so both cover the same window.
+    """
     from carbonstep import Tracker
 
     tracker = Tracker(intensity=100, interval_s=0.1, readers=[reader])
     tracker.start()
-    has_counter = True
     try:
-        start_j = counter_j(nvml, handle)
-    except nvml.NVMLError:
-        has_counter, start_j = False, 0.0
-    with PowerIntegrator(nvml, handle) as power:
-        steps = workload.run_for(seconds)
-    end_j = counter_j(nvml, handle) if has_counter else 0.0
-    report = tracker.stop()
-    return {"carbonstep_j": report.energy_kwh_gpu * J_PER_KWH, "counter_j": end_j - start_j if has_counter else 0.0,
-            "power_j": power.joules, "steps": steps, "duration_s": report.duration_s}
+        first = tracker.snapshot()
+        has_counter = True
+        try:
+            start_j = counter_j(nvml, handle)
+        except nvml.NVMLError:
+            has_counter, start_j = False, 0.0
+        with PowerIntegrator(nvml, handle) as power:
+            steps = workload.run_for(seconds)
+        end_j = counter_j(nvml, handle) if has_counter else 0.0
+        last = tracker.snapshot()
+    finally:
+        tracker.stop()
+    return {"carbonstep_j": (last.energy_kwh_gpu - first.energy_kwh_gpu) * J_PER_KWH,
+            "counter_j": end_j - start_j if has_counter else 0.0, "power_j": power.joules, "steps": steps,
+            "duration_s": last.duration_s - first.duration_s}
 
 
 def energy_checks(nvml: Any, uuid: str, workload: Workload, seconds: float) -> tuple[list[Check], dict[str, Any]]:

@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import timeit
 
@@ -56,22 +57,62 @@ def mark_cost() -> float:
     return best / n * 1e6
 
 
-def sampler_cpu_per_sample(seconds: float = 4.0) -> tuple[float, int]:
+def thread_cpu_s(thread: threading.Thread) -> float:
+    """CPU seconds a thread has run (schedstat, in ns: psutil's thread times tick at 10 ms)."""
+    with open(f"/proc/self/task/{thread.native_id}/schedstat") as handle:
+        return int(handle.read().split()[0]) / 1e9
+
+
+class BareWake:
+    """The floor for any sampler thread: a Python thread that wakes on a ``Lock.acquire(timeout)`` deadline
+    loop and does nothing else."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.wakes = 0
+        self._stop = threading.Lock()
+        self._stop.acquire()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        deadline = time.monotonic()
+        while True:
+            deadline += self.interval_s
+            now = time.monotonic()
+            if self._stop.acquire(timeout=max(deadline - now, 0.0)):
+                return
+            self.wakes += 1
+
+    def stop(self) -> None:
+        self._stop.release()
+        self.thread.join()
+
+
+def sampler_vs_bare_wake(rounds: int, seconds: float = 3.0, interval_s: float = 0.1) -> dict[str, float]:
+    """CPU per sample of a default Tracker's sampler thread and of a bare wake-up loop, side by side at the same
+    rate in the same process; the ratio is the median over ``rounds`` of per-round ratios."""
     from carbonstep import Tracker
 
-    tracker = Tracker(intensity=100, interval_s=0.01).start()
-    thread = tracker._sampler._thread
-
-    def cpu() -> float:  # schedstat: nanoseconds on CPU (psutil's thread times tick at 10 ms)
-        with open(f"/proc/self/task/{thread.native_id}/schedstat") as handle:
-            return int(handle.read().split()[0]) / 1e9
-
-    before, samples_before = cpu(), tracker._sampler.samples
-    time.sleep(seconds)
-    after, samples_after = cpu(), tracker._sampler.samples
-    tracker.stop()
-    samples = samples_after - samples_before
-    return (after - before) / samples * 1e3, samples
+    sampler_ms, bare_ms, ratios, samples = [], [], [], 0
+    for _ in range(rounds):
+        tracker = Tracker(intensity=100, interval_s=interval_s).start()
+        time.sleep(interval_s / 2)  # half a period apart: neither thread waits for the other's GIL
+        bare = BareWake(interval_s)
+        sampler = tracker._sampler
+        thread = sampler._thread
+        time.sleep(interval_s * 3)  # both threads past their start
+        s0, b0, n0, w0 = thread_cpu_s(thread), thread_cpu_s(bare.thread), sampler.samples, bare.wakes
+        time.sleep(seconds)
+        s1, b1, n1, w1 = thread_cpu_s(thread), thread_cpu_s(bare.thread), sampler.samples, bare.wakes
+        bare.stop()
+        tracker.stop()
+        sampler_ms.append((s1 - s0) / (n1 - n0) * 1e3)
+        bare_ms.append((b1 - b0) / (w1 - w0) * 1e3)
+        ratios.append(sampler_ms[-1] / bare_ms[-1])
+        samples += n1 - n0
+    return {"sampler_ms": statistics.median(sampler_ms), "bare_ms": statistics.median(bare_ms),
+            "ratio": statistics.median(ratios), "samples": samples, "hz": 1 / interval_s}
 
 
 def has_codecarbon() -> bool:
@@ -135,10 +176,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--import-runs", type=int, default=15)
+    parser.add_argument("--sampler-rounds", type=int, default=7)
+    parser.add_argument("--only-sampler", action="store_true", help="print the sampler / bare wake-up rows only")
     args = parser.parse_args()
+    if args.only_sampler:
+        wake = sampler_vs_bare_wake(args.sampler_rounds)
+        print(f"sampler {wake['sampler_ms']:.3f} ms, bare wake-up {wake['bare_ms']:.3f} ms per sample at "
+              f"{wake['hz']:g} Hz: ratio {wake['ratio']:.2f} (median of {args.sampler_rounds}, target ≤ 1.5)")
+        return
     imports = import_time(args.import_runs)
     mark_us = mark_cost()
-    sample_ms, samples = sampler_cpu_per_sample()
+    wake = sampler_vs_bare_wake(args.sampler_rounds)
     times = overhead(args.rounds, args.steps)
     base = statistics.median(t[0] for t in times["untracked"])
     print("| measurement | result | target / peer |")
@@ -147,8 +195,10 @@ def main() -> None:
         target = "< 50 ms" if name == "import carbonstep" else "peer" if "codecarbon" in name else ""
         print(f"| `{name}` over bare Python (median of {args.import_runs}) | {seconds * 1e3:.1f} ms | {target} |")
     print(f"| `Tracker.mark()` | {mark_us:.2f} µs | < 5 µs |")
-    print(f"| sampler CPU time per sample (CPU + RAM estimate, {samples} samples) | {sample_ms:.3f} ms | "
-          "Carbontracker 0.16 ms, CodeCarbon 1.1 ms |")
+    print(f"| sampler thread CPU per sample at {wake['hz']:g} Hz (default readers, {wake['samples']} samples) | "
+          f"{wake['sampler_ms']:.3f} ms | Carbontracker 0.16 ms, CodeCarbon 1.1 ms |")
+    print(f"| bare Python thread wake-up (`Lock.acquire(timeout)` loop), side by side | {wake['bare_ms']:.3f} ms | |")
+    print(f"| sampler / bare wake-up (median of {args.sampler_rounds} rounds) | {wake['ratio']:.2f} | ≤ 1.5 |")
     print(f"| training step, untracked (median of {args.rounds}) | {base * 1e3:.3f} ms | |")
     for name, values in times.items():
         if name == "untracked":

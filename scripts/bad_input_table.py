@@ -176,6 +176,12 @@ def report_cases(tmp: Path) -> list[Case]:
                                                                           '"timestamp": 1, "step": 0, "seq": 1}\n'))),
         Case("ledgers", "not JSON", "`{oops` on line 2", "error",
              lambda: _cli("sync", _file(tmp, "bad.jsonl", ledger_head + "{oops\n"))),
+        Case("ledgers", "server not answering", "`carbonstep sync` to `http://127.0.0.1:9`", "error",
+             lambda: _cli("sync", _file(tmp, "ok.jsonl", ledger_head + '{"type": "tag", "key": "k", "value": "v", '
+                                                                       '"seq": 1}\n'))),
+        Case("CLI arguments", "compare against a server not answering",
+             "`carbonstep compare RUN --tracking-uri http://127.0.0.1:9`", "error",
+             lambda: _cli("compare", "RUN", "--tracking-uri", "http://127.0.0.1:9")),
     ]
     return cases
 
@@ -209,6 +215,27 @@ def cli_cases(tmp: Path) -> list[Case]:
              lambda: _exit_status("run", *sh, "sh", "-c", "kill -KILL $$")),
     ]
     return cases
+
+
+def optuna_cases(tmp: Path) -> list[Case]:
+    from carbonstep.analysis.study import analyse
+    from carbonstep.optuna import CarbonCallback
+
+    missing = f"sqlite:///{tmp}/missing.db"
+    return [
+        Case("Optuna", "budget not a Budget", "`carbonstep.optuna.CarbonCallback(budget=0.5)`", "error",
+             lambda: CarbonCallback(budget=0.5)),  # type: ignore[arg-type]
+        Case("Optuna", "study: missing storage", "`carbonstep study --storage sqlite:///missing.db`", "error",
+             lambda: _cli("study", "--storage", missing)),
+        Case("Optuna", "study: nowhere to read from", "`carbonstep study`", "error", lambda: _cli("study")),
+        Case("Optuna", "study --json <a directory>", "`carbonstep study --storage … --json /tmp`", "error",
+             lambda: _cli("study", "--storage", missing, "--json", str(tmp))),
+        Case("Optuna", "study: MLflow server not answering", "`carbonstep study --mlflow-experiment s "
+             "--tracking-uri http://127.0.0.1:9`", "error",
+             lambda: _cli("study", "--mlflow-experiment", "s", "--tracking-uri", "http://127.0.0.1:9")),
+        Case("Optuna", "study: bad direction", "`analyse(trials, direction=\"down\")`", "error",
+             lambda: analyse([], "down")),
+    ]
 
 
 def _kept_report(tmp: Path, sh: list[str]) -> str:
@@ -258,7 +285,7 @@ def api_cases(tmp: Path) -> list[Case]:
     cases += [
         Case("Tracker use", "mark(count=nan)", "`tracker.mark(count=float(\"nan\"))`", "warn", _nan_count_warnings),
         Case("Tracker use", "a started Tracker sent to a spawned process", "`Process(target=f, args=(tracker,))`",
-             "error", _spawn_started_tracker),
+             "error", spawn_started_tracker),
         Case("Budget", "empty budget", "`Budget()`", "error", lambda: Budget()),
         Case("Budget", "zero budget", "`Budget(kwh=0)`", "error", lambda: Budget(kwh=0)),
         Case("Budget", "negative budget", "`Budget(co2_kg=-1)`", "error", lambda: Budget(co2_kg=-1)),
@@ -294,14 +321,36 @@ def _nan_count_warnings() -> object:
     return [w for w in report.warnings if "count" in w]
 
 
-def _spawn_started_tracker() -> None:
-    import multiprocessing
+SPAWN_A_STARTED_TRACKER = """
+import multiprocessing
+from carbonstep import Tracker
+from carbonstep.errors import ConfigError
+from carbonstep.testing import ScriptedReader
 
-    from carbonstep import Tracker
-    from carbonstep.testing import ScriptedReader
-
+if __name__ == "__main__":
     with Tracker(region="FR", readers=[ScriptedReader("gpu:0", "gpu", lambda t: 250.0)], interval_s=0.01) as t:
-        multiprocessing.get_context("spawn").Process(target=print, args=(t,)).start()
+        try:
+            multiprocessing.get_context("spawn").Process(target=print, args=(t,)).start()
+        except ConfigError as exc:
+            print("ConfigError:", exc)
+"""
+
+
+def spawn_started_tracker() -> None:
+    """Send a started Tracker to a spawned process, in an interpreter of its own (the spawn context leaves a
+    resource-tracker child behind in its caller); re-raise the ConfigError it printed."""
+    import subprocess
+
+    from carbonstep.errors import ConfigError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "spawn_started.py"
+        script.write_text(SPAWN_A_STARTED_TRACKER)
+        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    line = result.stdout.strip()
+    if line.startswith("ConfigError: "):
+        raise ConfigError(line.removeprefix("ConfigError: "))
+    raise RuntimeError(f"no ConfigError from a spawned started Tracker: {result.stderr or line}")
 
 
 def outcome(case: Case, tmp: str) -> tuple[str, str]:
@@ -328,7 +377,7 @@ def outcome(case: Case, tmp: str) -> tuple[str, str]:
 def rows() -> list[tuple[Case, str, str]]:
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory).resolve()
-        cases = api_cases(tmp) + file_cases(tmp) + report_cases(tmp) + cli_cases(tmp)
+        cases = api_cases(tmp) + file_cases(tmp) + report_cases(tmp) + cli_cases(tmp) + optuna_cases(tmp)
         return [(case, *outcome(case, str(tmp))) for case in cases]
 
 

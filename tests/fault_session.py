@@ -1,8 +1,11 @@
 """A training loop on a TrainingSession that meets a fault, for test_faults.py.
 
-    python tests/fault_session.py MODE OUT_DIR      MODE: sigterm | keyboard | fork
+    python tests/fault_session.py MODE OUT_DIR      MODE: sigterm | keyboard | fork | signals | hung | raising
 
-Energy is 10 J per step (a counter), so the report's figure is known exactly.
+Energy is 10 J per step (a counter), so the report's figure is known exactly. ``signals``: a device whose
+read takes 0.3 s, a validation (a fresh sample) every 4 steps, an epoch every 12: the parent sends SIGTERM or
+SIGINT at a random moment. ``hung``: the device stops answering at its 10th read. ``raising``: it raises from
+its 10th read on. Each step's number is written to OUT_DIR/progress, so the parent knows how far training got.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,18 +21,48 @@ from carbonstep.callbacks.session import TrainingSession
 from carbonstep.errors import CarbonstepError
 from carbonstep.testing import CounterReader
 
+SLOW_READ_S = 0.3
+FAULT_AT_READ = 10
+
+
+def _device(mode: str, steps: list[int]) -> CounterReader:
+    reads = [0]
+
+    def joules() -> float:
+        reads[0] += 1
+        if mode == "signals":
+            time.sleep(SLOW_READ_S)
+        if mode == "hung" and reads[0] >= FAULT_AT_READ:
+            threading.Event().wait()  # never answers
+        if mode == "raising" and reads[0] >= FAULT_AT_READ:
+            raise OSError("GPU is lost")
+        return steps[0] * 10.0
+
+    return CounterReader("steps", "gpu", joules)
+
 
 def main() -> None:
     mode, out = sys.argv[1], Path(sys.argv[2])
     steps = [0]
-    reader = CounterReader("steps", "gpu", lambda: steps[0] * 10.0)
-    session = TrainingSession({"intensity": 100.0, "readers": [reader], "interval_s": 0.02}, summary=False)
+    interval = 0.05 if mode in ("signals", "hung", "raising") else 0.02
+    session = TrainingSession({"intensity": 100.0, "readers": [_device(mode, steps)], "interval_s": interval},
+                              summary=False)
     session.begin(None, out, 1)
+    progress = os.open(out / "progress", os.O_WRONLY | os.O_CREAT, 0o644)
     for step in range(1, 10**9):
         steps[0] = step
-        session.step(step, 0)
+        os.pwrite(progress, f"{step:>12}".encode(), 0)
+        session.step(step, step // 12)
         if step == 5:
-            (out / "ready").write_text("training")  # sigterm: the test may now send the signal
+            (out / "ready").write_text("training")  # the test may now send the signal
+        if mode in ("signals", "hung", "raising"):
+            if step % 4 == 0:
+                session.validation(step, {"val_loss": 1.0 / step})  # a fresh sample: waits on the device
+            if step % 12 == 11:
+                session.epoch_end(step // 12, step)
+            if step == (400 if mode == "signals" else 40):
+                session.end("completed")
+                return
         if mode == "keyboard" and step == 50:
             raise KeyboardInterrupt  # uncaught, as a Ctrl-C in a script
         if mode == "fork" and step == 20:

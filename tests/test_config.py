@@ -81,8 +81,8 @@ def test_an_output_dir_that_is_a_file_is_refused_before_the_run(tmp_path: Path) 
 @pytest.mark.parametrize(("options", "warning"), [
     ({"pue": 1000, "intensity": 100}, r"pue=1000 is above the highest published value \(2\.5, .*Uptime Institute"),
     ({"wue": 1e9, "intensity": 100}, r"wue=1e\+09 L/kWh is above the highest published value \(2 L/kWh"),
-    ({"intensity": 1e12}, r"intensity=1e\+12 g/kWh is above the highest published value \(1141 g/kWh"),
-    ({"intensity": 0.045}, r"intensity=0\.045 g/kWh is below the lowest published value \(2 g/kWh.*check the unit"),
+    ({"intensity": 1e12}, r"intensity=1e\+12 g/kWh is above the highest published value \(1306 g/kWh"),
+    ({"intensity": 0.045}, r"intensity=0\.045 g/kWh is below the lowest published value \(1.306 g/kWh.*check the unit"),
 ])
 def test_implausible_factors_are_warned_in_the_report(options: dict, warning: str) -> None:
     report = _run(**options)

@@ -86,10 +86,10 @@ def test_intensity_file_of_any_bytes_parses_or_names_the_problem(tmp_path: Path,
 
 @FUZZ_FILES
 @given(st.sampled_from(ENCODINGS), st.lists(st.floats(2, 1100), min_size=1, max_size=8),
-       st.sampled_from(["\n", "\r\n"]))
+       st.sampled_from(["\n", "\r\n"]), st.sampled_from(["Zürich, été", "plain ASCII"]))
 def test_a_valid_series_reads_the_same_in_every_encoding(tmp_path: Path, encoding: str, values: list[float],
-                                                         newline: str) -> None:
-    rows = [[f"{i:02d}:00 Ü", (TIME_BASE.replace(hour=i)).isoformat(), repr(v)] for i, v in enumerate(values)]
+                                                         newline: str, note: str) -> None:
+    rows = [[f'"{note}"', (TIME_BASE.replace(hour=i)).isoformat(), repr(v)] for i, v in enumerate(values)]
     text = csv_text(["note", "timestamp", "carbon_intensity"], rows, ",", newline)
     series = read_series(_write(tmp_path, "valid.csv", text.encode(encoding)))
     assert series.values == pytest.approx(values)

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("transformers/train.py", ["--epochs", "1"], "co2_eq_emissions", True),
         ("keras/train.py", ["--epochs", "1"], "mJ per sample", True),
         ("ddp/train.py", ["--epochs", "1"], "= the sum of 2 ranks", True),
-        ("gelu_study/study.py", ["--epochs", "1"], "CO2e than gelu", False),  # prints the comparison instead
+        ("gelu_study/study.py", ["--epochs", "1", "--seeds", "1", "--samples", "2048"], "CO2e than gelu", False),
     ],
 )
 def test_example_runs(tmp_path: Path, script: str, args: list[str], expect: str, summary: bool) -> None:

@@ -40,7 +40,7 @@ def test_check_number_bounds_and_plausible_warning() -> None:
     value, warnings = check_number("pue", 1000, low=1.0, plausible=PUE)
     assert value == 1000.0 and len(warnings) == 1 and "above the highest published value (2.5" in warnings[0]
     value, warnings = check_number("intensity", 0.045, low=0.0, plausible=INTENSITY_G_PER_KWH)
-    assert "below the lowest published value (2 g/kWh" in warnings[0]
+    assert "below the lowest published value (1.306 g/kWh" in warnings[0]
     assert check_number("intensity", 1e12, low=0.0, plausible=INTENSITY_G_PER_KWH).warnings
     assert check_number("wue", 1e9, low=0.0, plausible=WUE_L_PER_KWH).warnings
 
@@ -84,3 +84,13 @@ def test_output_paths_are_checked_up_front(tmp_path) -> None:
         check_output_file("--json", a_file / "r.json")
     with pytest.raises(ConfigError, match="must be a path"):
         check_output_dir("output_dir", 123)
+
+
+def test_intensity_range_is_the_shipped_tables_extremes() -> None:
+    """The plausible grid range is read off the shipped table, not typed from elsewhere."""
+    from carbonstep.accounting.regions import regions
+
+    countries = [r.g_per_kwh for r in regions().values() if r.level == "country"]
+    assert INTENSITY_G_PER_KWH.high == max(countries)
+    assert INTENSITY_G_PER_KWH.low == max(countries) / 1000
+    assert min(countries) > INTENSITY_G_PER_KWH.low

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Sequence
 
+from carbonstep.analysis import compare_cli
 from carbonstep.errors import CarbonstepError
 from carbonstep.validate import check_output_file
 
@@ -189,35 +190,6 @@ def _warn(warnings: list[str]) -> None:
         print(f"carbonstep: warning: {warning}", file=sys.stderr)
 
 
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from carbonstep.analysis.compare import compare, dump_json
-
-    for option, value in (("--json", args.json), ("--plot", args.plot)):
-        if value is not None:
-            check_output_file(option, value)
-    result = compare(args.runs, args.metric, args.mode, args.experiment, args.tracking_uri)
-    print(result.table())
-    written = []
-    if args.json:
-        written.append(dump_json(result, args.json))
-    if args.plot:
-        written.append(result.save_plot(args.plot))
-    for path in written:
-        print(f"wrote {path}")
-    if args.log_artifact:
-        from carbonstep.errors import require
-
-        client = require("mlflow", "mlflow").MlflowClient(args.tracking_uri)
-        for series in result.series:
-            if series.run_id is None:
-                continue
-            for path in written:
-                client.log_artifact(series.run_id, str(path), "carbonstep-compare")
-        if not written:
-            print("--log-artifact: nothing to attach (give --plot and/or --json)", file=sys.stderr)
-    return 0
-
-
 def _cmd_sync(args: argparse.Namespace) -> int:
     from carbonstep.sinks.mlflow import sync_ledger_details
 
@@ -287,20 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pue", type=float, help="PUE for the forecast plan (default: the report's, else 1)")
     p.add_argument("--encoding", help="the CSV files' text encoding (default: detected; e.g. latin-1, utf-16)")
     p.set_defaults(func=_cmd_plan)
-    p = sub.add_parser("compare", help="compare runs on CO2 per unit of a quality metric")
-    p.add_argument("runs", nargs="+", help="MLflow run ids or names, or report files")
-    p.add_argument("--metric", default="val_loss")
-    p.add_argument("--mode", choices=["min", "max"], default="min")
-    p.add_argument("--experiment")
-    p.add_argument("--tracking-uri")
-    p.add_argument("--plot", type=Path, help="write the three-panel figure (.png or .svg)")
-    p.add_argument("--json", type=Path, help="write the comparison as JSON")
-    p.add_argument("--log-artifact", action="store_true", help="attach the plot and JSON to each MLflow run")
-    p.set_defaults(func=_cmd_compare)
+    compare_cli.add_parser(sub)
     p = sub.add_parser("sync", help="send MLflow records kept in a local ledger while the server was unreachable")
     p.add_argument("ledgers", nargs="+", type=Path)
     p.add_argument("--tracking-uri", help="send to this server instead of the one recorded in the ledger")
     p.set_defaults(func=_cmd_sync)
+    from carbonstep.callbacks import optuna as optuna_study  # optuna itself is imported only when used
+
+    optuna_study.add_parser(sub)
     return parser
 
 

@@ -49,15 +49,14 @@ class PlausibleRange:
         return None
 
 
-#: Lowest: 2 g/kWh, the lowest grid average in the shipped table (Quebec and Manitoba, Canada's
-#: National Inventory Report 1990-2022, Annex 13, consumption intensity, direct basis); a value
-#: below it is most likely kg/kWh. Highest: 1141 g/kWh, the lifecycle average of Germany's hard
-#: coal power plants (energy-charts.info emissions chart, Fraunhofer ISE), above the IPCC AR5
-#: WGIII Annex III Table A.III.2 coal median of 820; a grid average cannot exceed its dirtiest
-#: fleet, so a value above it is most likely lb/MWh (× 2.2046) or mg/kWh.
+#: Highest: 1306 g/kWh, the highest latest-year country average in the shipped grid table
+#: (``accounting/data/intensity.csv``: Turkmenistan 2023, Ember via Our World in Data); a grid average above
+#: every country's is most likely lb/MWh (× 2.2046) or mg/kWh. Lowest: a thousandth of that, 1.306: every
+#: country average written in kg/kWh lies below it, and no country's in g/kWh does (the table's lowest is
+#: Lesotho's 21). ``tests/test_validate.py`` checks both against the shipped table.
 INTENSITY_G_PER_KWH = PlausibleRange(
-    2.0, 1141.0, "g/kWh", "Quebec and Manitoba, Canada's National Inventory Report 2022",
-    "German hard-coal plants, lifecycle, energy-charts.info",
+    1.306, 1306.0, "g/kWh", "the highest country average in the shipped table, in kg/kWh",
+    "Turkmenistan 2023, the highest country average in the shipped table (Ember via Our World in Data)",
 )
 #: Lowest 1.0 by definition (no overhead, The Green Grid); highest 2.5, the industry average PUE
 #: of 2007, the worst year of the Uptime Institute Global Data Center Survey (1.58 in 2023).

@@ -148,7 +148,7 @@ BOMS = (  # longest first: the UTF-32 LE mark begins with the UTF-16 LE one
 
 def read_text(path: Path, encoding: str | None = None) -> str:
     """A data file's text: in ``encoding`` if given, else by its byte-order mark (UTF-8/16/32), else
-    UTF-8, else UTF-16 without a mark (every other byte NUL), else Latin-1 (which reads any bytes).
+    UTF-16 without a mark (every other byte NUL), else UTF-8, else Latin-1 (which reads any bytes).
     DataFileError if it cannot be read or is not text in the given encoding."""
     data = read_file_bytes(path)
     if encoding is not None:
@@ -156,14 +156,13 @@ def read_text(path: Path, encoding: str | None = None) -> str:
     for bom, name in BOMS:
         if data.startswith(bom):
             return _decode(path, data[len(bom):], name)
+    if len(data) >= 2 and data.count(0) * 3 >= len(data):  # text has no NUL bytes; UTF-16 has one per ASCII char
+        odd_nuls = data[1::2].count(0)
+        return _decode(path, data, "utf-16-le" if odd_nuls >= data[0::2].count(0) else "utf-16-be")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        pass
-    if len(data) >= 2 and data.count(0) * 3 >= len(data):
-        odd_nuls = data[1::2].count(0)
-        return _decode(path, data, "utf-16-le" if odd_nuls >= data[0::2].count(0) else "utf-16-be")
-    return data.decode("latin-1")
+        return data.decode("latin-1")
 
 
 def _decode(path: Path, data: bytes, encoding: str) -> str:

@@ -1,8 +1,11 @@
-"""Compare runs on CO2 per unit of a quality metric (the eco2AI GELU study's Figure 5, as a tool).
+"""Compare training recipes on CO2e per unit of a quality metric (the eco2AI GELU study's Figure 5, as a tool).
 
-A run is an MLflow run (id or name) or a saved report file. For each run: final and best
-metric, totals, and the CO2 spent to first reach its best value. For each metric level that
-every run reaches: the CO2 each run needed, and the difference relative to the first run.
+A run is an MLflow run (id or name) or a saved report file; runs are grouped into recipes (several
+seeds of one recipe; see :mod:`carbonstep.analysis.compare_stats` for the rule and the statistics).
+For each run: final and best metric, totals, and the CO2e spent to first reach its best value. For
+each metric level that every run reaches: each recipe's mean CO2e to reach it with a 95 % interval,
+and its difference from the reference recipe with that difference's interval. The verdict names a
+winner only when the difference's interval excludes zero.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from carbonstep.analysis.compare_sources import is_run_id, load_series
+from carbonstep.analysis import compare_stats as stats
+from carbonstep.analysis.compare_sources import experiment_refs, is_run_id, load_series
 from carbonstep.analysis.plot import comparison_figure
-from carbonstep.analysis.records import LevelRow, Points, RunSeries, RunSummary
+from carbonstep.analysis.records import LevelRow, Points, RecipeSummary, RunSeries, RunSummary
 from carbonstep.errors import ConfigError
 
 
@@ -32,39 +36,39 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     series: list[RunSeries] = field(default_factory=list, repr=False)
     reached: list[list[tuple[float, float]]] = field(default_factory=list, repr=False)  #: per run: (metric, CO2)
+    recipes: list[RecipeSummary] = field(default_factory=list)
+    group_by: str = "auto"
+    measurement: list[dict[str, Any]] = field(default_factory=list)  #: per method used: its error and source
+
+    @property
+    def reference(self) -> str:
+        """The recipe the others are compared with."""
+        return self.recipes[0].name if self.recipes else ""
 
     def to_dict(self) -> dict[str, Any]:
-        """The comparison as JSON-ready data (without the per-step series)."""
-        return {"metric": self.metric, "mode": self.mode, "runs": [asdict(r) for r in self.runs],
-                "levels": [asdict(row) for row in self.levels], "verdict": self.verdict, "notes": self.notes}
+        """Everything but the raw series, JSON-ready."""
+        return {"metric": self.metric, "mode": self.mode, "group_by": self.group_by, "reference": self.reference,
+                "recipes": [asdict(r) for r in self.recipes], "runs": [asdict(r) for r in self.runs],
+                "levels": [asdict(row) for row in self.levels], "measurement": self.measurement,
+                "verdict": self.verdict, "notes": self.notes,
+                "method": {"interval": "95 % percentile bootstrap over runs", "resamples": stats.RESAMPLES,
+                           "seed": stats.SEED, "min_runs_for_a_winner": stats.MIN_RUNS}}
 
     def table(self) -> str:
-        """The comparison as a text table, with levels, notes and the verdict."""
-        names = [r.name for r in self.runs]
-        lines = [f"{'run':<28} {'final':>10} {'best':>10} {'kWh':>11} {'kg CO2e':>11} {'L water':>10} "
-                 f"{'kg CO2e to best':>16}"]
-        for r in self.runs:
-            lines.append(f"{r.name[:28]:<28} {r.final:>10.4g} {r.best:>10.4g} {r.energy_kwh:>11.4g} {r.co2_kg:>11.4g} "
-                         f"{r.water_l:>10.4g} {r.co2_to_best_kg:>16.4g}{'  *' if r.interpolated else ''}")
-        if self.levels:
-            lines += ["", f"CO2e to first reach {self.metric} {'≤' if self.mode == 'min' else '≥'} level "
-                      f"(difference vs {names[0]}):"]
-            for row in self.levels:
-                cells = [f"{c:.4g} kg" + ("" if i == 0 else f" ({d:+.3g} kg, {p:+.1f} %)")
-                         for i, (c, d, p) in enumerate(zip(row.co2_kg, row.diff_kg, row.diff_pct))]
-                lines.append(f"  {row.level:>10.4g}: " + " | ".join(cells))
-        lines += [f"* {n}" for n in self.notes] + ["", self.verdict]
-        return "\n".join(lines)
+        """The runs, the recipes, the level rows (with headers), the measurement notes and the verdict."""
+        from carbonstep.analysis.compare_text import render
+
+        return render(self)
 
     def figure(self) -> Any:
         """Three panels: (a) metric per step, (b) cumulative CO2 per step, (c) CO2 against the metric reached."""
-        return comparison_figure(self.metric, self.mode, self.series, self.reached, self.levels)
+        return comparison_figure(self.metric, self.mode, self.series, self.reached, self.levels, self.runs,
+                                 self.recipes)
 
     def save_plot(self, path: str | os.PathLike[str]) -> Path:
         """Save :meth:`figure` as an image (PNG, SVG or PDF by the suffix of ``path``)."""
         figure = self.figure()
         figure.savefig(path, dpi=110)
-        return Path(path)
         return Path(path)
 
 
@@ -85,7 +89,7 @@ def _better(a: float, b: float, mode: str) -> bool:
     return a <= b if mode == "min" else a >= b
 
 
-def _summarise(series: RunSeries, mode: str) -> tuple[RunSummary, list[tuple[float, float]]]:
+def _summarise(series: RunSeries, mode: str, recipe: str) -> tuple[RunSummary, list[tuple[float, float]]]:
     """The summary, and (metric value, CO2 at that step) for every metric point."""
     reached: list[tuple[float, float]] = []
     interpolated = False
@@ -97,12 +101,11 @@ def _summarise(series: RunSeries, mode: str) -> tuple[RunSummary, list[tuple[flo
     best = min(values) if mode == "min" else max(values)
     co2_to_best = next(c for v, c in reached if v == best)
     summary = RunSummary(series.name, series.source, values[-1], best, series.energy_kwh, series.co2_kg,
-                         series.water_l, co2_to_best, interpolated)
+                         series.water_l, co2_to_best, interpolated, recipe, dict(series.methods))
     return summary, reached
 
 
-def _levels(reached: list[list[tuple[float, float]]], summaries: list[RunSummary], mode: str,
-            count: int) -> list[LevelRow]:
+def _grid(reached: list[list[tuple[float, float]]], summaries: list[RunSummary], mode: str, count: int) -> list[float]:
     common = max(s.best for s in summaries) if mode == "min" else min(s.best for s in summaries)
     start = max(r[0][0] for r in reached) if mode == "min" else min(r[0][0] for r in reached)
     if not _better(common, start, mode) or count < 2:
@@ -112,51 +115,118 @@ def _levels(reached: list[list[tuple[float, float]]], summaries: list[RunSummary
         grid = {start * (common / start) ** f for f in steps}
     else:
         grid = {start + (common - start) * f for f in steps}
-    levels = sorted(grid, reverse=(mode == "min"))
-    rows = []
-    for level in levels:
-        needed = tuple(next(c for v, c in points if _better(v, level, mode)) for points in reached)
-        diff = tuple(c - needed[0] for c in needed)
-        pct = tuple((d / needed[0] * 100) if needed[0] else 0.0 for d in diff)
-        rows.append(LevelRow(level, needed, diff, pct))
-    return rows
+    return sorted(grid, reverse=(mode == "min"))
 
 
-def _verdict(metric: str, mode: str, summaries: list[RunSummary], levels: list[LevelRow]) -> str:
-    if len(summaries) == 1:
-        s = summaries[0]
-        return f"{s.name}: {s.co2_to_best_kg:.4g} kg CO2e to reach its best {metric} {s.best:.4g}."
-    row = levels[-1]
-    sign = "≤" if mode == "min" else "≥"
-    parts = []
-    for summary, co2, pct in zip(summaries[1:], row.co2_kg[1:], row.diff_pct[1:]):
-        more = "less" if pct < 0 else "more"
-        parts.append(f"{summary.name} reaches {metric} {sign} {row.level:.4g} with {abs(pct):.1f} % {more} CO2e "
-                     f"than {summaries[0].name} ({co2:.4g} vs {row.co2_kg[0]:.4g} kg)")
-    return "; ".join(parts) + "."
+def _needed(points: list[tuple[float, float]], level: float, mode: str) -> float:
+    return next(c for v, c in points if _better(v, level, mode))
+
+
+def _method_errors(methods: str) -> list[float | None]:
+    return [stats.MEASUREMENT[m].relative if m in stats.MEASUREMENT else None
+            for m in {part.split(":")[-1].strip() for part in methods.split(",") if part.strip()}]
+
+
+def _outcome(ref_runs: int, runs: int, pct: float, low: float, high: float, comparable: bool) -> str:
+    if min(ref_runs, runs) < 2:
+        return "no variation"
+    if min(ref_runs, runs) < stats.MIN_RUNS:
+        return "too few runs"
+    if not comparable:
+        return "not comparable"
+    if low > 0:
+        return "more"
+    if high < 0:
+        return "less"
+    return "indistinguishable"
+
+
+def _row(level: float, groups: list[list[list[tuple[float, float]]]], mode: str,
+         methods: list[str]) -> LevelRow:
+    values = [[_needed(points, level, mode) for points in group] for group in groups]
+    means = [stats.mean_interval(v) for v in values]
+    centre = tuple(m[0] for m in means)
+    diff = tuple(c - centre[0] for c in centre)
+    pct, low, high, outcome = [0.0], [0.0], [0.0], ["reference"]
+    for v, method in zip(values[1:], methods[1:]):
+        p, lo, hi = stats.ratio_interval(values[0], v)
+        comparable = True
+        if method != methods[0]:
+            errors = _method_errors(method) + _method_errors(methods[0])
+            known = [e for e in errors if e is not None]
+            comparable = bool(known) and len(known) == len(errors)
+            if comparable:
+                lo, hi = stats.widen(p, lo, hi, [max(known)] * 2)
+        pct.append(p)
+        low.append(lo)
+        high.append(hi)
+        outcome.append(_outcome(len(values[0]), len(v), p, lo, hi, comparable))
+    return LevelRow(level, centre, diff, tuple(pct), tuple(m[1] for m in means), tuple(m[2] for m in means),
+                    tuple(low), tuple(high), tuple(len(v) for v in values), tuple(outcome))
+
+
+def _recipe_summary(name: str, members: list[int], summaries: list[RunSummary],
+                    reached: list[list[tuple[float, float]]], level: float, mode: str, methods: str) -> RecipeSummary:
+    co2 = [_needed(reached[i], level, mode) for i in members]
+    per_kwh = [summaries[i].energy_kwh / summaries[i].co2_kg if summaries[i].co2_kg else 0.0 for i in members]
+    energy = [c * k for c, k in zip(co2, per_kwh)]
+    c = stats.mean_interval(co2)
+    e = stats.mean_interval(energy)
+    return RecipeSummary(name, tuple(summaries[i].name for i in members), methods, *c, *e)
+
+
+def _methods_text(run_methods: list[dict[str, str]]) -> str:
+    found = sorted({f"{d}: {m}" for methods in run_methods for d, m in methods.items()})
+    return ", ".join(found)
 
 
 def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mode: str = "min",
-            experiment: str | None = None, tracking_uri: str | None = None, levels: int = 5) -> Comparison:
-    """Compare ``runs`` (MLflow run ids or names, or report files) on CO2 against ``metric``."""
+            experiment: str | None = None, tracking_uri: str | None = None, levels: int = 5,
+            group_by: str = "auto", reference: str | None = None) -> Comparison:
+    """Compare ``runs`` (MLflow run ids or names, or report files), grouped into recipes, on CO2e against ``metric``.
+
+    With no ``runs`` and an ``experiment``, every finished run of that experiment is compared.
+    ``group_by`` is the recipe rule (``auto``, ``name``, ``name:REGEX``, ``tag:KEY``, ``param:KEY``);
+    ``reference`` names the recipe the others are compared with (default: the first run's).
+    """
     if mode not in ("min", "max"):
         raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
-    if not runs:
-        raise ConfigError("give at least one run (an MLflow run id or name, or a report file)")
-    series = [load_series(str(ref), metric, experiment, tracking_uri) for ref in runs]
-    pairs = [_summarise(s, mode) for s in series]
+    stats.check_rule(group_by)
+    refs = [str(ref) for ref in runs] or (experiment_refs(experiment, tracking_uri) if experiment else [])
+    if not refs:
+        raise ConfigError("give at least one run (an MLflow run id or name, or a report file), or --experiment")
+    series = [load_series(ref, metric, experiment, tracking_uri) for ref in refs]
+    recipes = [stats.recipe_of(s.name, s.tags, s.params, group_by, s.source) for s in series]
+    order = list(dict.fromkeys(recipes))
+    if reference is not None:
+        if reference not in order:
+            raise ConfigError(f"--reference {reference!r} is not one of the recipes: {', '.join(order)}")
+        order.remove(reference)
+        order.insert(0, reference)
+    pairs = [_summarise(s, mode, r) for s, r in zip(series, recipes)]
     summaries = [p[0] for p in pairs]
     reached = [p[1] for p in pairs]
-    rows = _levels(reached, summaries, mode, levels)
+    members = [[i for i, r in enumerate(recipes) if r == name] for name in order]
+    methods = [_methods_text([series[i].methods for i in group]) for group in members]
+    grid = _grid(reached, summaries, mode, levels)
+    rows = [_row(level, [[reached[i] for i in group] for group in members], mode, methods) for level in grid]
+    recipe_rows = [_recipe_summary(name, group, summaries, reached, grid[-1], mode, m)
+                   for name, group, m in zip(order, members, methods)]
     notes = [f"{s.name}: {metric} and co2_kg were logged at different steps; CO2 interpolated between steps"
              for s in summaries if s.interpolated]
-    return Comparison(metric, mode, summaries, rows, _verdict(metric, mode, summaries, rows), notes, series, reached)
+    from carbonstep.analysis.compare_text import measurement_notes, verdict
+
+    result = Comparison(metric, mode, summaries, rows, "", notes, series, reached, recipe_rows, group_by,
+                        measurement_notes(methods))
+    result.verdict = verdict(result)
+    return result
 
 
 def dump_json(result: Comparison, path: str | os.PathLike[str]) -> Path:
-    """Write :meth:`Comparison.to_dict` as JSON to ``path``."""
+    """Write :meth:`Comparison.to_dict` to ``path``."""
     Path(path).write_text(json.dumps(result.to_dict(), indent=2))
     return Path(path)
 
 
-__all__ = ["Comparison", "LevelRow", "Points", "RunSeries", "RunSummary", "compare", "dump_json", "is_run_id"]
+__all__ = ["Comparison", "LevelRow", "Points", "RecipeSummary", "RunSeries", "RunSummary", "compare", "dump_json",
+           "is_run_id"]

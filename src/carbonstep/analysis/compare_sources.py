@@ -33,7 +33,7 @@ def _from_report(path: Path, metric: str) -> RunSeries:
                           f"{', '.join(found) or 'none (was it written by a framework callback?)'}")
     co2 = sorted({r["step"]: r["co2_kg"] for r in records}.items())
     return RunSeries(report.name or path.stem, str(path), points, co2, report.energy_kwh, report.co2_kg,
-                     report.water_l, None)
+                     report.water_l, None, methods=dict(report.methods))
 
 
 def _client(tracking_uri: str | None) -> Any:
@@ -86,4 +86,25 @@ def _from_mlflow(ref: str, metric: str, experiment: str | None, tracking_uri: st
     metrics = run.data.metrics
     points = sorted((m.step, m.value) for m in history)
     return RunSeries(run.info.run_name or run_id, f"mlflow:{run_id}", points, sorted(by_step.items()),
-                     metrics.get("energy_kwh", 0.0), metrics.get("co2_kg", 0.0), metrics.get("water_l", 0.0), run_id)
+                     metrics.get("energy_kwh", 0.0), metrics.get("co2_kg", 0.0), metrics.get("water_l", 0.0), run_id,
+                     dict(run.data.tags), dict(run.data.params), methods_param(run.data.params))
+
+
+def methods_param(params: dict[str, str]) -> dict[str, str]:
+    """domain → method from the ``carbonstep.methods`` param the callbacks log ("cpu: estimate, ram: estimate")."""
+    pairs = (part.split(":", 1) for part in params.get("carbonstep.methods", "").split(",") if ":" in part)
+    return {domain.strip(): method.strip() for domain, method in pairs}
+
+
+def experiment_refs(experiment: str, tracking_uri: str | None) -> list[str]:
+    """The ids of an experiment's finished runs, oldest first (what ``compare --experiment`` compares)."""
+    client = _client(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        names = [e.name for e in client.search_experiments()]
+        raise ConfigError(f"no MLflow experiment {experiment!r}; there are: {', '.join(names)}")
+    runs = client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'", order_by=["start_time ASC"],
+                              max_results=1000)
+    if not runs:
+        raise ConfigError(f"MLflow experiment {experiment!r} has no finished runs to compare")
+    return [run.info.run_id for run in runs]

@@ -57,6 +57,12 @@ class LightningHooks:
         """The step Lightning gives its loggers (optimizer steps taken)."""
         return int(getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step))
 
+    @staticmethod
+    def _accumulating(trainer: Any) -> bool:
+        """This micro-batch only accumulated gradients: no optimizer step (Lightning's own rule)."""
+        should_accumulate = getattr(trainer.fit_loop.epoch_loop, "_should_accumulate", None)
+        return bool(should_accumulate()) if callable(should_accumulate) else False
+
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         """Start measuring (every rank; rank zero logs)."""
         self._to_framework_logger = bool(trainer.loggers)
@@ -65,7 +71,8 @@ class LightningHooks:
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         """Mark a step; log the totals at Lightning's logging cadence."""
-        metrics = self.session.step(self._step(trainer), trainer.current_epoch, batch_size(batch))
+        metrics = self.session.step(self._step(trainer), trainer.current_epoch, batch_size(batch),
+                                    optimizer_stepped=not self._accumulating(trainer))
         if metrics:
             pl_module.log_dict(metrics, logger=self._to_framework_logger, on_step=True, on_epoch=False, batch_size=1)
             if self.progress_bar:  # readable units: the bar rounds to 3 decimals

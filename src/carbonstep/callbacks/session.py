@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from carbonstep._version import __version__
+from carbonstep.callbacks import scope
 from carbonstep.callbacks.budget import Budget, Decision
 from carbonstep.measure import distributed
 from carbonstep.measure.tracker import Snapshot, Tracker
@@ -55,6 +56,7 @@ class TrainingSession:
         summary: bool = True,
     ) -> None:
         options = {**tracker_options, "output_dir": None}  # the session writes the report itself, at end()
+        self._tracker_options = options  # a second fit() starts a fresh Tracker from them
         self.tracker = Tracker(**options)  # validates the configuration at once
         if budget is not None and not isinstance(budget, Budget):
             raise TypeError(f"budget must be a carbonstep.Budget, got {type(budget).__name__}")
@@ -80,13 +82,21 @@ class TrainingSession:
         self._rank_suffix = ""
         self.last_step = 0
         self.validations: list[dict[str, Any]] = []  # step, energy, CO2 and the framework's metrics
+        self._logged_step: int | None = None  # the last step whose totals were logged (and reduced)
+        self._micro_count = 0.0  # samples of micro-batches since the last optimizer step
+        self._ending = False  # end() is under way: a SIGTERM now waits for the report, then acts
+        self._deferred_signal: int | None = None
+        self._restored = False  # load_state_dict() since the last run ended: a resume, offsets kept
 
     # -- lifecycle ------------------------------------------------------------------------
     def begin(self, sink: Sink | None, output_dir: str | os.PathLike[str], log_every_n_steps: int,
               rank: int = 0, world_size: int = 1) -> None:
-        """Start measuring. ``sink`` is None on every rank but the one that logs."""
+        """Start measuring. ``sink`` is None on every rank but the one that logs. After a finished run (a
+        second ``fit()`` with the same callback) this is a fresh measurement with a report of its own."""
         if self.tracker.running:
             return
+        if self.report is not None:
+            self._next_run()
         self.sink = sink
         self.output_dir = self.output_dir or Path(output_dir)
         self.log_every_n_steps = self.log_every_n_steps or max(1, log_every_n_steps)
@@ -95,6 +105,7 @@ class TrainingSession:
         self.distributed = world_size > 1 and distributed.in_process_group()
         # every rank: agree on one run id, see which ranks share a host (a collective under DDP)
         place, run_id = distributed.job_place(self.tracker.run_id)
+        scope.session_began(self)  # an Optuna trial around this run stops measuring what this session measures
         self.tracker.start(place, run_id)
         atexit.register(self._end_at_exit)  # frameworks without an exception hook: a crash still reports
         self._catch_sigterm()
@@ -102,6 +113,20 @@ class TrainingSession:
         if sink is not None:
             sink.log_params(self._params())
             sink.set_tags({"carbonstep.version": __version__, **slurm_tags()})
+
+    def _next_run(self) -> None:
+        """Forget the finished run: a new Tracker, no report, no per-run records. Offsets and epoch costs are
+        kept only when ``load_state_dict()`` came in between (a resume from a checkpoint)."""
+        self.tracker = Tracker(**self._tracker_options)
+        self.report = self.rank_report = self.report_path = self.decision = self.latest = self.sink = None
+        self.messages, self.validations = [], []
+        self.last_step, self._logged_step, self._micro_count = 0, None, 0.0
+        self._ending, self._deferred_signal = False, None
+        if not self._restored:
+            self.offset = dict.fromkeys(CUMULATIVE, 0.0)
+            self.epoch_costs = []
+            self._epoch_start = dict(self.offset)
+        self._restored = False
 
     def _params(self) -> dict[str, Any]:
         t = self.tracker
@@ -142,13 +167,25 @@ class TrainingSession:
             return dict(self.latest)
         return self.cumulative(self.tracker.snapshot(refresh=False))
 
-    def step(self, step: int, epoch: int, count: float | None = None, log: bool = True) -> dict[str, float] | None:
-        """Mark a training step; every ``log_every_n_steps`` return the totals (and log them, if ``log``)."""
+    def step(self, step: int, epoch: int, count: float | None = None, log: bool = True,
+             optimizer_stepped: bool = True) -> dict[str, float] | None:
+        """Mark a training step; every ``log_every_n_steps`` return the totals (and log them, if ``log``).
+
+        Under gradient accumulation call it per micro-batch with ``optimizer_stepped=False`` until the one that
+        stepped: one mark per optimizer step (with every micro-batch's samples), one log and one reduction per
+        logging step. A step number already logged is not logged (nor reduced) again.
+        """
+        if not optimizer_stepped:
+            self._micro_count += count or 0.0
+            return None
+        if self._micro_count:
+            count, self._micro_count = (count or 0.0) + self._micro_count, 0.0
         self.tracker.mark("step", step, epoch, count)
         if log:
             self.last_step = step  # the step the final totals are logged at
-        if step % (self.log_every_n_steps or 1):
+        if step % (self.log_every_n_steps or 1) or step == self._logged_step:
             return None
+        self._logged_step = step
         totals = self.job_totals(self.tracker.snapshot(refresh=False))
         if log and self.sink is not None:
             self.sink.log_metrics(totals, step)
@@ -222,10 +259,20 @@ class TrainingSession:
             self._previous_sigterm = None
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
+        """Write the report, then do what SIGTERM did before. Never waits on a lock the interrupted code may
+        hold: the tracker's reads are on its own thread and every wait is bounded. If ``end()`` was already
+        under way on this thread, the signal waits until it has written the report."""
+        if self._ending:
+            self._deferred_signal = signum
+            return
         previous = self._previous_sigterm
         self._restore_sigterm()
         if self.report is None and self.tracker.running:
             self.end("interrupted")
+        self._forward_sigterm(previous, signum, frame)
+
+    @staticmethod
+    def _forward_sigterm(previous: Any, signum: int, frame: Any) -> None:
         if callable(previous):
             previous(signum, frame)
         elif previous in (signal.SIG_DFL, None):
@@ -256,7 +303,18 @@ class TrainingSession:
         if not self.tracker.running:
             raise RuntimeError("the training session never began")
         atexit.unregister(self._end_at_exit)
-        self._restore_sigterm()
+        previous_sigterm, self._ending = self._previous_sigterm, True
+        try:
+            report = self._end(status)
+        finally:
+            self._ending = False
+            self._restore_sigterm()
+        if self._deferred_signal is not None:  # a SIGTERM came while the report was being written
+            signum, self._deferred_signal = self._deferred_signal, None
+            self._forward_sigterm(previous_sigterm, signum, None)
+        return report
+
+    def _end(self, status: str) -> RunReport:
         extra = {"training_type": self.training_type, "epoch_costs": self.epoch_costs,
                  "validation": self.validations}
         own = self.tracker.stop(status)
@@ -283,6 +341,7 @@ class TrainingSession:
         if self.world_size == 1 or (together and self.rank == 0):
             self.report_path = self._save(job, out / f"carbonstep-{job.run_id}.json")
         self.report = job if self.rank == 0 or self.world_size == 1 else own
+        scope.session_ended(self)  # the trial around this run (if any) takes this report and measures on
         if self.sink is not None:
             if self.world_size == 1 or together:  # a lone rank's figures are not the job's: not logged as such
                 self.sink.log_metrics(final, self.last_step)
@@ -330,6 +389,7 @@ class TrainingSession:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Resume from :meth:`state_dict`: totals continue from the saved ones."""
+        self._restored = self.report is not None  # a resume after a finished run: the next begin() keeps these
         self.offset = {k: float(state["offset"].get(k, 0.0)) for k in CUMULATIVE}
         self.epoch_costs = [dict(c) for c in state.get("epoch_costs", [])]
         if self.budget is None and state.get("budget"):

@@ -1,33 +1,57 @@
-"""The one background thread that polls every reader at a fixed interval."""
+"""The one background thread that polls every reader at a fixed interval.
+
+Once the thread runs, every hardware read happens on it and nowhere else: the training thread
+never calls a reader and never waits on a lock a reader may hold. A fresh sample is *asked for*
+(``poll()``) and waited for within a bound, so a slow or hung device costs training at most
+``wait_s`` once, and a signal handler that stops the tracker while the training thread was
+waiting for a sample cannot deadlock (see docs/FAULTS.md).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from carbonstep.measure.readers.base import Reader
 
 log = logging.getLogger("carbonstep")
+WAIT_S = 2.0  #: the longest a caller waits for a fresh sample, and for the thread's last sample at stop
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """One poll: monotonic time and each reader's value (None where the read failed)."""
 
     t: float
     values: tuple[float | None, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Hung:
+    """A read that had not returned when the sampler was stopped."""
+
+    index: int  #: which reader
+    since: float  #: when the read began (the sampler's clock)
+
+
+def _release(lock: threading.Lock) -> None:
+    """Wake whoever waits on ``lock`` (a binary semaphore); a second wake before the first is taken is one wake."""
+    try:
+        lock.release()
+    except RuntimeError:
+        pass
+
+
 class Sampler:
     """Polls ``readers`` every ``interval_s`` and hands each :class:`Sample` to ``deliver``.
 
-    A fixed-deadline loop on ``time.monotonic()`` sleeping on a lock that ``stop()`` releases, so stop is
-    immediate. A reader that raises is isolated: its value is None, the failure is counted
-    and logged once, and the other readers go on. ``poll()`` takes a sample on the
-    caller's thread (used at epoch ends and at stop); the two never interleave.
+    A fixed-deadline loop on the clock, sleeping on a lock that ``poll()`` and ``stop()`` release.
+    A reader that raises is isolated: its value is None, the failure is counted and logged once, and
+    the other readers go on. A reader that never returns is found by ``stop()`` (``hung``).
+    Before ``start()`` (and in tests) ``poll()`` reads on the caller's thread.
     """
 
     def __init__(
@@ -36,74 +60,140 @@ class Sampler:
         deliver: Callable[[Sample], None],
         interval_s: float,
         clock: Callable[[], float] = time.monotonic,
+        wait_s: float = WAIT_S,
     ) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be > 0")
         self.readers = tuple(readers)
         self.interval_s = interval_s
+        self.wait_s = wait_s
         self.failures = [0] * len(self.readers)
         self.first_failure: list[str | None] = [None] * len(self.readers)
         self.samples = 0
+        self.late_polls = 0  #: poll() calls whose sample did not come within wait_s
+        self.hung: Hung | None = None  #: set by stop() when a read never returned
         self._deliver = deliver
         self._clock = clock
-        self._lock = threading.Lock()
-        self._wake = threading.Lock()  # held while running; released by stop(). Cheaper to wait on than an Event.
+        self._wake = threading.Lock()  # held while idle; released by poll() and stop()
+        self._waiters: deque[threading.Lock] = deque()  # each poll() waits on its own lock, released after its sample
+        self._reading = -1  # the reader being read, -1 between reads
+        self._read_started = 0.0  # when the current (or last) pass over the readers began
+        self._stuck = False  # a poll() timed out on the read under way: later polls do not wait for it
+        self._stopping = False
+        self._closed = False  # after stop(): a late sample from a hung read is dropped
+        self._delivering = threading.Lock()  # held by the thread only while it hands a sample over (no I/O)
+        self.last: Sample | None = None
         self._thread: threading.Thread | None = None
 
-    def _read_all(self) -> tuple[float | None, ...]:
+    # -- reading (the thread's side) -------------------------------------------------------
+
+    def _record_failure(self, i: int, exc: BaseException) -> None:
+        self.failures[i] += 1
+        if self.first_failure[i] is None:
+            self.first_failure[i] = f"{type(exc).__name__}: {exc}"
+            log.warning("carbonstep: reader %s failed: %s", self.readers[i].name, exc)
+
+    def _sample(self) -> Sample | None:
+        self._read_started = t = self._clock()
         values: list[float | None] = []
         for i, reader in enumerate(self.readers):
+            self._reading = i
             try:
                 values.append(reader.read())
             except Exception as exc:  # noqa: BLE001 - one reader's fault must not stop the others
                 values.append(None)
-                self.failures[i] += 1
-                if self.first_failure[i] is None:
-                    self.first_failure[i] = f"{type(exc).__name__}: {exc}"
-                    log.warning("carbonstep: reader %s failed: %s", reader.name, exc)
-        return tuple(values)
-
-    def poll(self) -> Sample:
-        """Read every reader now and deliver the sample."""
-        with self._lock:
-            sample = Sample(self._clock(), self._read_all())
+                self._record_failure(i, exc)
+        self._reading = -1
+        sample = tuple.__new__(Sample, (t, tuple(values)))  # Sample(...) without its Python-level __new__
+        self._stuck = False
+        with self._delivering:
+            if self._closed:
+                return None
             self.samples += 1
+            self.last = sample
             self._deliver(sample)
-            return sample
+        return sample
 
     def _run(self) -> None:
-        deadline = self._clock()
+        clock, wake, interval = self._clock, self._wake, self.interval_s
+        deadline = clock()
         while True:
-            deadline += self.interval_s
-            now = self._clock()
+            deadline += interval
+            now = clock()
             if deadline < now:  # we fell behind (suspend, overload): do not burst to catch up
-                deadline = now + self.interval_s
-            if self._wake.acquire(timeout=deadline - now):
-                return
+                deadline = now + interval
+            wake.acquire(timeout=deadline - now)
+            stopping = self._stopping  # seen before the read: the last sample is taken after stop() asked
+            asked = len(self._waiters)  # callers waiting before this sample began; later ones get the next
             try:
-                self.poll()
+                self._sample()
             except Exception:  # noqa: BLE001 - the thread must survive a faulty consumer
                 log.exception("carbonstep: sample could not be recorded")
+            if asked:
+                for _ in range(asked):
+                    _release(self._waiters.popleft())
+            if stopping:
+                return
+
+    # -- the callers' side -------------------------------------------------------------------
+    def poll(self) -> Sample | None:
+        """A fresh sample: read now (no thread yet), or ask the thread and wait at most ``wait_s``.
+
+        Returns None when no fresh sample came in time (a slow or hung device); the totals then keep the
+        last good sample. Once one wait has timed out, later calls do not wait on the same stuck read.
+        """
+        thread = self._thread
+        if thread is None:
+            return self._sample()
+        if self._stuck or self._stopping or not thread.is_alive():
+            return None
+        before = self.samples
+        if not self._ask_and_wait():
+            self._stuck = True
+            self.late_polls += 1
+            return None
+        return self.last if self.samples != before else None
+
+    def _ask_and_wait(self) -> bool:
+        """Ask the thread for a sample now; True when it was delivered within ``wait_s``."""
+        waiter = threading.Lock()
+        waiter.acquire()
+        self._waiters.append(waiter)
+        _release(self._wake)
+        return waiter.acquire(timeout=self.wait_s)
 
     def start(self) -> None:
+        """Start the thread; it takes the first sample at once, and ``start()`` waits for it (bounded)."""
         if self._thread is not None:
             return
-        self.poll()
         self._wake.acquire()
         self._thread = threading.Thread(target=self._run, name="carbonstep-sampler", daemon=True)
         self._thread.start()
+        if not self._ask_and_wait():
+            self._stuck = True
 
-    def stop(self) -> None:
-        """Stop the thread (idempotent) and take a last sample."""
-        thread, self._thread = self._thread, None
-        if thread is None:
+    def stop(self, wait_s: float | None = None) -> None:
+        """Stop the thread after one last sample (idempotent); wait at most ``wait_s``.
+
+        Never waits on a lock a reader or an interrupted caller may hold. When the thread does not end in
+        time, the read under way is recorded in ``hung`` and any sample it delivers later is dropped.
+        """
+        thread = self._thread
+        if thread is None or self._stopping:
             return
-        self._wake.release()
-        thread.join()
-        if self._lock.acquire(timeout=0.5):  # held only if stop() interrupted a poll (a signal handler)
-            self._lock.release()
-            self.poll()
+        self._stopping = True
+        _release(self._wake)
+        thread.join(self.wait_s if wait_s is None else wait_s)
+        if thread.is_alive():
+            if self._reading >= 0:
+                self.hung = Hung(self._reading, self._read_started)
+        closing = self._delivering.acquire(timeout=self.wait_s)  # a hand-over is pure Python: quick
+        self._closed = True
+        if closing:
+            self._delivering.release()
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """The thread is sampling (not stopped, not stuck in a read that timed out)."""
+        thread = self._thread
+        return thread is not None and not self._stopping and thread.is_alive()

@@ -16,6 +16,7 @@ from carbonstep.measure.readers.base import Reader, counter_delta
 from carbonstep.measure.sampler import Sample
 from carbonstep.vocabulary import DOMAINS, Domain, Kind
 
+MAX_PENDING_MARKS = 100_000  # marks waiting for a sample (a stuck sampler): beyond this the oldest are dropped
 Vector = tuple[float, float, float]  # joules for (gpu, cpu, ram)
 
 
@@ -67,6 +68,8 @@ class EnergyTotals:
         self.degraded_at: list[float | None] = [None] * len(self.readers)
         self._domain_index = [DOMAINS.index(r.domain) for r in self.readers]
         self._last: list[tuple[float, float] | None] = [None] * len(self.readers)
+        # per reader: None for power, else the counter's wrap in joules (0.0: none)
+        self._counter_wraps = [(r.wrap_j or 0.0) if r.kind is Kind.COUNTER else None for r in self.readers]
         self._gpu_util = [(i, r) for i, r in enumerate(self.readers) if r.domain is Domain.GPU]
         self.utilisation = {r.name: [0.0, 0.0, 0.0] for _, r in self._gpu_util}  # weighted sum, seconds, idle s
         self.max_points = max_points
@@ -74,7 +77,9 @@ class EnergyTotals:
         self._point_stride = 1
         self._points_seen = 0
         self.latest: tuple[float, Vector] | None = None
-        self.pending: deque[tuple[str, int | None, int | None, float | None, float]] = deque()
+        self.pending: deque[tuple[str, int | None, int | None, float | None, float]] = deque(
+            maxlen=MAX_PENDING_MARKS)
+        self.marks_dropped = False  #: the pending queue was full once: its oldest marks were lost
         self.max_marks = max_marks
         self.marks: list[ResolvedMark] = []
         self.mark_stride = 1
@@ -82,21 +87,45 @@ class EnergyTotals:
         self.epochs: dict[int, EpochTotals] = {}
         self._last_epoch: EpochTotals | None = None
 
+    def elapsed_s(self, t: float) -> float:
+        """Seconds from the first sample to ``t`` (0 before any sample; a clock may start at 0.0)."""
+        return t - self.t0 if self.t0 is not None else 0.0
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds from the first sample to the latest."""
+        return self.elapsed_s(self.latest[0]) if self.latest is not None else 0.0
+
     # -- hot path -------------------------------------------------------------------------
     def mark(self, name: str, step: int | None, epoch: int | None, count: float | None) -> None:
         self.pending.append((name, step, epoch, count, self.clock()))
 
     # -- sampler side ---------------------------------------------------------------------
     def ingest(self, sample: Sample) -> None:
+        """Add one sample (the sampler thread's only call here: kept to few calls, it runs cold every time)."""
         t = sample.t
         if self.t0 is None:
             self.t0 = t
+        last, joules, counters = self._last, self.joules, self._counter_wraps
         for i, value in enumerate(sample.values):
-            self._ingest_value(i, t, value)
+            before = last[i]
+            if value is None or before is None:
+                self._ingest_value(i, t, value)  # the rare paths: a failed read, the first read
+                continue
+            wrap = counters[i]
+            if wrap is None:  # power: trapezoid
+                joules[i] += (value + before[1]) / 2 * (t - before[0])
+            elif value >= before[1]:
+                joules[i] += value - before[1]
+            else:
+                joules[i] += counter_delta(before[1], value, wrap or None)
+            last[i] = (t, value)
         vector = self.domain_joules()
         previous = self.latest
         self.latest = (t, vector)
-        self._record_point(t, vector)
+        self._points_seen += 1
+        if not self._points_seen % self._point_stride:
+            self._record_point(t, vector)
         if self._gpu_util:
             self._record_utilisation(t, previous)
         if self.pending:
@@ -105,7 +134,7 @@ class EnergyTotals:
     def _ingest_value(self, i: int, t: float, value: float | None) -> None:
         if value is None:
             if self.degraded_at[i] is None:
-                self.degraded_at[i] = t - (self.t0 or t)
+                self.degraded_at[i] = self.elapsed_s(t)
             return
         last = self._last[i]
         if last is not None:
@@ -123,9 +152,6 @@ class EnergyTotals:
         return (out[0], out[1], out[2])
 
     def _record_point(self, t: float, vector: Vector) -> None:
-        self._points_seen += 1
-        if self._points_seen % self._point_stride and self.timeline:
-            return
         self.timeline.append((t, vector))
         if len(self.timeline) > self.max_points:  # keep memory bounded: halve the resolution
             self.timeline = self.timeline[::2]
@@ -148,6 +174,8 @@ class EnergyTotals:
         assert self.latest is not None and self.t0 is not None
         t1, v1 = self.latest
         t0, v0 = previous if previous is not None else self.latest
+        if len(self.pending) == self.pending.maxlen:
+            self.marks_dropped = True
         while self.pending and self.pending[0][4] <= t1:
             name, step, epoch, count, t = self.pending.popleft()
             energy = _lerp(t, t0, v0, t1, v1)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +32,19 @@ log = logging.getLogger("carbonstep")
 logging.getLogger("carbonstep").addHandler(logging.NullHandler())
 
 RAPL_MAX_W = 1000.0  # upper bound on a package's power, to keep two reads within one wrap
+STOP_WAIT_S = 10.0  # a second stop() (another thread) waits this long for the first one's report
+_RUNNING: "weakref.WeakSet[Tracker]" = weakref.WeakSet()
+
+
+def _forget_in_forked_child() -> None:
+    """A forked child (a DataLoader worker) inherits running trackers: its marks go nowhere."""
+    for tracker in list(_RUNNING):
+        tracker._marking = None
+    _RUNNING.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_forked_child)
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,11 @@ class Tracker:
     (``config``); :meth:`from_config` builds a Tracker from one.
     """
 
+    _marking: EnergyTotals | None = None  # the totals that mark() feeds: only while running, in this process
+    _tree: Any = None  # the process tree the estimates read (its /proc files are closed at stop)
+    _stop_claim: threading.Lock | None = None  # taken once, by the stop() that builds the report
+    _stopped: threading.Event | None = None
+    _stopping_thread: int | None = None
     _bad_count_seen = False  #: a mark(count=…) was left out (warned once)
 
     def __init__(
@@ -193,7 +213,7 @@ class Tracker:
             from carbonstep.measure.readers import discover
 
             found = discover(self.attribution, self.config.pid, place=self.place)
-            self._readers, self.unavailable = found.readers, found.unavailable
+            self._readers, self.unavailable, self._tree = found.readers, found.unavailable, found.tree
             self.warnings += found.warnings
         self._leave_node_sources_to_leader()
         self._owner_pid = os.getpid()
@@ -204,7 +224,10 @@ class Tracker:
         self._totals = EnergyTotals(self._readers, clock=self.config.clock)
         self._sampler = Sampler(self._readers, self._totals.ingest, interval, clock=self.config.clock)
         self._started_wall = self.config.wall_clock()
+        self._stop_claim, self._stopped = threading.Lock(), threading.Event()
         self._sampler.start()
+        self._marking = self._totals
+        _RUNNING.add(self)
         return self
 
     def _leave_node_sources_to_leader(self) -> None:
@@ -232,9 +255,9 @@ class Tracker:
 
     def mark(self, name: str = "step", step: int | None = None, epoch: int | None = None,
              count: float | None = None) -> None:
-        """Record a point in the run (no hardware read, no lock; about a microsecond). A ``count``
-        that is not a finite number ≥ 0 is left out, with one warning in the report; the run goes on."""
-        totals = self._totals
+        """Record a point in the run (no hardware read, no lock; about a microsecond). Ignored once stopped. A
+        ``count`` that is not a finite number ≥ 0 is left out, with one warning in the report; the run goes on."""
+        totals = self._marking
         if totals is not None:
             if count is not None:
                 count = self._usable_count(count)
@@ -258,9 +281,8 @@ class Tracker:
         totals, sampler = self._require_started()
         if refresh and sampler.running:
             sampler.poll()
-        t, joules = totals.latest or (0.0, (0.0, 0.0, 0.0))
-        duration = t - (totals.t0 or t)
-        return self._snapshot(duration, joules)
+        joules = totals.latest[1] if totals.latest is not None else (0.0, 0.0, 0.0)
+        return self._snapshot(totals.duration_s, joules)
 
     def _snapshot(self, duration_s: float, joules: tuple[float, float, float]) -> Snapshot:
         kwh = [j / J_PER_KWH for j in joules]
@@ -270,25 +292,73 @@ class Tracker:
                         accounting.co2_kg(total, self._g_per_kwh(duration_s)), accounting.water_l(total))
 
     def stop(self, status: str = "completed") -> RunReport:
-        """Stop measuring and return the report (idempotent: later calls return the same one)."""
+        """Stop measuring and return the report (idempotent: later calls return the same one).
+
+        Bounded: the sampler's last read is waited for at most a few seconds (a hung device is named in the
+        report, its energy kept up to its last good read). Two threads stopping at once get the same report.
+        """
         if self._report is not None:
             return self._report
         totals, sampler = self._require_started()
         if os.getpid() != self._owner_pid:
             raise CarbonstepError(f"this Tracker was started in process {self._owner_pid}; process {os.getpid()} "
                                   "is a forked copy (a DataLoader worker?) and cannot stop it")
-        sampler.stop()
-        for reader in self._readers:
-            try:
-                reader.close()
-            except Exception:  # noqa: BLE001 - closing must not hide the report
-                log.debug("carbonstep: closing %s failed", reader.name, exc_info=True)
-        self._report = self._build_report(totals, sampler, status)
+        assert self._stop_claim is not None and self._stopped is not None
+        if not self._stop_claim.acquire(blocking=False):
+            return self._report_of_the_first_stop()
+        self._stopping_thread = threading.get_ident()
+        try:
+            self._marking = None
+            _RUNNING.discard(self)
+            sampler.stop()
+            self._note_faults(totals, sampler)
+            self._close_sources(sampler)
+            self._report = self._build_report(totals, sampler, status)
+        finally:
+            self._stopped.set()
         if self.config.output_dir is not None:  # a path that fails: the temporary directory, said in the log
             _, message = self._report.save_or_fallback(self.report_path)
             if message is not None:
                 log.warning("carbonstep: %s", message)
         return self._report
+
+    def _report_of_the_first_stop(self) -> RunReport:
+        assert self._stopped is not None
+        if self._stopping_thread == threading.get_ident():
+            raise CarbonstepError("stop() was called again while this thread is stopping the Tracker (from a signal "
+                                  "handler?): the first call returns the report")
+        if not self._stopped.wait(STOP_WAIT_S) or self._report is None:
+            raise CarbonstepError(f"another thread's stop() gave no report within {STOP_WAIT_S:g} s")
+        return self._report
+
+    def _note_faults(self, totals: EnergyTotals, sampler: Sampler) -> None:
+        """Name a read that never returned, and marks lost while the sampler was stuck."""
+        hung = sampler.hung
+        if hung is not None:
+            i = hung.index
+            sampler.failures[i] += 1
+            sampler.first_failure[i] = (sampler.first_failure[i] or
+                                        f"hung: a read gave no answer within {sampler.wait_s:g} s at stop")
+            if totals.degraded_at[i] is None:
+                totals.degraded_at[i] = totals.elapsed_s(hung.since)
+        if sampler.late_polls:
+            self.warnings.append(f"{sampler.late_polls} fresh sample(s) asked for (validation, epoch end) took over "
+                                 f"{sampler.wait_s:g} s: the figures then used the last sample taken")
+        if totals.marks_dropped or len(totals.pending) == totals.pending.maxlen:
+            self.warnings.append(f"over {totals.pending.maxlen} marks waited for one sample: the oldest were dropped")
+
+    def _close_sources(self, sampler: Sampler) -> None:
+        """Close every reader but one whose read hangs (closing it could hang too), then the process tree."""
+        hung = sampler.hung
+        for i, reader in enumerate(self._readers):
+            if hung is not None and i == hung.index:
+                continue
+            try:
+                reader.close()
+            except Exception:  # noqa: BLE001 - closing must not hide the report
+                log.debug("carbonstep: closing %s failed", reader.name, exc_info=True)
+        if self._tree is not None and hung is None:
+            self._tree.close()
 
     @property
     def report_path(self) -> Path:
@@ -297,8 +367,8 @@ class Tracker:
 
     @property
     def running(self) -> bool:
-        """Started, not stopped, and this is the process that started it (not a forked copy)."""
-        return self._sampler is not None and self._report is None and os.getpid() == self._owner_pid
+        """Measuring: started, not stopping or stopped, and this is the process that started it (not a fork)."""
+        return self._marking is not None and os.getpid() == self._owner_pid
 
     def __getstate__(self) -> dict[str, Any]:
         """A Tracker that has started holds threads and open devices: it cannot be pickled."""

@@ -212,7 +212,7 @@ def build_report(facts: RunFacts, accounting: Accounting, totals: TotalsView, sa
     """The report of a stopped run, with its hints."""
     curve = curve_of(accounting, totals, facts.started_wall_s)
     t_end, joules = totals.latest or (0.0, (0.0, 0.0, 0.0))
-    duration = t_end - (totals.t0 or t_end)
+    duration = t_end - totals.t0 if totals.t0 is not None else 0.0  # a clock may start at 0.0
     kwh = [j / J_PER_KWH for j in joules]
     total = sum(kwh)
     marks = tuple(

@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 from carbonstep.errors import SinkError, require
 from carbonstep.sinks.ledger import Ledger, file_digest, read_ledger
-from carbonstep.sinks.probe import unreachable_reason
+from carbonstep.sinks.probe import PROBE_TIMEOUT_S, unreachable_reason
 
 log = logging.getLogger("carbonstep")
 BATCH_METRICS = 1000
@@ -37,6 +37,11 @@ CLOSE_TIMEOUT_S = 20.0  #: the longest ``close()`` waits for the last send befor
 REPORT_GLOB = "carbonstep-*.json"  #: the only files ``sync`` uploads: reports the sink wrote beside its ledger
 
 _LIVE_SINKS: "weakref.WeakSet[MlflowSink]" = weakref.WeakSet()
+
+
+def _reachable(tracking_uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether ``tracking_uri`` answers its health probe within ``timeout_s`` (TLS verified as MLflow does)."""
+    return unreachable_reason(tracking_uri, timeout_s) is None
 
 
 def _after_fork_in_child() -> None:
@@ -350,7 +355,7 @@ def sync_ledger_details(path: str | os.PathLike[str], tracking_uri: str | None =
         uri = tracking_uri or sink.tracking_uri or mlflow.get_tracking_uri()
         reason = unreachable_reason(uri)
         if reason:
-            raise SinkError(f"{reason}; {path} is unchanged, run sync again when the server is up")
+            raise SinkError(f"{reason}: start it, or pass --tracking-uri URL; {path} keeps every record until then")
         upto = max(item["seq"] for item in pending)
         pending, refused = trusted_artifacts(path, pending)
         result.refused += refused

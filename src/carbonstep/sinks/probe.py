@@ -9,6 +9,7 @@ client certificate; otherwise ``requests``' defaults (``REQUESTS_CA_BUNDLE``, pr
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from carbonstep.errors import require
@@ -47,8 +48,12 @@ def unreachable_reason(tracking_uri: str, timeout_s: float = PROBE_TIMEOUT_S) ->
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
+    """The system's words for a failed connection ("Connection refused"), else the error's first line."""
+    text = str(exc)
+    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text) or re.search(r"\[SSL: [A-Z_]+\] ([^'\")(]+)", text)
+    if found:
+        return found.group(1).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 __all__ = ["PROBE_TIMEOUT_S", "tls_options", "unreachable_reason"]

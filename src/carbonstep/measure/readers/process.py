@@ -20,13 +20,26 @@ class ProcFiles:
     TICK_S = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
     PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
-    def __init__(self, pid: int, proc_root: str = "/proc") -> None:
+    def __init__(self, pid: int, proc_root: str = "/proc", own: bool = False) -> None:
         self.pid = pid
-        self._stat = os.open(f"{proc_root}/{pid}/stat", os.O_RDONLY)
+        self._own = own  # this very process: CPU time from the process clock, not a /proc read
+        self._stat = -1 if own else os.open(f"{proc_root}/{pid}/stat", os.O_RDONLY)
         self._statm = os.open(f"{proc_root}/{pid}/statm", os.O_RDONLY)
+        self.waited_children_s = 0.0  # own process: its waited-for children's CPU time, as of refresh_children()
+        self.refresh_children()
+
+    def refresh_children(self) -> None:
+        """Own process: read the waited-for children's CPU time (getrusage; it changes only when one is reaped)."""
+        if self._own:
+            import resource
+
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            self.waited_children_s = usage.ru_utime + usage.ru_stime
 
     def cpu_seconds(self, with_waited_children: bool) -> float:
         """user + system seconds (and those of waited-for children, when asked)."""
+        if self._own:  # all threads, exited ones included (CLOCK_PROCESS_CPUTIME_ID): one cheap call
+            return time.process_time() + (self.waited_children_s if with_waited_children else 0.0)
         fields = os.pread(self._stat, 4096, 0).rpartition(b")")[2].split()
         ticks = int(fields[11]) + int(fields[12])  # utime, stime
         if with_waited_children:
@@ -37,11 +50,14 @@ class ProcFiles:
         return float(int(os.pread(self._statm, 256, 0).split()[1]) * self.PAGE_BYTES)
 
     def close(self) -> None:
+        """Close both files (idempotent)."""
         for fd in (self._stat, self._statm):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._stat = self._statm = -1
 
 
 class _PsutilFiles:
@@ -81,12 +97,18 @@ class ProcessTree:
 
     Children are listed with psutil at most every ``refresh_s`` seconds (listing walks
     /proc, the expensive part); between listings only the known processes are read.
-    CPU time of children that have exited and been waited for is included through the
-    root's cutime/cstime, so the total keeps growing when workers come and go. Processes in
-    ``exclude`` (other ranks of a job, measured by themselves) are left out with their children.
+    The root, when it is this process, is read through the process clock, and its waited-for children's
+    time (getrusage) again at each listing. Every member is read with its waited-for children's time
+    (cutime/cstime), so a process's CPU time is
+    in exactly one place: its own while it lives, then its parent's cutime once the parent has waited for
+    it (a DataLoader worker reaped by the root, a grandchild reaped by a shell wrapper). A process that is
+    gone before its parent's cutime shows it would make the sum dip and come back: the total never goes
+    down, so nothing is counted twice. Processes in ``exclude`` (other ranks of a job, measured by
+    themselves) are left out with their children.
     """
 
-    def __init__(self, pid: int | None = None, refresh_s: float = 5.0, exclude: Iterable[int] = ()) -> None:
+    def __init__(self, pid: int | None = None, refresh_s: float = 5.0, exclude: Iterable[int] = (),
+                 rss_refresh_s: float = 1.0) -> None:
         import psutil
 
         self._psutil = psutil
@@ -94,23 +116,39 @@ class ProcessTree:
         self.root = psutil.Process(self.pid)
         self.refresh_s = refresh_s
         self.exclude = frozenset(exclude)
-        self._root_files = self._open(self.root)
+        self._root_files = self._open(self.root, own=self.pid == os.getpid())
         self._children: dict[int, Any] = {}
         self._members_cache: list[Any] = []
         self._listed_at = -float("inf")
+        self._cpu_high_s = 0.0
+        self.rss_refresh_s = rss_refresh_s  # resident memory moves slowly; a /proc read costs more than a sample
+        self._rss: tuple[float, float] = (-float("inf"), 0.0)  # (when read, bytes)
 
     @staticmethod
-    def _open(process: Any) -> Any:
+    def _open(process: Any, own: bool = False) -> Any:
         try:
-            return ProcFiles(process.pid)
+            return ProcFiles(process.pid, own=own)
         except OSError:
             return _PsutilFiles(process)
+
+    def close(self) -> None:
+        """Close every /proc file the tree holds open."""
+        for files in (self._root_files, *self._children.values()):
+            files.close()
+        self._children.clear()
+        self._members_cache = []
 
     def _members(self) -> list[Any]:
         now = time.monotonic()
         if now - self._listed_at < self.refresh_s:
             return self._members_cache
+        return self._list(now)
+
+    def _list(self, now: float) -> list[Any]:
         self._listed_at = now
+        refresh = getattr(self._root_files, "refresh_children", None)
+        if refresh is not None:
+            refresh()
         try:
             live = {p.pid: p for p in self.root.children(recursive=True)}
         except self._psutil.Error:
@@ -147,16 +185,28 @@ class ProcessTree:
 
     def cpu_seconds(self) -> float:
         """Cumulative user+system CPU seconds of the tree (waited-for children included)."""
+        now = time.monotonic()  # the listing check inlined: this runs cold at every sample
+        members = self._members_cache if now - self._listed_at < self.refresh_s else self._list(now)
         total = self._root_files.cpu_seconds(True)
-        for files in self._members():
+        for files in members:
             try:
-                total += files.cpu_seconds(False)
+                total += files.cpu_seconds(True)
             except GONE:
-                continue  # exited since the last listing: its time is in the root's cutime once waited
-        return total
+                continue  # exited since the last listing: its time is in its parent's cutime once waited
+        if total > self._cpu_high_s:  # a dip (exited, not yet waited for) is not a reset
+            self._cpu_high_s = total
+        return self._cpu_high_s
 
     def rss_bytes(self) -> float:
-        """Resident memory of the tree in bytes."""
+        """Resident memory of the tree in bytes (read again at most every ``rss_refresh_s``)."""
+        now = time.monotonic()
+        if now - self._rss[0] < self.rss_refresh_s:
+            return self._rss[1]
+        total = self._read_rss_bytes()
+        self._rss = (now, total)
+        return total
+
+    def _read_rss_bytes(self) -> float:
         total = self._root_files.rss_bytes()
         for files in self._members():
             try:

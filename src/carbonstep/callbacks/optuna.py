@@ -1,0 +1,449 @@
+"""Optuna: the energy, CO2e and water of every trial, a study-wide carbon budget (extra ``optuna``).
+
+::
+
+    carbon = CarbonCallback(region="FR", budget=Budget(co2_kg=0.05))
+    study.optimize(carbon.track(objective), n_trials=200, callbacks=[carbon])
+
+``track`` measures each trial's objective with a :class:`~carbonstep.Tracker`. When the objective trains with
+one of carbonstep's framework callbacks, the callback's session measures the training and the trial takes its
+report; the trial's own Tracker measures only what runs outside the session (set-up, evaluation), so nothing is
+counted twice (:mod:`carbonstep.callbacks.scope`). The figures go into ``trial.user_attrs`` (``carbonstep.*``),
+that is into the study's storage, where every worker sees them: the study's totals and the budget are sums over
+``study.get_trials()``, whatever worker ran each trial. Pruned and failed trials count.
+
+**Budget.** After each trial (the callback) the worker stops its optimize loop (``study.stop()``: no trial is cut
+short) when the study has spent the budget, or when it would overrun it with the trials now running on other
+workers and one more from this worker, each projected at the :class:`~carbonstep.Budget` rule (the mean cost of
+the last three finished trials). The same check runs when a trial starts: a worker that finds the budget spent
+or committed (another worker spent it meanwhile, or it joined late) prunes that trial at once, at no cost, marked
+``carbonstep.skipped``, and stops.
+
+**MLflow** (``mlflow=True``) follows Optuna's own ``MLflowCallback``: one run per trial, named after the trial's
+number, in an experiment named after the study, with the trial's params, the objective as ``value`` (or
+``metric_name``), tags ``number``, ``state``, ``direction``, and carbonstep's ``co2_kg``, ``energy_kwh``,
+``water_l`` at the run's last step. The run is active while the objective runs, so a framework callback inside
+logs its per-step figures into it, and the run id is kept under ``mlflow_run_id`` in the trial's system attrs,
+where Optuna's ``MLflowCallback`` looks for it. With a run already active (a study run you opened) the trial runs
+are nested under it.
+
+One process measures one trial at a time: a Tracker measures a process, not a thread, so
+``study.optimize(n_jobs>1)`` is refused; run several worker processes on one storage instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import math
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from carbonstep.analysis.study import TrialCost, analyse, dump_json, totals, trials_from_mlflow
+from carbonstep.callbacks import scope
+from carbonstep.callbacks.budget import PROJECTION_WINDOW, Budget, Decision
+from carbonstep.callbacks.trial_mlflow import TrialRun, objective_metrics
+from carbonstep.errors import CarbonstepError, ConfigError, require
+from carbonstep.measure.tracker import Tracker
+from carbonstep.report.formatting import format_energy, format_mass, format_volume
+from carbonstep.report.record import RunReport
+from carbonstep.validate import check_output_file
+
+log = logging.getLogger("carbonstep")
+PREFIX = "carbonstep."
+FIGURES = ("energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "co2_kg", "water_l", "duration_s")
+BUDGET_QUANTITIES = {"co2_kg": "co2_kg", "kwh": "energy_kwh", "water_l": "water_l"}  # Budget's name → attr's
+FORMATS: dict[str, Callable[[float], str]] = {
+    "co2_kg": lambda kg: f"{format_mass(kg)} CO2e", "kwh": format_energy, "water_l": format_volume}
+SESSION_STATUS = {"completed": "completed", "pruned": "interrupted", "failed": "failed", "interrupted": "interrupted"}
+
+
+def _optuna() -> Any:
+    return require("optuna", "optuna")
+
+
+class TrialMeter:
+    """Measures one trial: its own Tracker between framework sessions, each session's report during them."""
+
+    def __init__(self, new_tracker: Callable[[], Tracker]) -> None:
+        self.new_tracker = new_tracker
+        self.pid = os.getpid()
+        self.parts: list[tuple[str, RunReport]] = []  #: (what measured it, its report)
+        self.sessions: list[Any] = []
+        self.last_step = 0  #: the last step a session logged (the trial's figures go at or after it)
+        self.tracker: Tracker | None = None
+        self.reports: list[str] = []  #: the sessions' report files
+        self.error: str | None = None  #: why a part of the trial could not be measured
+        self.finishing = False
+
+    def start(self) -> None:
+        try:
+            self.tracker = self.new_tracker().start()
+        except Exception as exc:  # noqa: BLE001 - measuring must never fail the trial
+            self.error = f"the trial's Tracker could not start: {exc}"
+            log.warning("carbonstep: %s", self.error)
+
+    def _stop_tracker(self, status: str) -> None:
+        if self.tracker is not None and self.tracker.running:
+            self.parts.append(("tracker", self.tracker.stop(status)))
+        self.tracker = None
+
+    def session_began(self, session: Any) -> None:
+        if os.getpid() != self.pid:  # a forked child (a DDP rank, a DataLoader worker): not this trial's
+            return
+        self._stop_tracker("completed")
+        self.sessions.append(session)
+
+    def session_ended(self, session: Any) -> None:
+        if os.getpid() != self.pid or session not in self.sessions:
+            return
+        self.sessions.remove(session)
+        self.parts.append((f"{type(session).__name__} {session.tracker.run_id}", session.report))
+        if session.report_path is not None:
+            self.reports.append(str(session.report_path))
+        self.last_step = max(self.last_step, session.last_step)
+        if not self.sessions and not self.finishing:
+            self.start()
+
+    def finish(self, status: str) -> dict[str, Any]:
+        """Stop measuring (ending any session left open) and return the trial's figures."""
+        self.finishing = True
+        for session in list(self.sessions):
+            try:
+                session.end(status)  # e.g. Keras, which has no exception hook: the trial is over, so is its run
+            except Exception:  # noqa: BLE001 - a session that cannot end must not lose the rest
+                log.warning("carbonstep: could not end a training session left open by the trial", exc_info=True)
+                self.sessions.remove(session)
+        self._stop_tracker(status)
+        figures = {**figures_of(self.parts), PREFIX + "reports": self.reports}
+        return figures if self.error is None else {PREFIX + "error": self.error}  # partial figures: none at all
+
+
+def figures_of(parts: Sequence[tuple[str, RunReport]]) -> dict[str, Any]:
+    """The trial's user attrs: each figure summed over the parts that measured it, methods, who measured."""
+    out: dict[str, Any] = {PREFIX + k: float(sum(getattr(r, k) for _, r in parts)) for k in FIGURES}
+    methods: dict[str, set[str]] = {}
+    for _, report in parts:
+        for domain, method in report.methods.items():
+            methods.setdefault(domain, set()).update(m.strip() for m in str(method).split(","))
+    out[PREFIX + "methods"] = {d: ", ".join(sorted(m)) for d, m in sorted(methods.items())}
+    out[PREFIX + "measured_by"] = sorted({who.split(" ")[0] for who, _ in parts})
+    out[PREFIX + "intensity_g_per_kwh"] = sorted({round(r.intensity.g_per_kwh, 3) for _, r in parts})
+    return out
+
+
+def trial_costs(study: Any, states: Sequence[Any] | None = None) -> list[TrialCost]:
+    """Every trial of ``study`` (from its storage: every worker's) as a :class:`TrialCost`."""
+    out = []
+    for trial in study.get_trials(deepcopy=False, states=states):
+        attrs = trial.user_attrs
+        measured = PREFIX + "co2_kg" in attrs
+        value = trial.values[0] if trial.values else None
+        finished = trial.datetime_complete.timestamp() if trial.datetime_complete else None
+        out.append(TrialCost(trial.number, trial.state.name, value,
+                             attrs.get(PREFIX + "co2_kg") if measured else None,
+                             attrs.get(PREFIX + "energy_kwh") if measured else None,
+                             attrs.get(PREFIX + "water_l") if measured else None,
+                             finished, dict(trial.params), bool(attrs.get(PREFIX + "skipped", False))))
+    return out
+
+
+def study_totals(study: Any) -> dict[str, Any]:
+    """The study's footprint so far, over every worker's finished trials: CO2e, kWh, litres, trials by state."""
+    return totals(trial_costs(study))
+
+
+def check_study_budget(budget: Budget, trials: Sequence[TrialCost], running_elsewhere: int,
+                       after_trial: int) -> Decision:
+    """The :class:`Budget` rule applied to a study, trials for epochs: stop once spent ≥ limit, or (``predict``)
+    when what is spent, the trials running on other workers and one more trial would overrun it, each trial
+    projected at the Budget's rule (the mean cost of the last finished trials)."""
+    finished = sorted((t for t in trials if t.measured), key=lambda t: (t.finished_at_s or math.inf, t.number))
+    spent = {q: sum(_figure(t, attr) for t in finished) for q, attr in BUDGET_QUANTITIES.items()}
+    costs = [{q: _figure(t, attr) for q, attr in BUDGET_QUANTITIES.items()} for t in finished if not t.skipped]
+    recent = costs[-PROJECTION_WINDOW:]
+    next_cost = {q: sum(c[q] for c in recent) / len(recent) if recent else 0.0 for q in BUDGET_QUANTITIES}
+    in_flight = running_elsewhere if budget.predict else 0
+    committed = {q: spent[q] + in_flight * next_cost[q] for q in BUDGET_QUANTITIES}
+    decision = budget.check(after_trial, committed, costs)  # the Budget's rule on what is spent or committed
+    quantity, limit = decision.quantity, decision.limit
+    used, show = spent[quantity], FORMATS[quantity]
+    if decision.stop and used >= limit:
+        reason = f"study budget spent: {show(used)} ≥ {show(limit)} after trial {after_trial}"
+    elif decision.stop:
+        reason = (f"study budget would be exceeded: {show(used)} spent + {in_flight} trial(s) running on other "
+                  f"workers and the next one at {show(next_cost[quantity])} each (mean of the last {len(recent)} "
+                  f"trials) > {show(limit)}; stopped after trial {after_trial}")
+    else:
+        reason = f"study: {show(used)} of {show(limit)} spent ({used / limit:.0%})"
+    return Decision(decision.stop, after_trial, quantity, used, decision.projected, limit, reason)
+
+
+def _figure(trial: TrialCost, attr: str) -> float:
+    return float({"co2_kg": trial.co2_kg, "energy_kwh": trial.energy_kwh, "water_l": trial.water_l}[attr] or 0.0)
+class _OneTrialPerProcess:
+    """A Tracker measures a process: two trials measured at once in one process would each count both."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.active: int | None = None
+
+    def claim(self, number: int) -> None:
+        with self._lock:
+            if self.active is not None:
+                raise ConfigError(
+                    f"trial {number} started while trial {self.active} runs in the same process: carbonstep measures "
+                    "a process, not a thread, so each would be charged both. Use study.optimize(n_jobs=1) and run "
+                    "several worker processes on one storage (e.g. sqlite:///study.db) instead")
+            self.active = number
+
+    def release(self) -> None:
+        with self._lock:
+            self.active = None
+
+
+_ONE_AT_A_TIME = _OneTrialPerProcess()
+
+
+class CarbonCallback:
+    """Measures each trial of an Optuna study and stops the study on a carbon budget.
+
+    ``study.optimize(carbon.track(objective), callbacks=[carbon])``. ``budget``: a :class:`~carbonstep.Budget`
+    for the whole study (every worker's trials). ``mlflow``: one MLflow run per trial (see the module's text);
+    ``tracking_uri`` is set as MLflow's tracking URI, as Optuna's ``MLflowCallback`` does; ``experiment``
+    defaults to the study's name. ``output_dir``: where MLflow's local ledger is kept. Other keyword arguments
+    go to each trial's :class:`~carbonstep.Tracker` (``interval_s``, ``intensity``, ``readers``…).
+    """
+
+    def __init__(
+        self,
+        region: str | None = None,
+        budget: Budget | None = None,
+        mlflow: bool = False,
+        tracking_uri: str | None = None,
+        experiment: str | None = None,
+        metric_name: str | Sequence[str] = "value",
+        output_dir: str | os.PathLike[str] | None = None,
+        **tracker_options: Any,
+    ) -> None:
+        if budget is not None and not isinstance(budget, Budget):
+            raise ConfigError(f"budget must be a carbonstep.Budget, e.g. Budget(co2_kg=0.5), got {budget!r}")
+        self.tracker_options = {"region": region, **tracker_options}
+        Tracker(**self.tracker_options)  # validates the configuration at once
+        self.budget = budget
+        self.mlflow = mlflow
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.metric_name = metric_name
+        self.output_dir = Path(output_dir) if output_dir is not None else None
+        self.decision: Decision | None = None  #: this worker's last budget decision
+        self._warned_untracked = False
+        if mlflow:
+            require("mlflow", "mlflow")
+
+    # -- measuring a trial ----------------------------------------------------------------
+    def track(self, objective: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """``objective`` measured: each trial's figures go into its user attrs (and MLflow run)."""
+
+        @functools.wraps(objective)
+        def measured(trial: Any) -> Any:
+            self._refuse_if_spent(trial)
+            _ONE_AT_A_TIME.claim(trial.number)
+            try:
+                return self._run_measured(objective, trial)
+            finally:
+                _ONE_AT_A_TIME.release()
+
+        return measured
+
+    def _run_measured(self, objective: Callable[[Any], Any], trial: Any) -> Any:
+        run = TrialRun.start(trial, self.tracking_uri, self.experiment) if self.mlflow else None
+        meter = TrialMeter(lambda: Tracker(**{**self.tracker_options, "name": f"trial {trial.number}"}))
+        meter.start()
+        token = scope.enter(meter)
+        outcome, value = "failed", None
+        try:
+            value = objective(trial)
+            outcome = "completed"
+            return value
+        except BaseException as exc:
+            pruned = isinstance(exc, _optuna().TrialPruned)
+            outcome = "pruned" if pruned else "failed" if isinstance(exc, Exception) else "interrupted"
+            raise
+        finally:
+            scope.leave(token)
+            self._close_trial(trial, meter, run, outcome, value)
+
+    def _close_trial(self, trial: Any, meter: TrialMeter, run: TrialRun | None, outcome: str, value: Any) -> None:
+        """Stop measuring, store the figures, finish the MLflow run: never raising over the objective's outcome."""
+        try:
+            figures = meter.finish(SESSION_STATUS[outcome])
+        except Exception as exc:  # noqa: BLE001
+            log.warning("carbonstep: could not finish measuring trial %d", trial.number, exc_info=True)
+            figures = {PREFIX + "error": f"measuring could not finish: {exc}"}
+        self._record(trial, figures)
+        if run is None:
+            return
+        try:
+            self._log_trial_run(run, trial, value, outcome, figures, meter.last_step)
+        except Exception:  # noqa: BLE001
+            log.warning("carbonstep: could not log trial %d to MLflow", trial.number, exc_info=True)
+
+    def _log_trial_run(self, run: TrialRun, trial: Any, value: Any, outcome: str, figures: dict[str, Any],
+                       step: int) -> None:
+        """The trial's figures, objective, params and Optuna's tags on its MLflow run, which then ends."""
+        from carbonstep.callbacks.common import LEDGER_FILE
+
+        metrics = {k[len(PREFIX):]: v for k, v in figures.items() if isinstance(v, float)}
+        metrics.update(objective_metrics(self.metric_name, value) if outcome == "completed" else {})
+        state = {"completed": "COMPLETE", "pruned": "PRUNED"}.get(outcome, "FAIL")
+        directions = [d.name for d in trial.study.directions]
+        tags = {"number": trial.number, "state": state,
+                "direction": directions[0] if len(directions) == 1 else directions,
+                PREFIX + "methods": figures.get(PREFIX + "methods", figures.get(PREFIX + "error"))}
+        ledger = self.output_dir / LEDGER_FILE if self.output_dir is not None else None
+        run.finish(metrics, dict(trial.params), tags, step, "FINISHED" if outcome in ("completed", "pruned")
+                   else "FAILED", ledger)
+
+    def _record(self, trial: Any, figures: dict[str, Any]) -> None:
+        try:
+            for key, value in figures.items():
+                trial.set_user_attr(key, value)
+        except Exception:  # noqa: BLE001 - a storage hiccup must not fail the trial
+            log.warning("carbonstep: could not store trial %d's figures in the study", trial.number, exc_info=True)
+        if PREFIX + "co2_kg" in figures:
+            log.info("carbonstep: trial %d: %.6g kg CO2e, %.6g kWh", trial.number, figures[PREFIX + "co2_kg"],
+                     figures[PREFIX + "energy_kwh"])
+
+    # -- the study budget -------------------------------------------------------------------
+    def __call__(self, study: Any, trial: Any) -> None:
+        """Optuna's callback, after each trial of this worker: stop the study here if the budget says so."""
+        if not any(k.startswith(PREFIX) for k in trial.user_attrs) and not self._warned_untracked:
+            self._warned_untracked = True
+            log.warning("carbonstep: trial %d has no carbonstep figures: pass carbon.track(objective) to "
+                        "study.optimize, not the bare objective", trial.number)
+        if self.budget is None:
+            return
+        try:
+            decision = self._decide(study, trial.number, running_elsewhere=_running(study))
+        except Exception:  # noqa: BLE001 - a storage error must not end the search; the next trial checks again
+            log.warning("carbonstep: could not read the study's trials to check the budget", exc_info=True)
+            return
+        if decision.stop:
+            self._stop(study, decision)
+
+    def _decide(self, study: Any, after_trial: int | None, running_elsewhere: int) -> Decision:
+        """The budget's decision on the study as its storage holds it now (``after_trial`` None: the last
+        finished trial)."""
+        assert self.budget is not None
+        trials = trial_costs(study)
+        if after_trial is None:
+            finished = [t for t in trials if t.measured]
+            after_trial = max(finished, key=lambda t: t.finished_at_s or 0.0).number if finished else -1
+        self.decision = check_study_budget(self.budget, trials, running_elsewhere, after_trial)
+        return self.decision
+
+    def _stop(self, study: Any, decision: Decision) -> None:
+        log.warning("carbonstep: %s", decision.reason)
+        try:
+            study.set_user_attr(PREFIX + "budget", decision.to_dict())
+        except Exception:  # noqa: BLE001
+            log.debug("carbonstep: could not record the budget decision in the study", exc_info=True)
+        study.stop()
+
+    def _refuse_if_spent(self, trial: Any) -> None:
+        """At a trial's start: if the study's budget is already spent (or committed), prune this trial at once."""
+        if self.budget is None:
+            return
+        study = trial.study
+        try:
+            decision = self._decide(study, None, running_elsewhere=max(0, _running(study) - 1))  # this one runs
+        except Exception:  # noqa: BLE001 - as in __call__
+            log.warning("carbonstep: could not read the study's trials to check the budget", exc_info=True)
+            return
+        if not decision.stop:
+            return
+        self._record(trial, {**figures_of([]), PREFIX + "skipped": True})  # it spends nothing: zeros, counted
+        self._stop(study, decision)
+        raise _optuna().TrialPruned(f"carbonstep: not started, {decision.reason}")
+
+    def totals(self, study: Any) -> dict[str, Any]:
+        """The study's footprint so far (every worker's trials): see :func:`study_totals`."""
+        return study_totals(study)
+
+
+def _running(study: Any) -> int:
+    """Trials running now whose figures are not in the storage yet (each worker's)."""
+    state = _optuna().trial.TrialState.RUNNING
+    return len([t for t in study.get_trials(deepcopy=False, states=(state,)) if PREFIX + "co2_kg" not in t.user_attrs])
+
+
+# -- the `carbonstep study` command ---------------------------------------------------------
+def load_trials(storage: str, study_name: str | None) -> tuple[list[TrialCost], str, str]:
+    """The trials, direction and name of a study in an Optuna RDB storage (``sqlite:///study.db``,
+    ``postgresql://…``)."""
+    optuna = _optuna()
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).is_file():
+        raise ConfigError(f"{storage}: no such SQLite file (reading a study never creates one); give the "
+                          "--storage the search wrote, e.g. sqlite:///optuna-search.db")
+    try:
+        summaries = optuna.get_all_study_summaries(storage)
+    except Exception as exc:  # noqa: BLE001 - the storage's own error, said plainly
+        raise ConfigError(f"cannot open the Optuna storage {storage!r}: {exc}") from None
+    names = [s.study_name for s in summaries]
+    if study_name is None:
+        if len(names) != 1:
+            raise ConfigError(f"{storage} holds {len(names)} studies ({', '.join(names) or 'none'}): "
+                              "name one with --study NAME")
+        study_name = names[0]
+    if study_name not in names:
+        raise ConfigError(f"no study {study_name!r} in {storage}; there are: {', '.join(names) or 'none'}")
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    if len(study.directions) > 1:
+        raise ConfigError(f"study {study_name!r} has {len(study.directions)} objectives; carbonstep study "
+                          "analyses single-objective studies (the Pareto front is objective against CO2e)")
+    return trial_costs(study), study.direction.name.lower(), study_name
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``carbonstep study``."""
+    p = subparsers.add_parser("study", help="what a hyperparameter search bought with its carbon (Optuna)")
+    p.add_argument("--storage", help="Optuna storage, e.g. sqlite:///study.db")
+    p.add_argument("--study", help="study name (default: the storage's only study; the MLflow experiment name)")
+    p.add_argument("--mlflow-experiment", help="read the trials from this MLflow experiment's runs instead")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (with --mlflow-experiment)")
+    p.add_argument("--metric", default="value", help="the objective's MLflow metric (default: value)")
+    p.add_argument("--json", type=Path, help="write the analysis as JSON")
+    p.add_argument("--plot", type=Path, help="write the three-panel figure (.png or .svg)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``carbonstep study``: the table, and the JSON and plot when asked."""
+    if (args.storage is None) == (args.mlflow_experiment is None):
+        raise CarbonstepError("read the study from one place: --storage URL [--study NAME] or --mlflow-experiment NAME")
+    for option, value in (("--json", args.json), ("--plot", args.plot)):
+        if value is not None:
+            check_output_file(option, value)  # before any reading: a bad path is one line, at once
+    if args.storage is not None:
+        trials, direction, name = load_trials(args.storage, args.study)
+    else:
+        from carbonstep.sinks.mlflow import _reachable
+
+        uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        if uri and not _reachable(uri):  # MLflow's own retries would block for minutes
+            raise CarbonstepError(f"the MLflow server {uri} is not reachable: start it, or pass --tracking-uri URL")
+        trials, direction = trials_from_mlflow(args.mlflow_experiment, args.tracking_uri, args.metric)
+        name = args.mlflow_experiment
+    result = analyse(trials, direction, name)
+    print(result.table())
+    for path in ([dump_json(result, args.json)] if args.json else []) + \
+                ([result.save_plot(args.plot)] if args.plot else []):
+        print(f"wrote {path}")
+    return 0
+
+
+__all__ = ["CarbonCallback", "check_study_budget", "load_trials", "study_totals", "trial_costs"]

@@ -1,0 +1,210 @@
+"""Comparisons that know their noise: recipes of several seeds, intervals, and verdicts that name a winner only
+when the difference's interval excludes zero. Real MLflow stores (SQLite), synthetic training curves."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+
+from carbonstep import ConfigError, compare
+from carbonstep.analysis import compare_stats as stats
+
+STEPS = range(10, 310, 10)
+
+
+def log_seed(client: MlflowClient, experiment_id: str, name: str, decay: float, co2_per_step_kg: float,
+             recipe: str | None = None, methods: str = "cpu: estimate, ram: estimate") -> str:
+    """A run whose loss falls as 2·exp(-decay·step) and whose CO2 grows by co2_per_step_kg a step."""
+    run_id = client.create_run(experiment_id, run_name=name).info.run_id
+    loss = [Metric("val_loss", 2.0 * math.exp(-decay * s), 0, s) for s in STEPS]
+    co2 = [Metric("co2_kg", co2_per_step_kg * s, 0, s) for s in STEPS]
+    params = [Param("carbonstep.methods", methods)] + ([Param("recipe", recipe)] if recipe else [])
+    client.log_batch(run_id, metrics=loss + co2, params=params, tags=[RunTag("study", "t")])
+    total = co2_per_step_kg * STEPS[-1]
+    client.log_batch(run_id, metrics=[Metric("energy_kwh", total / 0.05, 1, 999), Metric("co2_kg", total, 1, 999),
+                                      Metric("water_l", 0.0, 1, 999)])
+    client.set_terminated(run_id)
+    return run_id
+
+
+def seeds(client: MlflowClient, experiment_id: str, recipe: str, count: int, rng: numpy.random.Generator,
+          co2_mean_kg: float, **kwargs) -> list[str]:
+    """``count`` seeds of a recipe: the loss rate and CO2 per step vary from seed to seed by about 10 %."""
+    return [log_seed(client, experiment_id, f"{recipe}-seed{i}", rng.normal(0.02, 0.002),
+                     rng.normal(co2_mean_kg, 0.1 * co2_mean_kg), **kwargs) for i in range(count)]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, MlflowClient]:
+    uri = f"sqlite:///{tmp_path_factory.mktemp('store')}/mlflow.db"
+    return uri, MlflowClient(uri)
+
+
+def test_two_recipes_from_one_distribution_are_indistinguishable(store) -> None:
+    uri, client = store
+    exp = client.create_experiment("same")
+    rng = numpy.random.default_rng(7)
+    runs = seeds(client, exp, "gelu", 5, rng, 1e-6) + seeds(client, exp, "gelu-4bit", 5, rng, 1e-6)
+    result = compare(runs, tracking_uri=uri)
+    assert [r.name for r in result.recipes] == ["gelu", "gelu-4bit"]
+    assert [len(r.runs) for r in result.recipes] == [5, 5]
+    row = result.levels[-1]
+    assert row.outcome == ("reference", "indistinguishable")
+    assert row.diff_pct_low[1] < 0 < row.diff_pct_high[1]
+    assert result.verdict.startswith("gelu-4bit and gelu are indistinguishable at val_loss ≤ ")
+    assert "runs per recipe would" in result.verdict or "no difference was seen" in result.verdict
+    for recipe in result.recipes:  # each recipe's interval holds its mean
+        assert recipe.low_kg < recipe.co2_kg < recipe.high_kg
+
+
+def test_a_30_percent_difference_over_5_seeds_names_the_right_winner(store) -> None:
+    uri, client = store
+    exp = client.create_experiment("thirty")
+    rng = numpy.random.default_rng(11)
+    runs = seeds(client, exp, "gelu", 5, rng, 1e-6) + seeds(client, exp, "gelu-4bit", 5, rng, 1.3e-6)
+    result = compare(runs, tracking_uri=uri)
+    row = result.levels[-1]
+    assert row.outcome[1] == "more" and row.diff_pct_low[1] > 0
+    assert 15 < row.diff_pct[1] < 45
+    assert "gelu-4bit reaches val_loss ≤" in result.verdict and "% more CO2e than gelu" in result.verdict
+    flipped = compare(runs, tracking_uri=uri, reference="gelu-4bit")
+    assert flipped.levels[-1].outcome[1] == "less" and "gelu reaches" in flipped.verdict
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["reference"] == "gelu" and data["levels"][-1]["outcome"] == ["reference", "more"]
+    assert data["recipes"][1]["low_kg"] < data["recipes"][1]["co2_kg"] < data["recipes"][1]["high_kg"]
+    assert data["verdict"] == result.verdict and data["method"]["seed"] == stats.SEED
+
+
+def test_one_run_each_says_there_is_no_estimate_of_variation(store) -> None:
+    uri, client = store
+    exp = client.create_experiment("single")
+    a = log_seed(client, exp, "gelu", 0.02, 1e-6)
+    b = log_seed(client, exp, "gelu-4bit", 0.02, 2e-6)
+    result = compare([a, b], tracking_uri=uri)
+    assert result.levels[-1].outcome == ("reference", "no variation")
+    assert "no estimate of run-to-run variation" in result.verdict and "no winner can be named" in result.verdict
+    assert result.to_dict()["levels"][-1]["outcome"][1] == "no variation"
+
+
+def test_two_runs_each_are_too_few_for_a_winner(store) -> None:
+    uri, client = store
+    exp = client.create_experiment("two")
+    rng = numpy.random.default_rng(3)
+    runs = seeds(client, exp, "a", 2, rng, 1e-6) + seeds(client, exp, "b", 2, rng, 3e-6)
+    result = compare(runs, tracking_uri=uri)
+    assert result.levels[-1].outcome[1] == "too few runs" and "no winner is named below 3 runs" in result.verdict
+
+
+def test_false_winners_are_rare_and_real_differences_found() -> None:
+    """Over many simulated studies of 5 seeds with 10 % seed-to-seed spread: the bootstrap names a winner between
+    identical recipes in few of them, and finds a real 30 % difference in nearly all."""
+    rng = numpy.random.default_rng(2024)
+    false_winners = found = 0
+    for _ in range(60):
+        a, same, worse = (rng.normal(mean, 0.1 * mean, 5) for mean in (1.0, 1.0, 1.3))
+        _, low, high = stats.ratio_interval(list(a), list(same))
+        false_winners += not low < 0 < high
+        _, low, _ = stats.ratio_interval(list(a), list(worse))
+        found += low > 0
+    assert false_winners <= 9  # nominal 5 %; the percentile bootstrap runs a little narrow at n = 5
+    assert found >= 54
+
+
+def test_runs_needed_grows_as_the_difference_shrinks() -> None:
+    assert stats.runs_needed(5, 10.0, -5.0, 25.0) > stats.runs_needed(5, 20.0, 5.0, 35.0) >= 6
+    assert stats.runs_needed(5, 0.0, -5.0, 5.0) is None
+    assert stats.mean_interval([2.0]) == (2.0, 2.0, 2.0)
+    assert stats.mean_interval([1.0, 2.0, 3.0]) == stats.mean_interval([1.0, 2.0, 3.0])  # fixed seed
+
+
+def test_grouping_rules(store) -> None:
+    uri, client = store
+    exp = client.create_experiment("groups")
+    tagged = log_seed(client, exp, "first try", 0.02, 1e-6, recipe="gelu")
+    named = log_seed(client, exp, "gelu seed 2", 0.02, 1e-6)
+    other = log_seed(client, exp, "gelu-4bit_s1", 0.02, 1e-6)
+    assert [r.recipe for r in compare([tagged, named, other], tracking_uri=uri).runs] == ["gelu", "gelu", "gelu-4bit"]
+    by_name = compare([tagged, named, other], tracking_uri=uri, group_by="name:^(\\w+)")
+    assert [r.recipe for r in by_name.runs] == ["first", "gelu", "gelu"]
+    with pytest.raises(ConfigError, match="has no param 'lr'; it has: carbonstep.methods"):
+        compare([named], tracking_uri=uri, group_by="param:lr")
+    with pytest.raises(ConfigError, match="is not a regular expression"):
+        compare([named], tracking_uri=uri, group_by="name:(")
+    with pytest.raises(ConfigError, match="--reference 'x' is not one of the recipes: gelu"):
+        compare([named], tracking_uri=uri, reference="x")
+    everything = compare([], tracking_uri=uri, experiment="groups")
+    assert len(everything.runs) == 3
+
+
+def test_methods_without_an_error_figure_cannot_be_ranked(store) -> None:
+    uri, client = store
+    exp = client.create_experiment("methods")
+    rng = numpy.random.default_rng(5)
+    runs = (seeds(client, exp, "here", 4, rng, 1e-6, methods="cpu: counter")
+            + seeds(client, exp, "there", 4, rng, 2e-6, methods="cpu: estimate"))
+    result = compare(runs, tracking_uri=uri)
+    assert result.levels[-1].outcome[1] == "not comparable" and "cannot be ranked" in result.verdict
+    assert {m["method"] for m in result.measurement} == {"counter", "estimate"}
+    gpu = (seeds(client, exp, "a100", 4, rng, 1e-6, methods="gpu: power")
+           + seeds(client, exp, "h100", 4, rng, 2e-6, methods="gpu: power, cpu: estimate"))
+    mixed = compare(gpu, tracking_uri=uri)
+    assert mixed.levels[-1].outcome[1] == "not comparable"  # the estimate's error is not quantified
+    powered = (seeds(client, exp, "p1", 4, rng, 1e-6, methods="gpu: power")
+               + seeds(client, exp, "p2", 4, rng, 1e-6, methods="gpu: power, cpu: power"))
+    assert compare(powered, tracking_uri=uri).levels[-1].outcome[1] != "not comparable"  # ±5 % each: widened
+    low, high = stats.widen(10.0, 5.0, 15.0, [0.05, 0.05])
+    assert (low, high) == pytest.approx((5.0 - 0.05 * 2 ** 0.5 * 110, 15.0 + 0.05 * 2 ** 0.5 * 110))
+
+
+def test_importing_compare_loads_no_heavy_module() -> None:
+    code = ("import sys, carbonstep, carbonstep.cli, carbonstep.analysis.compare; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'matplotlib', 'mlflow', 'torch'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_table_plot_json_and_cli(store, tmp_path: Path) -> None:
+    uri, client = store
+    exp = client.create_experiment("cli")
+    rng = numpy.random.default_rng(13)
+    runs = seeds(client, exp, "gelu", 3, rng, 1e-6) + seeds(client, exp, "gelu-4bit", 3, rng, 1.5e-6)
+    result = compare(runs, tracking_uri=uri)
+    table = result.table()
+    assert "val_loss ≤ | gelu" in table and "| gelu-4bit" in table  # level rows have headers
+    assert " mg" in table and "e-0" not in table  # units chosen by magnitude, no exponents
+    assert "estimate: error not quantified" in table
+    figure = result.figure()
+    panel = figure.axes[2]
+    assert len(panel.containers) == 2  # one error-bar container per recipe: the intervals are drawn
+    label = next(t for t in panel.texts if "against gelu" in t.get_text())
+    figure.canvas.draw()
+    box, frame = label.get_window_extent(), panel.get_window_extent()
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1  # inside
+    out = subprocess.run([sys.executable, "-m", "carbonstep.cli", "compare", "--experiment", "cli", "--tracking-uri",
+                          uri, "--json", str(tmp_path / "c.json"), "--plot", str(tmp_path / "c.png")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "c.json").read_text())["recipes"][0]["name"] == "gelu"
+    helptext = subprocess.run([sys.executable, "-m", "carbonstep.cli", "compare", "--help"], capture_output=True,
+                              text=True).stdout
+    options = [word for word in helptext.split() if word.startswith("--")]
+    assert {"--group-by", "--reference", "--levels", "--plot", "--json", "--log-artifact"} <= set(options)
+    for line in helptext.splitlines():  # every option is described on its line or the next
+        if line.strip().startswith("--") and line.strip() == line.strip().split("  ")[0]:
+            index = helptext.splitlines().index(line)
+            assert helptext.splitlines()[index + 1].startswith(" " * 10), line
+
+
+def test_a_dead_server_is_one_clear_line_for_a_whole_experiment_too(capsys: pytest.CaptureFixture[str]) -> None:
+    from carbonstep.cli import main
+
+    code = main(["compare", "--experiment", "study", "--tracking-uri", "http://127.0.0.1:9"])
+    assert code == 2 and "the MLflow server http://127.0.0.1:9 is not reachable" in capsys.readouterr().err
