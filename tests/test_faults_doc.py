@@ -1,4 +1,4 @@
-"""docs/FAULTS-sinks.md names the tests that inject each fault: each named test exists, and each test of the
+"""docs/FAULTS.md names the tests that inject each fault: each named test exists, and each test of the
 sink fault files is named (the doc cannot drift from the tests)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "FAULTS-sinks.md"
+DOC = ROOT / "docs" / "FAULTS.md"
 FAULT_FILES = ("tests/test_sink_faults.py", "tests/test_sink_faults_server.py", "tests/test_timeseries_costs.py")
 
 
