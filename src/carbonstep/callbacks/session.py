@@ -320,7 +320,7 @@ class TrainingSession:
                                              "job total is `carbonstep merge` of every rank's report"))
         self.rank_report = own
         if self.world_size > 1:
-            self.report_path = own.save(out / f"carbonstep-{own.run_id}{self._rank_suffix}.json")
+            self.report_path = self._save(own, out / f"carbonstep-{own.run_id}{self._rank_suffix}.json")
         job = own
         if together:
             gathered = distributed.gather_to_zero(own.to_dict())
@@ -332,7 +332,7 @@ class TrainingSession:
         final["power_w"] = job.power_w
         job = job.with_changes(extra={**job.extra, "cumulative_with_resume": final})
         if self.world_size == 1 or (together and self.rank == 0):
-            self.report_path = job.save(out / f"carbonstep-{job.run_id}.json")
+            self.report_path = self._save(job, out / f"carbonstep-{job.run_id}.json")
         self.report = job if self.rank == 0 or self.world_size == 1 else own
         scope.session_ended(self)  # the trial around this run (if any) takes this report and measures on
         if self.sink is not None:
@@ -354,12 +354,25 @@ class TrainingSession:
             if message:
                 self.messages.append(message)
                 log.warning("carbonstep: %s", message)
+            sink_errors = tuple(str(e) for e in getattr(self.sink, "errors", ()))
+            if sink_errors and self.report_path is not None:  # the report says what the sink could not deliver
+                self.report = self.report.with_changes(sink_errors=sink_errors)
+                self.report_path = self._save(self.report, out / self.report_path.name)
         if self.summary and self.rank == 0:
             from carbonstep.report.summary import render
 
             print(render(self.report), file=sys.stderr)
             print(f"  report: {self.report_path}", file=sys.stderr)
         return self.report
+
+    def _save(self, report: RunReport, path: Path) -> Path | None:
+        """Write a report without ever raising into training: a path that fails (read-only, removed, full)
+        sends it to the temporary directory, and the message saying where is logged and kept in ``messages``."""
+        written, message = report.save_or_fallback(path)
+        if message is not None:
+            self.messages.append(message)
+            log.warning("carbonstep: %s", message)
+        return written
 
     # -- checkpoint and resume -----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
