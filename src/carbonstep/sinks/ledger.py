@@ -148,12 +148,13 @@ def read_ledger(path: str | os.PathLike[str]) -> LedgerContents:
         except (DataFileError, UnicodeDecodeError):
             if _is_json(raw):  # a whole line that is a wrong record: damage, not a cut
                 raise
-            item = _recover(path, number, raw)
-            if item is None and not (cut_at_end and index == len(lines) - 1):
+            recovered = _recover(path, number, raw)
+            if recovered is None and not (cut_at_end and index == len(lines) - 1):
                 raise
             damaged.append(number)
-            if item is None:
+            if recovered is None:
                 continue
+            item = recovered
         sink_id = item.get("sink")
         if sink_id is not None and not isinstance(sink_id, str):
             raise DataFileError(str(path), number, f"a record's 'sink' must be text, got {type(sink_id).__name__}: "

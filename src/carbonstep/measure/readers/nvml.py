@@ -147,7 +147,9 @@ def discover_nvml(
     """
     if nvml is None:
         try:
-            import pynvml as nvml
+            import pynvml
+
+            nvml = pynvml
         except ImportError:
             return [], [Unavailable("nvml", "nvidia-ml-py is not installed", "pip install nvidia-ml-py")], []
     try:
