@@ -221,10 +221,12 @@ class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (no usage block), exit status 2."""
 
     def error(self, message: str) -> NoReturn:
+        """Print one line (no usage dump) and exit 2, as every bad argument does."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``carbonstep`` command line: every subcommand and its options."""
     parser = OneLineParser(prog="carbonstep", description="Energy, CO2e and water of computations.")
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("info", help="what is measured on this machine, and how")
@@ -273,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``carbonstep`` command line; the exit status (2 for bad input, with one line saying why)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

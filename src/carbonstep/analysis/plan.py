@@ -41,6 +41,7 @@ class Site:
 
 @dataclass(frozen=True)
 class SiteCost:
+    """A site's cost for the job: CO2e and water, from its PUE, WUE and grid intensity."""
     site: Site
     co2_kg: float
     water_l: float
@@ -213,10 +214,12 @@ class StartPlan:
 
     @property
     def saving_kg(self) -> float:
+        """CO2e saved by starting at the best time instead of now."""
         return self.now.co2_kg - self.best.co2_kg
 
     @property
     def saving_fraction(self) -> float:
+        """The saving as a fraction of starting now (0 when now is already best)."""
         return self.saving_kg / self.now.co2_kg if self.now.co2_kg > 0 else 0.0
 
 

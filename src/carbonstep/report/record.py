@@ -133,9 +133,11 @@ class RunReport:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready data."""
         return asdict(self)
 
     def to_json(self, indent: int | None = 2) -> str:
+        """The report as JSON text (the file format of ``save()``)."""
         import json
 
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)

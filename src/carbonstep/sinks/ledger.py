@@ -102,10 +102,12 @@ class SinkRecords:
 
     @property
     def run_id(self) -> str | None:
+        """The MLflow run these records belong to: the header's, else the one `sync` created for them."""
         return (self.header or {}).get("run_id") or self.sent_run_id
 
     @property
     def tracking_uri(self) -> str | None:
+        """The tracking server this sink logged to, from its header."""
         return (self.header or {}).get("tracking_uri")
 
     def pending(self) -> list[dict[str, Any]]:
