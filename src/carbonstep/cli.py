@@ -132,7 +132,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _job_energy(args: argparse.Namespace) -> tuple[float, object]:
+def _job_energy(args: argparse.Namespace) -> tuple[float, RunReport | None]:
     """The job's IT kWh (and its report, if one was given) from --kwh or --report."""
     from carbonstep.accounting.footprint import check_factor
     from carbonstep.report.record import RunReport
