@@ -214,7 +214,29 @@ def cli_cases(tmp: Path) -> list[Case]:
         Case("exit status", "child killed by SIGKILL (valid)", "`carbonstep run -- sh -c 'kill -KILL $$'`", "read",
              lambda: _exit_status("run", *sh, "sh", "-c", "kill -KILL $$")),
     ]
+    runs = tmp / "usage-runs"
+    runs.mkdir(exist_ok=True)
+    cases += [
+        Case("CLI arguments", "usage --since a-month", "`carbonstep usage runs/ --since a-month`", "error",
+             lambda: _cli("usage", str(runs), "--since", "a-month")),
+        Case("CLI arguments", "usage --to yesterday", "`carbonstep usage runs/ --to yesterday`", "error",
+             lambda: _cli("usage", str(runs), "--to", "yesterday")),
+        Case("CLI arguments", "usage --by colour", "`carbonstep usage runs/ --by colour`", "error",
+             lambda: _cli("usage", str(runs), "--by", "colour")),
+        Case("paths", "usage of a missing folder", "`carbonstep usage missing/`", "error",
+             lambda: _cli("usage", str(tmp / "missing"))),
+        Case("paths", "usage --html <a directory>", "`carbonstep usage runs/ --html /tmp`", "error",
+             lambda: _cli("usage", str(runs), "--html", str(tmp))),
+        Case("reports", "usage over a folder with a truncated report (valid: skipped, named)",
+             "`carbonstep usage runs/` with `runs/carbonstep-x.json` = `{\"schema_version\": 1`", "read",
+             lambda: "read: " + _cli("usage", _with_truncated_report(runs)).strip()),
+    ]
     return cases
+
+
+def _with_truncated_report(runs: Path) -> str:
+    (runs / "carbonstep-x.json").write_text('{"schema_version": 1')
+    return str(runs)
 
 
 def optuna_cases(tmp: Path) -> list[Case]:

@@ -20,7 +20,7 @@ TRIES = 20  # per signal, on the framework-free loop
 SIGNAL_BOUND_S = 10.0  # a signalled run has ended (report written) within this after the signal
 FAULT_BOUND_S = 15.0  # a run with a hung or raising device ends within this in all
 
-# fault (as named in docs/FAULTS-lifecycle.md) -> the tests that inject it
+# fault (as named in docs/FAULTS.md) -> the tests that inject it
 FAULTS = {
     "SIGTERM at a random point (slow device, validation)": [
         "test_sigterm_at_random_points_with_a_slow_device"],
@@ -246,7 +246,7 @@ def _doc_rows(path: Path) -> dict[str, list[str]]:
 def test_the_fault_table_in_the_docs_lists_the_tested_faults() -> None:
     import importlib
 
-    rows = _doc_rows(HERE.parent / "docs" / "FAULTS-lifecycle.md")
+    rows = _doc_rows(HERE.parent / "docs" / "FAULTS.md")
     assert rows == {fault: sorted(set(tests)) for fault, tests in FAULTS.items()}
     modules = [importlib.import_module(f"tests.{name}") for name in ("test_faults", "test_lifecycle")]
     for tests in FAULTS.values():

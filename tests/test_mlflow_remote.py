@@ -11,6 +11,8 @@ import pytest
 from mlflow import MlflowClient
 
 from carbonstep.lightning import CarbonCallback
+from carbonstep.report.record import RunReport
+from carbonstep.report.summary import render
 
 from .lightning_model import loaders, make_module
 from .mlflow_server import MlflowServer, free_port
@@ -53,6 +55,8 @@ def test_unreachable_server_never_stops_training_and_sync_sends_later(tmp_path: 
     assert (tmp_path / "out" / f"carbonstep-{report.run_id}.json").exists()
     message = callback.session.messages[0]
     assert "not sent to MLflow" in message and "carbonstep sync" in message and "metric" in message
+    saved = RunReport.load(callback.session.report_path)  # the report and its summary say it too
+    assert any("carbonstep sync" in e for e in saved.sink_errors) and "carbonstep sync" in render(saved)
     ledger = tmp_path / "out" / "carbonstep-mlflow-ledger.jsonl"
     unsent = sum(1 for line in ledger.read_text().splitlines() if '"type": "metric"' in line)
     assert unsent > 10

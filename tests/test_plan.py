@@ -7,6 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carbonstep import ConfigError, Tracker
 from carbonstep.accounting.regions import lookup
@@ -191,3 +193,71 @@ def test_summary_is_one_screen_even_for_a_large_job() -> None:
     assert len(text.splitlines()) <= 24 and "and 59 more devices" in text
     for needle in ("energy", "by counter", "carbon", "g/kWh", "water", "by an average passenger car"):
         assert needle in text
+
+
+# -- cost of planning on long forecasts ---------------------------------------------------
+def _reference_co2_kg(series, start_s: float, duration_s: float, kwh: float, profile) -> float:
+    """The job cost cut at every change of intensity and of the profile (the former algorithm, quadratic)."""
+    from carbonstep.report.builder import interpolate
+
+    end = start_s + duration_s
+    cuts = sorted({start_s, end, *(t for t in series.times if start_s < t < end),
+                   *(start_s + x * duration_s for x, _ in profile)})
+    g_kwh = 0.0
+    for a, b in zip(cuts, cuts[1:]):
+        share = interpolate(profile, (b - start_s) / duration_s) - interpolate(profile, (a - start_s) / duration_s)
+        g_kwh += share * kwh * series.at((a + b) / 2)
+    return g_kwh / 1000.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0, 900), min_size=2, max_size=30), st.floats(0.05, 0.95), st.floats(0.0, 0.9),
+       st.lists(st.floats(0.01, 1.0), min_size=1, max_size=5))
+def test_the_running_integral_costs_a_job_as_the_cuts_did(values, duration_share, start_share, weights) -> None:
+    from carbonstep.accounting.timeseries import IntensitySeries
+    from carbonstep.analysis.plan import job_co2_kg
+
+    series = IntensitySeries(tuple(1.7e9 + 300.0 * i for i in range(len(values))), tuple(values), "h")
+    span = 300.0 * len(values)
+    duration = duration_share * span
+    start = 1.7e9 + start_share * (span - duration)
+    energy = [0.0, *[sum(weights[:i + 1]) / sum(weights) for i in range(len(weights))]]
+    profile = [(i / len(weights), e) for i, e in enumerate(energy)]
+    assert job_co2_kg(series, start, duration, 3.0, 1.0, profile) == pytest.approx(
+        _reference_co2_kg(series, start, duration, 3.0, profile), rel=1e-6, abs=1e-12)  # cuts lose digits at 1.7e9 s
+
+
+def test_planning_is_linear_in_the_forecast_and_reports_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    from carbonstep.accounting.timeseries import IntensitySeries
+    from carbonstep.analysis import plan
+
+    reads: list[int] = []
+    original = plan.SeriesIntegral.at
+    monkeypatch.setattr(plan.SeriesIntegral, "at", lambda self, t: reads.append(1) or original(self, t))
+    monkeypatch.setattr(plan, "PROGRESS_STARTS", 1000)
+    counts = {}
+    for rows in (2000, 8000):
+        reads.clear()
+        series = IntensitySeries(tuple(1.7e9 + 300.0 * i for i in range(rows)),
+                                 tuple(100.0 + (i * 37 % 101) for i in range(rows)), "h")
+        progress: list[tuple[int, int]] = []
+        chosen = plan.best_start(series, 6 * HOUR, 1.0, 1.7e9, progress=lambda d, t, seen=progress: seen.append((d, t)))
+        counts[rows] = len(reads)
+        assert chosen.considered > 0.9 * rows and len(chosen.candidates) == plan.KEEP_CANDIDATES
+        assert progress and progress[-1][1] == chosen.considered
+    assert counts[8000] <= 5 * counts[2000]  # 4× the forecast, about 4× the reads (quadratic: 16×)
+
+
+def test_cli_plan_says_its_progress_on_a_long_forecast(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from carbonstep.accounting import timeseries
+    from carbonstep.analysis import plan
+
+    monkeypatch.setattr(timeseries, "PROGRESS_ROWS", 500)
+    monkeypatch.setattr(plan, "PROGRESS_STARTS", 500)
+    rows = "".join(f"{1.7e9 + 300 * i:.0f},{100 + i % 50}\n" for i in range(1200))
+    path = _write(tmp_path / "long.csv", "timestamp,carbon_intensity\n" + rows)
+    assert cli(["plan", "--forecast", str(path), "--kwh", "1", "--duration", "2h", "--now", "1700000000"]) == 0
+    captured = capsys.readouterr()
+    assert "reading" in captured.err and "1,000 rows" in captured.err and "starts costed" in captured.err
+    assert "best start" in captured.out

@@ -175,9 +175,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         pue = check_factor("--pue", pue, 1.0, "power usage effectiveness")
         if args.sites:
             print()
-        forecast = read_series(args.forecast, args.encoding)
+        forecast = read_series(args.forecast, args.encoding,
+                               lambda rows: print(f"  reading {args.forecast}: {rows:,} rows", file=sys.stderr))
         _warn(list(forecast.warnings))
-        chosen = plan.best_start(forecast, duration, kwh, now, pue, profile)
+        chosen = plan.best_start(forecast, duration, kwh, now, pue, profile,
+                                 lambda done, total: print(f"  planning: {done:,} of {total:,} starts costed",
+                                                           file=sys.stderr))
         print(plan.format_start(chosen, kwh, duration, shape))
     return 0
 
@@ -188,11 +191,11 @@ def _warn(warnings: list[str]) -> None:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from carbonstep.sinks.mlflow import sync_ledger
+    from carbonstep.sinks.mlflow import sync_ledger_details
 
     for path in args.ledgers:
         try:
-            sent = sync_ledger(path, args.tracking_uri)
+            result = sync_ledger_details(path, args.tracking_uri)
         except CarbonstepError:
             raise
         except OSError as exc:
@@ -200,7 +203,17 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001 - the server's error, said plainly
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
             raise CarbonstepError(f"could not send {path}: {reason}") from None
-        print(f"{path}: {sent} record{'s' if sent != 1 else ''} sent" if sent else f"{path}: nothing left to send")
+        sent = result.sent
+        runs = f" to run{'s' if len(set(result.runs)) > 1 else ''} {', '.join(dict.fromkeys(result.runs))}"
+        print(f"{path}: {sent} record{'s' if sent != 1 else ''} sent{runs}" if sent
+              else f"{path}: nothing left to send")
+        if result.damaged_lines:
+            lines = ", ".join(map(str, result.damaged_lines[:10]))
+            print(f"{path}: skipped {len(result.damaged_lines)} damaged line(s) (cut by a crash?): {lines}",
+                  file=sys.stderr)
+        for refused in result.refused:
+            print(f"{path}: not uploaded: {refused} (only reports beside the ledger, unchanged since the run, are)",
+                  file=sys.stderr)
     return 0
 
 
@@ -208,10 +221,12 @@ class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (no usage block), exit status 2."""
 
     def error(self, message: str) -> NoReturn:
+        """Print one line (no usage dump) and exit 2, as every bad argument does."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``carbonstep`` command line: every subcommand and its options."""
     parser = OneLineParser(prog="carbonstep", description="Energy, CO2e and water of computations.")
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("info", help="what is measured on this machine, and how")
@@ -251,13 +266,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ledgers", nargs="+", type=Path)
     p.add_argument("--tracking-uri", help="send to this server instead of the one recorded in the ledger")
     p.set_defaults(func=_cmd_sync)
+    from carbonstep.analysis import usage_cli as usage
     from carbonstep.callbacks import optuna as optuna_study  # optuna itself is imported only when used
 
+    usage.add_parser(sub)
     optuna_study.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``carbonstep`` command line; the exit status (2 for bad input, with one line saying why)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -11,7 +11,7 @@ Callback: Any = require("lightning.pytorch", "lightning").Callback
 
 
 class CarbonCallback(LightningHooks, Callback):
-    __doc__ = LightningHooks.__doc__
+    """Energy, CO2e and water per step and epoch, MLflow logging and a carbon budget (see ``LightningHooks``)."""
 
 
 __all__ = ["CarbonCallback"]

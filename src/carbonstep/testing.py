@@ -22,9 +22,11 @@ class ManualClock:
         self.now = start
 
     def __call__(self) -> float:
+        """The current time in seconds."""
         return self.now
 
     def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``."""
         self.now += seconds
 
 
@@ -72,6 +74,7 @@ class ScriptedReader:
             self._last_t += dt
 
     def read(self) -> float:
+        """Watts (power) or cumulative joules (counter) at the clock's current time."""
         t = self.clock() - self.t0
         self.reads += 1
         if self.fail_after_s is not None and t >= self.fail_after_s:
@@ -82,6 +85,7 @@ class ScriptedReader:
         return self._energy_j % self.wrap_j if self.wrap_j else self._energy_j
 
     def close(self) -> None:
+        """Nothing to release."""
         self.closed = True
 
 
@@ -104,7 +108,9 @@ class CounterReader:
         self.joules = joules
 
     def read(self) -> float:
+        """Cumulative joules from the callable."""
         return self.joules()
 
     def close(self) -> None:
+        """Nothing to release."""
         pass

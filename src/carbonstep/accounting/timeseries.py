@@ -21,10 +21,11 @@ import csv
 import math
 import re
 import statistics
+from array import array
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from carbonstep.errors import ConfigError, DataFileError
 from carbonstep.validate import INTENSITY_G_PER_KWH, read_file_bytes, shown
@@ -71,7 +72,13 @@ class IntensitySeries:
         return self.cumulative_j_g(points)[-1] / total_j
 
     def covers(self, start_s: float, end_s: float) -> bool:
-        return self.times[0] <= start_s and end_s <= self.times[-1] + self._step()
+        """Whether [start_s, end_s] lies within the series (its last value holds for one more interval)."""
+        first, end = self.span()
+        return first <= start_s and end_s <= end
+
+    def span(self) -> tuple[float, float]:
+        """The first timestamp, and the end of the last value's interval (one more step after it)."""
+        return self.times[0], self.times[-1] + self._step()
 
     def _step(self) -> float:
         return self.times[-1] - self.times[-2] if len(self.times) > 1 else 3600.0
@@ -171,26 +178,35 @@ def _decode(path: Path, data: bytes, encoding: str) -> str:
 
 def read_csv_rows(path: Path, encoding: str | None = None) -> list[list[str]]:
     """The rows of a CSV file (header first); DataFileError if it cannot be read or is empty."""
-    lines = read_text(path, encoding).splitlines()
-    rows: list[list[str]] = []
-    reader = csv.reader(lines)
-    try:
-        for row in reader:
-            rows.append(row)
-    except csv.Error as exc:
-        raise DataFileError(str(path), reader.line_num, f"not a CSV row: {exc}") from None
+    rows = list(iter_csv_rows(path, encoding))
     if not rows:
         raise DataFileError(str(path), None, "empty file")
     return rows
 
 
-def read_series(path: str | Path, encoding: str | None = None) -> IntensitySeries:
+def iter_csv_rows(path: Path, encoding: str | None = None) -> Iterator[list[str]]:
+    """The rows of a CSV file (header first), one at a time; DataFileError naming a bad row."""
+    reader = csv.reader(read_text(path, encoding).splitlines())
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise DataFileError(str(path), reader.line_num, f"not a CSV row: {exc}") from None
+
+
+PROGRESS_ROWS = 500_000  #: a long input reports progress every this many rows
+
+
+def read_series(path: str | Path, encoding: str | None = None,
+                progress: Callable[[int], None] | None = None) -> IntensitySeries:
     """Read an intensity CSV (see :func:`read_text` for ``encoding``); a malformed file raises
     :class:`DataFileError` naming the line. Values outside the published range of grid
-    intensities are kept, with a warning in ``warnings``."""
+    intensities are kept, with a warning in ``warnings``. Rows are read one at a time into arrays of
+    floats; ``progress(rows_read)`` is called every ``PROGRESS_ROWS`` rows."""
     path = Path(path)
-    rows = read_csv_rows(path, encoding)
-    header = rows[0]
+    rows = iter_csv_rows(path, encoding)
+    header = next(rows, None)
+    if header is None:
+        raise DataFileError(str(path), None, "empty file")
     t_col = _pick(header, TIME_COLUMNS)
     v_col = _pick(header, VALUE_COLUMNS)
     f_col = _pick(header, FALLBACK_COLUMNS)
@@ -202,22 +218,24 @@ def read_series(path: str | Path, encoding: str | None = None) -> IntensitySerie
         )
     watttime = header[t_col].strip().lower() == "point_time"
     scale = LB_PER_MWH_TO_G_PER_KWH if watttime else 1.0
-    times: list[float] = []
-    values: list[float] = []
-    for number, row in enumerate(rows[1:], start=2):
+    times = array("d")
+    values = array("d")
+    for number, row in enumerate(rows, start=2):
         if not row or not any(cell.strip() for cell in row):
             continue
         times.append(_cell_time(path, number, row, t_col))
         values.append(_cell_value(path, number, row, v_col, f_col) * scale)
         if len(times) > 1 and times[-1] <= times[-2]:
             raise DataFileError(str(path), number, "timestamps must increase strictly")
+        if progress is not None and len(times) % PROGRESS_ROWS == 0:
+            progress(len(times))
     if not times:
         raise DataFileError(str(path), None, "no data rows")
     note = "WattTime MOER converted from lb/MWh" if watttime else ""
     return IntensitySeries(tuple(times), tuple(values), str(path), note, _unit_warnings(path, values))
 
 
-def _unit_warnings(path: Path, values: list[float]) -> tuple[str, ...]:
+def _unit_warnings(path: Path, values: Sequence[float]) -> tuple[str, ...]:
     """A warning when the column's typical value lies outside published grid intensities: a column
     of kg/kWh (1000× too low) or of lb/MWh (2.2× too high) labelled g/kWh."""
     typical = statistics.median(values)

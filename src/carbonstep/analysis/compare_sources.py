@@ -37,7 +37,14 @@ def _from_report(path: Path, metric: str) -> RunSeries:
 
 
 def _client(tracking_uri: str | None) -> Any:
-    return require("mlflow", "mlflow").MlflowClient(tracking_uri)
+    """An MLflow client, once a short probe says its server answers (MLflow's own retries take minutes)."""
+    from carbonstep.sinks.probe import unreachable_reason
+
+    mlflow = require("mlflow", "mlflow")
+    reason = unreachable_reason(tracking_uri or mlflow.get_tracking_uri())
+    if reason:
+        raise ConfigError(f"{reason}: start the tracking server, or pass --tracking-uri")
+    return mlflow.MlflowClient(tracking_uri)
 
 
 def _find_run(client: Any, ref: str, experiment: str | None) -> Any:

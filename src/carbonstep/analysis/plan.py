@@ -7,16 +7,19 @@ CO2e = kWh × PUE × g/kWh, water = kWh × (WUE + PUE × grid L/kWh), as everywh
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import re
+from array import array
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 from carbonstep.accounting import footprint, regions
 from carbonstep.accounting.footprint import DEFAULT_WATER_L_PER_KWH
 from carbonstep.accounting.timeseries import IntensitySeries, read_csv_rows
 from carbonstep.errors import ConfigError, DataFileError
-from carbonstep.report.builder import interpolate
 from carbonstep.validate import INTENSITY_G_PER_KWH, PUE, WUE_L_PER_KWH, PlausibleRange, check_text, parse_number, shown
 
 MAX_DURATION_S = 366 * 86400.0  #: a plan is for a job, not a decade
@@ -38,6 +41,7 @@ class Site:
 
 @dataclass(frozen=True)
 class SiteCost:
+    """A site's cost for the job: CO2e and water, from its PUE, WUE and grid intensity."""
     site: Site
     co2_kg: float
     water_l: float
@@ -157,17 +161,38 @@ def profile_of(timeline: Sequence[tuple[float, float]]) -> list[tuple[float, flo
     return [((t - t0) / span, (e - e0) / energy) for t, e in points]
 
 
+class SeriesIntegral:
+    """The running integral ∫ g dt (g/kWh × s) of a step-wise intensity series, from its first timestamp:
+    built once in O(n), read in O(log n). Before the first value and after the last, the end values hold."""
+
+    def __init__(self, series: IntensitySeries) -> None:
+        self.series = series
+        self.times = series.times
+        self.values = series.values
+        widths = (b - a for a, b in zip(self.times, self.times[1:]))
+        self.prefix = array("d", accumulate((v * w for v, w in zip(self.values, widths)), initial=0.0))
+
+    def at(self, t: float) -> float:
+        i = bisect.bisect_right(self.times, t) - 1
+        if i < 0:
+            return self.values[0] * (t - self.times[0])
+        return self.prefix[i] + self.values[i] * (t - self.times[i])
+
+
 def job_co2_kg(series: IntensitySeries, start_s: float, duration_s: float, kwh: float, pue: float,
-               profile: Sequence[tuple[float, float]]) -> float:
-    """CO2e of a job started at ``start_s``: its energy profile charged at the intensity in force,
-    cut at every change of intensity (exact for a step-wise series)."""
-    end = start_s + duration_s
-    cuts = sorted({start_s, end, *(t for t in series.times if start_s < t < end),
-                   *(start_s + x * duration_s for x, _ in profile)})
+               profile: Sequence[tuple[float, float]], integral: SeriesIntegral | None = None) -> float:
+    """CO2e of a job started at ``start_s``: each segment of its energy profile (spread evenly over its time)
+    charged at the mean intensity over that time (exact for a step-wise series). ``integral`` (of ``series``)
+    saves building it again when many starts are costed."""
+    integral = integral or SeriesIntegral(series)
     g_kwh = 0.0
-    for a, b in zip(cuts, cuts[1:]):
-        share = interpolate(profile, (b - start_s) / duration_s) - interpolate(profile, (a - start_s) / duration_s)
-        g_kwh += share * kwh * series.at((a + b) / 2)
+    for (x0, e0), (x1, e1) in zip(profile, profile[1:]):
+        share = e1 - e0
+        if share == 0:
+            continue
+        a, b = start_s + x0 * duration_s, start_s + x1 * duration_s
+        mean_g = (integral.at(b) - integral.at(a)) / (b - a) if b > a else series.at(a)
+        g_kwh += share * kwh * mean_g
     return g_kwh * pue / 1000.0
 
 
@@ -183,23 +208,33 @@ class StartPlan:
 
     now: StartChoice
     best: StartChoice
-    candidates: tuple[StartChoice, ...]  #: every start considered, best first
+    candidates: tuple[StartChoice, ...]  #: the best starts considered (at most ``KEEP_CANDIDATES``), best first
     window_end_s: float
+    considered: int = 0  #: how many starts were costed
 
     @property
     def saving_kg(self) -> float:
+        """CO2e saved by starting at the best time instead of now."""
         return self.now.co2_kg - self.best.co2_kg
 
     @property
     def saving_fraction(self) -> float:
+        """The saving as a fraction of starting now (0 when now is already best)."""
         return self.saving_kg / self.now.co2_kg if self.now.co2_kg > 0 else 0.0
 
 
+KEEP_CANDIDATES = 100
+PROGRESS_STARTS = 500_000  #: ``progress`` is called every this many starts costed
+
+
 def best_start(series: IntensitySeries, duration_s: float, kwh: float, now_s: float, pue: float = 1.0,
-               profile: Sequence[tuple[float, float]] | None = None) -> StartPlan:
+               profile: Sequence[tuple[float, float]] | None = None,
+               progress: Callable[[int, int], None] | None = None) -> StartPlan:
     """The start in [now, end of forecast − duration] with the least CO2e. Candidates are now, every
     change of intensity, and every change minus the duration: the optimum of a flat profile is
-    always among them (the cost is piecewise linear in the start with breaks only there)."""
+    always among them (the cost is piecewise linear in the start with breaks only there). Each start costs
+    O(profile points × log n) on the series' running integral, so the plan is O(n log n) in the forecast;
+    ``progress(done, total)`` is called every ``PROGRESS_STARTS`` starts."""
     profile = list(profile or flat_profile())
     step = series.times[-1] - series.times[-2] if len(series.times) > 1 else 3600.0
     window_end = series.times[-1] + step  # the last value holds for one more interval
@@ -212,11 +247,21 @@ def best_start(series: IntensitySeries, duration_s: float, kwh: float, now_s: fl
                           f"{(window_end - now_s) / 3600:g} h from now")
     starts = {now_s, latest, *(t for t in series.times if now_s <= t <= latest),
               *(t - duration_s for t in series.times if now_s <= t - duration_s <= latest)}
-    choices = sorted((StartChoice(s, job_co2_kg(series, s, duration_s, kwh, pue, profile)) for s in starts),
-                     key=lambda c: (round(c.co2_kg, 15), c.start_s))
-    now = next(c for c in choices if c.start_s == now_s)
+    integral = SeriesIntegral(series)
+
+    def costed() -> Iterator[StartChoice]:
+        for done, start in enumerate(starts, start=1):
+            yield StartChoice(start, job_co2_kg(series, start, duration_s, kwh, pue, profile, integral))
+            if progress is not None and done % PROGRESS_STARTS == 0:
+                progress(done, len(starts))
+
+    def order(c: StartChoice) -> tuple[float, float]:
+        return (round(c.co2_kg, 15), c.start_s)
+
+    choices = heapq.nsmallest(KEEP_CANDIDATES, costed(), key=order)
+    now = StartChoice(now_s, job_co2_kg(series, now_s, duration_s, kwh, pue, profile, integral))
     best = choices[0] if choices[0].co2_kg < now.co2_kg else now
-    return StartPlan(now, best, tuple(choices), window_end)
+    return StartPlan(now, best, tuple(choices), window_end, len(starts))
 
 
 def _iso(unix_s: float) -> str:

@@ -47,6 +47,7 @@ class TrialCost:
 
     @property
     def measured(self) -> bool:
+        """Whether carbonstep measured this trial (it carries energy figures)."""
         return self.co2_kg is not None
 
     @property
@@ -109,6 +110,7 @@ class StudyAnalysis:
     trials: list[TrialCost] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
+        """The analysis as plain JSON-ready data."""
         return {"study": self.name, "direction": self.direction, "totals": self.totals,
                 "pareto_front": [asdict(t) for t in self.front],
                 "where": {k: asdict(v) for k, v in self.where.items()},

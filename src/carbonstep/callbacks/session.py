@@ -28,19 +28,12 @@ from carbonstep.callbacks import scope
 from carbonstep.callbacks.budget import Budget, Decision
 from carbonstep.measure import distributed
 from carbonstep.measure.tracker import Snapshot, Tracker
+from carbonstep.report.context import slurm_tags
 from carbonstep.report.record import RunReport
 from carbonstep.sinks.base import Sink
 
 log = logging.getLogger("carbonstep")
 CUMULATIVE = ("energy_kwh", "co2_kg", "water_l", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram")
-
-
-def slurm_tags(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """Slurm job id, user and nodes, when the job runs under Slurm."""
-    names = {"slurm.job_id": "SLURM_JOB_ID", "slurm.user": "SLURM_JOB_USER", "slurm.node": "SLURMD_NODENAME",
-             "slurm.nodelist": "SLURM_JOB_NODELIST", "slurm.nodes": "SLURM_JOB_NUM_NODES",
-             "slurm.ntasks": "SLURM_NTASKS"}
-    return {tag: environ[var] for tag, var in names.items() if environ.get(var)}
 
 
 class TrainingSession:
@@ -327,7 +320,7 @@ class TrainingSession:
                                              "job total is `carbonstep merge` of every rank's report"))
         self.rank_report = own
         if self.world_size > 1:
-            self.report_path = own.save(out / f"carbonstep-{own.run_id}{self._rank_suffix}.json")
+            self.report_path = self._save(own, out / f"carbonstep-{own.run_id}{self._rank_suffix}.json")
         job = own
         if together:
             gathered = distributed.gather_to_zero(own.to_dict())
@@ -339,25 +332,47 @@ class TrainingSession:
         final["power_w"] = job.power_w
         job = job.with_changes(extra={**job.extra, "cumulative_with_resume": final})
         if self.world_size == 1 or (together and self.rank == 0):
-            self.report_path = job.save(out / f"carbonstep-{job.run_id}.json")
+            self.report_path = self._save(job, out / f"carbonstep-{job.run_id}.json")
         self.report = job if self.rank == 0 or self.world_size == 1 else own
         scope.session_ended(self)  # the trial around this run (if any) takes this report and measures on
         if self.sink is not None:
+            tags = {"carbonstep.status": status, "carbonstep.wasted": str(job.wasted).lower()}
             if self.world_size == 1 or together:  # a lone rank's figures are not the job's: not logged as such
-                self.sink.log_metrics(final, self.last_step)
-            self.sink.set_tags({"carbonstep.status": status, "carbonstep.wasted": str(job.wasted).lower()})
+                from carbonstep.analysis.usage_record import usage_figures, usage_tags
+
+                try:  # what `carbonstep usage` counts and groups by
+                    figures, labels = usage_figures(job), usage_tags(job)
+                except Exception as exc:  # noqa: BLE001 - a derived figure must never fail the run's end
+                    log.warning("carbonstep: usage figures not logged: %s", exc)
+                    figures, labels = {}, {}
+                self.sink.log_metrics({**final, **figures}, self.last_step)
+                tags.update(labels)
+            self.sink.set_tags(tags)
             if self.report_path is not None:  # always set above; the check is for the type
                 self.sink.log_artifact(self.report_path)
             message = self.sink.close("FINISHED" if status == "completed" else "FAILED")
             if message:
                 self.messages.append(message)
                 log.warning("carbonstep: %s", message)
+            sink_errors = tuple(str(e) for e in getattr(self.sink, "errors", ()))
+            if sink_errors and self.report_path is not None:  # the report says what the sink could not deliver
+                self.report = self.report.with_changes(sink_errors=sink_errors)
+                self.report_path = self._save(self.report, out / self.report_path.name)
         if self.summary and self.rank == 0:
             from carbonstep.report.summary import render
 
             print(render(self.report), file=sys.stderr)
             print(f"  report: {self.report_path}", file=sys.stderr)
         return self.report
+
+    def _save(self, report: RunReport, path: Path) -> Path | None:
+        """Write a report without ever raising into training: a path that fails (read-only, removed, full)
+        sends it to the temporary directory, and the message saying where is logged and kept in ``messages``."""
+        written, message = report.save_or_fallback(path)
+        if message is not None:
+            self.messages.append(message)
+            log.warning("carbonstep: %s", message)
+        return written
 
     # -- checkpoint and resume -----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class Place:
     peer_pids: tuple[int, ...] = ()  #: other ranks' processes on this host (never in this rank's tree)
 
     def to_dict(self) -> dict[str, Any]:
+        """The place as plain JSON-ready data (stored in reports)."""
         return {**asdict(self), "peer_pids": list(self.peer_pids)}
 
 
@@ -69,6 +70,7 @@ def _dist() -> Any:
 
 
 def in_process_group() -> bool:
+    """Whether torch.distributed is initialised in this process (without importing torch if it is not loaded)."""
     dist = _dist()
     return dist is not None and dist.get_world_size() > 1
 

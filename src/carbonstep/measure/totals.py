@@ -39,6 +39,7 @@ class EpochTotals:
     end_j: Vector
     steps: int = 0
     count: float = 0.0
+    complete: bool = False  #: an ``epoch_end`` mark closed it
 
 
 def _lerp(t: float, t0: float, v0: Vector, t1: float, v1: Vector) -> Vector:
@@ -217,4 +218,5 @@ class EnergyTotals:
         row.end_s, row.end_j = mark.t_s, mark.energy_j
         row.steps += mark.name == "step"
         row.count += mark.count or 0.0
+        row.complete = row.complete or mark.name == "epoch_end"
         self._last_epoch = row

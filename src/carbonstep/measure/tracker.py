@@ -316,8 +316,10 @@ class Tracker:
             self._report = self._build_report(totals, sampler, status)
         finally:
             self._stopped.set()
-        if self.config.output_dir is not None:
-            self._report.save(self.report_path)
+        if self.config.output_dir is not None:  # a path that fails: the temporary directory, said in the log
+            _, message = self._report.save_or_fallback(self.report_path)
+            if message is not None:
+                log.warning("carbonstep: %s", message)
         return self._report
 
     def _report_of_the_first_stop(self) -> RunReport:

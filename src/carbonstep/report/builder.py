@@ -8,6 +8,7 @@ sampler (:class:`TotalsView`, :class:`SamplerView`). It imports nothing from :mo
 from __future__ import annotations
 
 import bisect
+import weakref
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, Sequence, TypeVar
 
@@ -15,6 +16,7 @@ from carbonstep._version import __version__
 from carbonstep.accounting.curve import CarbonCurve
 from carbonstep.accounting.factors import Accounting
 from carbonstep.accounting.footprint import J_PER_KWH
+from carbonstep.report.context import run_context
 from carbonstep.report.hints import with_hints
 from carbonstep.report.record import Device, Epoch, Intensity, Mark, RunReport
 from carbonstep.vocabulary import DOMAINS, Domain, Method, Scope
@@ -114,10 +116,31 @@ class RunFacts:
     unavailable: tuple[str, ...] = ()  #: sources not used that the user can fix: "source: reason — fix: …"
 
 
+_CURVES: "weakref.WeakKeyDictionary[Any, CarbonCurve]" = weakref.WeakKeyDictionary()
+
+
 def curve_of(accounting: Accounting, totals: TotalsView, start_wall_s: float) -> CarbonCurve:
-    """The CO2 curve of ``totals`` (seconds since the start, cumulative joules)."""
-    t0 = totals.t0 or 0.0
-    return CarbonCurve(accounting, [(t - t0, sum(vector)) for t, vector in totals.timeline], start_wall_s)
+    """The CO2 curve of ``totals`` (seconds since the start, cumulative joules). A running tracker's curve is
+    kept between calls and extended by the points sampled since the last one: O(1) per logged step."""
+    t0 = totals.t0 if totals.t0 is not None else 0.0
+    try:
+        curve = _CURVES.get(totals)
+    except TypeError:  # a view that cannot be weakly referenced: build it whole
+        curve = None
+    if curve is None or curve.accounting is not accounting or curve.start_wall_s != start_wall_s:
+        curve = CarbonCurve(accounting, [(t - t0, sum(vector)) for t, vector in totals.timeline], start_wall_s)
+        try:
+            _CURVES[totals] = curve
+        except TypeError:
+            pass
+        return curve
+    timeline = totals.timeline
+    last = curve.times[-1] + t0 if curve.times else float("-inf")
+    first_new = len(timeline)
+    while first_new > 0 and timeline[first_new - 1][0] > last:
+        first_new -= 1
+    curve.extend((t - t0, sum(vector)) for t, vector in timeline[first_new:])
+    return curve
 
 
 def intensity_record(accounting: Accounting, g_per_kwh: float) -> Intensity:
@@ -204,14 +227,16 @@ def build_report(facts: RunFacts, accounting: Accounting, totals: TotalsView, sa
         epochs.append(Epoch(
             row.epoch, row.start_s, row.end_s, end_kwh - start_kwh,
             curve.co2_kg(end_kwh, row.end_s) - curve.co2_kg(start_kwh, row.start_s),
-            accounting.water_l(end_kwh - start_kwh), row.steps, row.count,
+            accounting.water_l(end_kwh - start_kwh), row.steps, row.count, getattr(row, "complete", None),
         ))
     devices = _devices(totals, sampler)
     warnings = list(facts.warnings)
     warnings += [f"{d.name} failed from {d.degraded_at_s:.1f} s ({d.first_error}); its energy after that is missing"
                  for d in devices if d.degraded_at_s is not None]
     warnings += facts.unavailable
+    warnings += [text for text in (curve.outside_warning(),) if text]
     extra: dict[str, Any] = {"place": dict(facts.place)} if facts.place else {}
+    extra.update(run_context())  # the user and the Slurm job: `carbonstep usage` groups by them
     if facts.count_unit != "sample":
         extra["count_unit"] = facts.count_unit
     return with_hints(RunReport(

@@ -50,16 +50,22 @@ def idle_gpus(report: RunReport) -> list[Hint]:
 
 
 def wasted(report: RunReport) -> list[Hint]:
-    """The energy a failed or interrupted run spent for nothing, and what a checkpoint saves."""
+    """The energy a failed or interrupted run spent for nothing, and how much came after its last complete
+    epoch (what a checkpoint per epoch would not have saved)."""
     if not report.wasted:
         return []
     text = (f"the run {report.status} after {report.duration_s:,.0f} s: {format_energy(report.energy_kwh)} and "
             f"{format_mass(report.co2_kg)} CO2e bought no result")
     if report.epochs:
-        done = report.epochs[-1]
-        since = max(0.0, report.energy_kwh - sum(e.energy_kwh for e in report.epochs))
-        text += (f"; {format_energy(since)} of it after epoch {done.epoch} ended, lost even with a checkpoint per epoch"
-                 if since > 0 else "")
+        done = [i for i, e in enumerate(report.epochs) if e.complete is not False]  # None: older reports
+        if done:
+            last = report.epochs[done[-1]]
+            kept_kwh = sum(e.energy_kwh for e in report.epochs[:done[-1] + 1])
+            since = max(0.0, report.energy_kwh - kept_kwh)
+            text += (f"; {format_energy(since)} of it after epoch {last.epoch} ended, lost even with a checkpoint "
+                     "per epoch" if since > 0 else "")
+        else:
+            text += "; no epoch completed: a checkpoint every few hundred steps would have kept some of it"
     else:
         text += "; checkpoint (e.g. every epoch) so that a restart resumes instead of repeating"
     return [Hint("wasted", text, report.energy_kwh)]

@@ -69,6 +69,7 @@ class Epoch:
     water_l: float
     steps: int
     count: float
+    complete: bool | None = None  #: an epoch-end mark closed it (None: not recorded, reports before this field)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class RunReport:
     budget: dict[str, Any] | None = None  #: the budget decision, when a budget stopped the run
     extra: dict[str, Any] = field(default_factory=dict)
     hints: tuple[dict[str, Any], ...] = ()  #: efficiency hints ({kind, text, value}; carbonstep.report.hints)
+    sink_errors: tuple[str, ...] = ()  #: what a sink could not deliver (a SinkError each: ledger, server, unsent)
     carbonstep_version: str = ""
     schema_version: int = SCHEMA_VERSION
 
@@ -131,9 +133,11 @@ class RunReport:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready data."""
         return asdict(self)
 
     def to_json(self, indent: int | None = 2) -> str:
+        """The report as JSON text (the file format of ``save()``)."""
         import json
 
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
@@ -195,9 +199,12 @@ class RunReport:
             return self.save(path), None
         except OSError as exc:
             problem = f"could not write {path} ({exc.strerror or exc})"
-        fallback = Path(tempfile.gettempdir()) / f"carbonstep-{self.run_id}.json"
-        try:
-            return self.save(fallback), f"{problem}; the report is in {fallback}"
+        name = Path(path).name  # a rank's report keeps its own name: ranks do not overwrite each other
+        fallback = Path(tempfile.gettempdir()) / (name if name.startswith(f"carbonstep-{self.run_id}")
+                                                  else f"carbonstep-{self.run_id}.json")
+        message = f"{problem}; the report is in {fallback}"
+        try:  # the copy written says so too
+            return self.with_changes(warnings=(*self.warnings, message)).save(fallback), message
         except OSError as exc:
             return None, f"{problem}, nor {fallback} ({exc.strerror or exc})"
 

@@ -53,6 +53,7 @@ def render(report: RunReport) -> str:
     if r.budget:
         lines.append(f"  budget     {r.budget.get('reason', '')}")
     lines += [f"  ! {text}" for text in r.warnings]
+    lines += [f"  ! sink: {text}" for text in r.sink_errors]
     lines += [f"  → {hint.text}" for hint in hints_for(r)]
     return "\n".join(lines)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, Sequence
+
+from carbonstep.errors import SinkError
 
 
 class Sink(Protocol):
@@ -13,6 +15,8 @@ class Sink(Protocol):
     """
 
     run_id: str | None
+    #: what could not be delivered so far (a SinkError each); the training session copies it into the report
+    errors: Sequence[SinkError]
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         """Queue metrics at a training step."""

@@ -35,7 +35,7 @@ def read_ledger(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataFileError(str(path), None, f"not UTF-8 text (byte {exc.start}): {FIX}") from None
-    records = [_record(path, number, line) for number, line in enumerate(text.splitlines(), start=1)
+    records = [check_record(path, number, line) for number, line in enumerate(text.splitlines(), start=1)
                if line.strip()]
     header = next((r for r in records if r["type"] == "run"), None)
     if header is None:
@@ -43,7 +43,8 @@ def read_ledger(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
     return header, records
 
 
-def _record(path: Path, number: int, line: str) -> dict[str, Any]:
+def check_record(path: Path, number: int, line: str) -> dict[str, Any]:
+    """One ledger line as a record, its fields checked; DataFileError naming the line otherwise."""
     try:
         item = json.loads(line)
     except RecursionError:

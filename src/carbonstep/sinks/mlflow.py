@@ -2,40 +2,55 @@
 
 Everything goes through ``MlflowClient`` with an explicit ``run_id`` (MLflow's active run
 is per thread), batched and sent from the sink's own thread, never the sampler's and
-never the training loop's. Every point is first appended to a local JSONL ledger; when
-the tracking server cannot be reached, points wait there and are sent when it is back,
-or later with ``carbonstep sync LEDGER``. Nothing is lost silently.
+never the training loop's. Every point is first appended to a local JSONL ledger
+(:mod:`carbonstep.sinks.ledger`); when the tracking server cannot be reached, points wait
+there and in memory and are sent when it is back, or later with ``carbonstep sync LEDGER``.
+
+Nothing here raises into training: a ledger that cannot be written (read-only, removed or full
+directory) or a server that does not answer is recorded in ``errors`` (:class:`SinkError`),
+which the training session puts into the report and its summary. ``close()`` is bounded
+(``close_timeout_s``). A forked child (a DataLoader worker) inherits the sink but never sends,
+closes or ends the parent's run.
 """
 
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import threading
 import time
-import urllib.request
+import weakref
 from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from carbonstep.errors import SinkError, require
+from carbonstep.sinks.ledger import Ledger, file_digest, read_ledger
+from carbonstep.sinks.probe import PROBE_TIMEOUT_S, unreachable_reason
 
 log = logging.getLogger("carbonstep")
 BATCH_METRICS = 1000
 BATCH_TAGS = 100
+CLOSE_TIMEOUT_S = 20.0  #: the longest ``close()`` waits for the last send before leaving the rest to the ledger
+REPORT_GLOB = "carbonstep-*.json"  #: the only files ``sync`` uploads: reports the sink wrote beside its ledger
+
+_LIVE_SINKS: "weakref.WeakSet[MlflowSink]" = weakref.WeakSet()
 
 
-def _reachable(tracking_uri: str, timeout_s: float = 2.0) -> bool:
-    """A quick health probe for HTTP tracking servers (MLflow's own retries can block for minutes)."""
-    if not tracking_uri.startswith(("http://", "https://")):
-        return True
-    try:
-        with urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout_s) as response:
-            return response.status == 200
-    except OSError:
-        return False
+def _reachable(tracking_uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether ``tracking_uri`` answers its health probe within ``timeout_s`` (TLS verified as MLflow does)."""
+    return unreachable_reason(tracking_uri, timeout_s) is None
+
+
+def _after_fork_in_child() -> None:
+    for sink in list(_LIVE_SINKS):
+        sink._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class MlflowSink:
@@ -54,35 +69,46 @@ class MlflowSink:
         ledger_path: str | os.PathLike[str] | None = None,
         flush_interval_s: float = 2.0,
         run_name: str | None = None,
+        close_timeout_s: float = CLOSE_TIMEOUT_S,
     ) -> None:
         mlflow = require("mlflow", "mlflow")
         self._entities = require("mlflow.entities", "mlflow")
         self.client = client or mlflow.MlflowClient(tracking_uri)
         self.tracking_uri = str(getattr(self.client, "tracking_uri", None) or tracking_uri or mlflow.get_tracking_uri())
         self.owns_run = False
-        self.error: str | None = None
+        self.error: str | None = None  #: the last send error (None after a successful send)
+        self._errors: list[SinkError] = []
         if run_id is None:
             active = mlflow.active_run()
-            run_id = active.info.run_id if active else self._create_run(mlflow, experiment, run_name)
+            run_id = active.info.run_id if active else self._create_run(experiment, run_name)
         self.run_id = run_id
         self.flush_interval_s = flush_interval_s
+        self.close_timeout_s = close_timeout_s
+        self.sink_id = os.urandom(4).hex()
         self.ledger_path = Path(ledger_path) if ledger_path else None
+        self._ledger = Ledger(self.ledger_path, self.sink_id, {"run_id": self.run_id, "tracking_uri": self.tracking_uri,
+                                                               "pid": os.getpid()}) if self.ledger_path else None
         self._queue: deque[dict[str, Any]] = deque()
         self._unsent: list[dict[str, Any]] = []
         self._seq = 0
         self.sent = 0
-        self._lock = threading.Lock()
+        self._owner_pid = os.getpid()
+        self._ledger_lock = threading.Lock()  # queue → ledger → unsent: short, file I/O only
+        self._send_lock = threading.Lock()  # one send at a time; may be slow (network)
         self._stop = threading.Event()
-        self._write_ledger([{"type": "run", "run_id": self.run_id, "tracking_uri": self.tracking_uri}])
+        self._closed = False
+        self._status = "FINISHED"
         self._thread = threading.Thread(target=self._run, name="carbonstep-mlflow", daemon=True)
         self._thread.start()
+        _LIVE_SINKS.add(self)
         atexit.register(self.close)
 
-    def _create_run(self, mlflow: Any, experiment: str | None, run_name: str | None) -> str | None:
+    def _create_run(self, experiment: str | None, run_name: str | None) -> str | None:
         name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or "Default"
         try:
-            if not _reachable(self.tracking_uri):
-                raise ConnectionError(f"{self.tracking_uri} is not reachable")
+            reason = unreachable_reason(self.tracking_uri)
+            if reason:
+                raise ConnectionError(reason)
             found = self.client.get_experiment_by_name(name)
             experiment_id = found.experiment_id if found else self.client.create_experiment(name)
             self.owns_run = True
@@ -94,93 +120,175 @@ class MlflowSink:
 
     # -- called from the training thread: append and return ------------------------------
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Queue metrics at a training step (no I/O)."""
         stamp = int(time.time() * 1000)
         for key, value in metrics.items():
             self._queue.append({"type": "metric", "key": key, "value": float(value), "timestamp": stamp, "step": step})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
+        """Queue run parameters (no I/O)."""
         for key, value in params.items():
             self._queue.append({"type": "param", "key": key, "value": str(value)[:6000]})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Queue run tags (no I/O)."""
         for key, value in tags.items():
             self._queue.append({"type": "tag", "key": key, "value": str(value)[:5000]})
 
     def log_artifact(self, path: str | os.PathLike[str]) -> None:
-        self._queue.append({"type": "artifact", "path": str(Path(path).resolve())})
+        """Queue a file the sink's caller wrote (the report); its digest lets ``sync`` check it is unchanged."""
+        resolved = Path(path).resolve()
+        self._queue.append({"type": "artifact", "path": str(resolved), "sha256": file_digest(resolved)})
 
     # -- the sink's thread -----------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.wait(self.flush_interval_s):
+            self._flush_quietly()
+        self._flush_quietly()
+        self._end_run()
+
+    def _flush_quietly(self) -> None:
+        try:
             self.flush()
+        except Exception as exc:  # noqa: BLE001 - the sink's thread must survive anything
+            self._record(SinkError(f"MLflow sink: {type(exc).__name__}: {exc}"))
 
     def flush(self) -> bool:
-        """Send what is queued; True when nothing is left unsent."""
-        with self._lock:
-            drained = []
-            while self._queue:
-                item = self._queue.popleft()
-                self._seq += 1
-                item["seq"] = self._seq
-                drained.append(item)
-            self._write_ledger(drained)
-            self._unsent += drained
-            if not self._unsent or self.run_id is None:
-                return not self._unsent
-            try:
-                if not _reachable(self.tracking_uri):
-                    raise ConnectionError(f"{self.tracking_uri} is not reachable")
-                send(self.client, self._entities, self.run_id, self._unsent)
-            except Exception as exc:  # noqa: BLE001 - keep the points, try again later
-                if self.error is None:
-                    log.warning("carbonstep: MLflow unreachable (%s); %d records kept for later", exc,
-                                len(self._unsent))
-                self.error = str(exc)
-                return False
-            self.sent += len(self._unsent)
-            self._write_ledger([{"type": "sent", "upto": self._unsent[-1]["seq"]}])
-            self._unsent = []
-            self.error = None
-            return True
+        """Write what is queued to the ledger and send what is unsent; True when nothing is left unsent."""
+        self._drain()
+        if not self._send_lock.acquire(timeout=self.close_timeout_s):
+            return False  # another send is stuck; the records wait in the ledger and in memory
+        try:
+            return self._send_unsent()
+        finally:
+            self._send_lock.release()
 
-    def _write_ledger(self, items: Iterable[dict[str, Any]]) -> None:
-        if self.ledger_path is None:
-            return
-        lines = "".join(json.dumps(item) + "\n" for item in items)
-        if lines:
-            self.ledger_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.ledger_path.open("a") as handle:
-                handle.write(lines)
+    def _drain(self) -> None:
+        """Move queued records to the ledger and to the unsent list (no network)."""
+        with self._ledger_lock:
+            self._drain_locked()
 
-    def close(self, status: str = "FINISHED") -> str | None:
-        """Stop the thread and send what is left; returns a message if anything is unsent."""
-        if self._stop.is_set():
-            return self.unsent_message()
-        self._stop.set()
-        self._thread.join()
-        atexit.unregister(self.close)
-        self.flush()
+    def _drain_locked(self) -> None:
+        drained = []
+        while self._queue:
+            item = self._queue.popleft()
+            self._seq += 1
+            item["seq"] = self._seq
+            drained.append(item)
+        if drained and self._ledger is not None:
+            self._ledger.append(drained)  # an I/O error is kept in the ledger's ``error``; the records stay here
+        self._unsent += drained
+
+    def _send_unsent(self) -> bool:
+        with self._ledger_lock:
+            batch = list(self._unsent)
+        if not batch or self.run_id is None:
+            return not batch
+        try:
+            reason = unreachable_reason(self.tracking_uri)
+            if reason:
+                raise ConnectionError(reason)
+            send(self.client, self._entities, self.run_id, batch)
+        except Exception as exc:  # noqa: BLE001 - keep the points, try again later
+            if self.error is None:
+                log.warning("carbonstep: MLflow unreachable (%s); %d records kept for later", exc, len(batch))
+            self.error = str(exc)
+            return False
+        with self._ledger_lock:
+            del self._unsent[:len(batch)]
+            self.sent += len(batch)
+            if self._ledger is not None:
+                self._ledger.append([{"type": "sent", "upto": batch[-1]["seq"], "run_id": self.run_id}])
+            left = bool(self._unsent)
+        self.error = None
+        return not left
+
+    def _end_run(self) -> None:
         if self.owns_run and self.run_id and not self._unsent:
             try:
-                self.client.set_terminated(self.run_id, status)
+                self.client.set_terminated(self.run_id, self._status)
             except Exception as exc:  # noqa: BLE001
                 self.error = str(exc)
-        return self.unsent_message()
+
+    # -- closing --------------------------------------------------------------------------
+    def close(self, status: str = "FINISHED") -> str | None:
+        """Send what is left and end the run, waiting at most ``close_timeout_s``; returns a message if anything
+        is unsent (it stays in the ledger). A forked child's call does nothing."""
+        if os.getpid() != self._owner_pid:
+            return None
+        if self._closed:
+            return self.unsent_message()
+        self._closed = True
+        self._status = status
+        atexit.unregister(self.close)
+        self._stop.set()
+        self._thread.join(self.close_timeout_s)
+        if self._thread.is_alive():
+            self._record(SinkError(f"MLflow ({self.tracking_uri}) did not answer within {self.close_timeout_s:g} s "
+                                   "at the end of the run"))
+            if self._ledger_lock.acquire(timeout=1.0):  # the thread is stuck sending, not writing the ledger
+                try:
+                    self._drain_locked()
+                finally:
+                    self._ledger_lock.release()
+        message = self.unsent_message()
+        if message:
+            self._record(SinkError(message))
+        return message
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: fresh locks (the parent's may have been held at the fork), no thread, nothing to send."""
+        self._ledger_lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        if self._ledger is not None:
+            self._ledger._lock = threading.Lock()
+        self._closed = True  # the child neither sends the parent's records nor ends its run
+
+    def _record(self, error: SinkError) -> None:
+        if all(str(e) != str(error) for e in self._errors):
+            self._errors.append(error)
+
+    @property
+    def errors(self) -> list[SinkError]:
+        """What could not be done: the ledger not written, the server not answering, records left unsent."""
+        errors = list(self._errors)
+        if self._ledger is not None and self._ledger.error is not None:
+            extra = f" ({self._ledger.failed_writes} writes failed)" if self._ledger.failed_writes > 1 else ""
+            errors.insert(0, SinkError(f"{self._ledger.error}{extra}"))
+        return errors
 
     def unsent_message(self) -> str | None:
-        if not self._unsent:
+        """What is not sent and how to send it, or None when everything was sent."""
+        with _bounded(self._ledger_lock):
+            unsent = list(self._unsent) + list(self._queue)
+        if not unsent:
             return None
         kinds: dict[str, int] = {}
-        for item in self._unsent:
+        for item in unsent:
             kinds[item["type"]] = kinds.get(item["type"], 0) + 1
         what = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(kinds.items()))
-        where = f"; they are kept in {self.ledger_path}: send them with 'carbonstep sync {self.ledger_path}'" \
-            if self.ledger_path else ""
+        ledger_ok = self._ledger is not None and self._ledger.error is None
+        where = (f"; they are kept in {self.ledger_path}: send them with 'carbonstep sync {self.ledger_path}'"
+                 if ledger_ok else "; the ledger could not be written, so they are lost")
         return f"not sent to MLflow ({self.tracking_uri}, run {self.run_id}): {what} ({self.error}){where}"
 
 
+class _bounded:
+    """``with _bounded(lock):`` holds ``lock`` if it can be had within a second, else goes on without it."""
+
+    def __init__(self, lock: threading.Lock, timeout_s: float = 1.0) -> None:
+        self.lock, self.timeout_s, self.held = lock, timeout_s, False
+
+    def __enter__(self) -> None:
+        self.held = self.lock.acquire(timeout=self.timeout_s)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.held:
+            self.lock.release()
+
+
 def send(client: Any, entities: Any, run_id: str, items: list[dict[str, Any]]) -> None:
-    """Send ledger items to ``run_id``: metrics/params/tags batched, then artifacts."""
+    """Send ledger items to ``run_id``: metrics/params/tags batched, then artifacts (checked by ``sync``)."""
     metrics = [entities.Metric(i["key"], i["value"], i["timestamp"], i["step"]) for i in items if i["type"] == "metric"]
     params = list({i["key"]: entities.Param(i["key"], i["value"]) for i in items if i["type"] == "param"}.values())
     tags = list({i["key"]: entities.RunTag(i["key"], i["value"]) for i in items if i["type"] == "tag"}.values())
@@ -196,29 +304,75 @@ def send(client: Any, entities: Any, run_id: str, items: list[dict[str, Any]]) -
             client.log_artifact(run_id, item["path"])
 
 
-def sync_ledger(path: str | os.PathLike[str], tracking_uri: str | None = None) -> int:
-    """Send what a ledger holds and has not sent; returns how many records were sent."""
-    from carbonstep.sinks.ledger_check import read_ledger
+def trusted_artifacts(ledger_path: Path, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Artifact records ``sync`` may upload: reports beside the ledger, unchanged since the sink logged them.
+    A ledger is data, not instructions: any other file it names is refused (listed in the second value)."""
+    kept, refused = [], []
+    folder = ledger_path.resolve().parent
+    for item in items:
+        if item["type"] != "artifact":
+            kept.append(item)
+            continue
+        path = Path(str(item.get("path", "")))
+        beside = path.parent == folder and path.match(REPORT_GLOB) and not path.is_symlink()
+        if beside and item.get("sha256") and file_digest(path) == item["sha256"]:
+            kept.append(item)
+        else:
+            refused.append(str(path))
+    return kept, refused
 
-    header, lines = read_ledger(path)  # a damaged ledger is named before MLflow is even imported
-    if not _reachable(tracking_uri or header["tracking_uri"]):
-        raise SinkError(f"the MLflow server {tracking_uri or header['tracking_uri']} is not reachable: start it, or "
-                        f"pass --tracking-uri URL; {path} keeps every record until then")
+
+def sync_ledger(path: str | os.PathLike[str], tracking_uri: str | None = None) -> int:
+    """Send what a ledger holds and has not sent, each sink's records to the run it recorded (a new run when
+    it had none); returns how many records were sent. Raises :class:`SinkError` if a server cannot be reached."""
+    return sync_ledger_details(path, tracking_uri).sent
+
+
+@dataclass
+class SyncResult:
+    """What ``sync`` did: records sent, runs they went to, damaged lines skipped, artifacts refused."""
+
+    sent: int = 0
+    runs: list[str] = field(default_factory=list)
+    damaged_lines: list[int] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+def sync_ledger_details(path: str | os.PathLike[str], tracking_uri: str | None = None) -> SyncResult:
+    """:func:`sync_ledger`, with what was skipped and where the records went."""
+    path = Path(path)
+    contents = read_ledger(path)  # a damaged ledger is named before MLflow is even imported
     mlflow = require("mlflow", "mlflow")
     entities = require("mlflow.entities", "mlflow")
-    sent_upto = max([item["upto"] for item in lines if item["type"] == "sent"], default=0)
-    pending = [item for item in lines if item.get("seq", 0) > sent_upto]
-    if not pending:
-        return 0
-    client = mlflow.MlflowClient(tracking_uri or header["tracking_uri"])
-    run_id = header["run_id"]
-    if run_id is None:
-        experiment = client.get_experiment_by_name("Default")
-        run_id = client.create_run(experiment.experiment_id if experiment else "0").info.run_id
-    send(client, entities, run_id, pending)
-    with Path(path).open("a") as handle:
-        handle.write(json.dumps({"type": "sent", "upto": pending[-1]["seq"], "run_id": run_id}) + "\n")
-    return len(pending)
+    result = SyncResult()
+    result.damaged_lines = contents.damaged_lines
+    for sink_id, sink in contents.sinks.items():
+        pending = sink.pending()
+        if not pending:
+            continue
+        if sink.header is None:  # records whose header was lost: no run to send them to
+            raise SinkError(f"{path}: {len(pending)} records of sink {sink_id} have no header (run id); not sent")
+        uri = tracking_uri or sink.tracking_uri or mlflow.get_tracking_uri()
+        reason = unreachable_reason(uri)
+        if reason:
+            raise SinkError(f"{reason}: start it, or pass --tracking-uri URL; {path} keeps every record until then")
+        upto = max(item["seq"] for item in pending)
+        pending, refused = trusted_artifacts(path, pending)
+        result.refused += refused
+        client = mlflow.MlflowClient(uri)
+        run_id = sink.run_id or _new_run(client)
+        send(client, entities, run_id, pending)
+        ledger = Ledger(path, sink_id, sink.header, header_written=True)
+        if not ledger.append([{"type": "sent", "upto": upto, "run_id": run_id}]):
+            raise SinkError(f"sent, but could not mark it in {path}: {ledger.error}; a second sync would send again")
+        result.sent += len(pending)
+        result.runs.append(run_id)
+    return result
 
 
-__all__ = ["MlflowSink", "send", "sync_ledger"]
+def _new_run(client: Any) -> str:
+    experiment = client.get_experiment_by_name(os.environ.get("MLFLOW_EXPERIMENT_NAME") or "Default")
+    return client.create_run(experiment.experiment_id if experiment else "0").info.run_id
+
+
+__all__ = ["MlflowSink", "SyncResult", "send", "sync_ledger", "sync_ledger_details", "trusted_artifacts"]

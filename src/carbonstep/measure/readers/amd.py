@@ -48,11 +48,11 @@ def _number(value: Any) -> float | None:
 def energy_uj(counts: Mapping[str, Any]) -> float:
     """Energy in µJ from ``amdsmi_get_energy_count``'s dict (``energy_accumulator`` or, before ROCm 6.4,
     ``power``) × ``counter_resolution``."""
-    ticks = counts.get("energy_accumulator", counts.get("power"))
-    resolution = counts.get("counter_resolution")
-    if _number(ticks) is None or _number(resolution) is None:
+    ticks = _number(counts.get("energy_accumulator", counts.get("power")))
+    resolution = _number(counts.get("counter_resolution"))
+    if ticks is None or resolution is None:
         raise ValueError(f"amdsmi_get_energy_count returned no usable counter: {dict(counts)!r}")
-    return float(ticks) * float(resolution)
+    return ticks * resolution
 
 
 def power_w(info: Mapping[str, Any]) -> float | None:
@@ -211,7 +211,7 @@ def amd_driver_loaded(kfd: str = "/dev/kfd") -> bool:
 
 def _import_amdsmi() -> tuple[Any, Unavailable | None]:
     try:
-        import amdsmi  # type: ignore[import-not-found]
+        import amdsmi
     except ImportError:
         if not amd_driver_loaded():
             return None, None

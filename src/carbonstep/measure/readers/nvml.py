@@ -48,6 +48,7 @@ class NvmlReader:
         self.description = f"{name} [{uuid}]: {how}{'; ' + note if note else ''}"
 
     def read(self) -> float:
+        """Cumulative joules (counter) or watts (power); keeps the GPU's utilisation for the report."""
         if self.kind is Kind.COUNTER:
             value = self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle) / 1e3
         else:
@@ -59,6 +60,7 @@ class NvmlReader:
         return value
 
     def close(self) -> None:
+        """Nothing to release: NVML stays initialised for the process."""
         pass
 
 
@@ -147,7 +149,9 @@ def discover_nvml(
     """
     if nvml is None:
         try:
-            import pynvml as nvml
+            import pynvml
+
+            nvml = pynvml
         except ImportError:
             return [], [Unavailable("nvml", "nvidia-ml-py is not installed", "pip install nvidia-ml-py")], []
     try:

@@ -43,9 +43,11 @@ class RaplReader:
         self._fd = os.open(zone / "energy_uj", os.O_RDONLY)
 
     def read(self) -> float:
+        """Cumulative joules of the zone (``energy_uj``; wraparound is handled by the totals)."""
         return int(os.pread(self._fd, 32, 0)) / 1e6
 
     def close(self) -> None:
+        """Close the zone's open ``energy_uj`` file."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

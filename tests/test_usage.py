@@ -1,0 +1,341 @@
+"""``carbonstep usage``: a synthetic month read from report folders and an MLflow store, grouped and filtered."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import pytest
+
+from carbonstep.analysis.merge import merge
+from carbonstep.analysis.usage import GROUPS, Filters, parse_moment, parse_since, summarise, table, to_csv
+from carbonstep.analysis.usage_record import UNKNOWN, usage_tags
+from carbonstep.analysis.usage_sources import _cut_marks, collect
+from carbonstep.analysis.usage_synthetic import Job, MonthGenerator, write_mlflow, write_month
+from carbonstep.callbacks.session import TrainingSession
+from carbonstep.cli import main
+from carbonstep.errors import ConfigError
+from carbonstep.report.context import run_context
+from carbonstep.report.record import RunReport
+from carbonstep.testing import ScriptedReader
+
+NOVEMBER = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def job_report(job: Job) -> RunReport:
+    """What the job counts as: its job report, or its ranks merged when it has none."""
+    return job.reports[0] if len(job.reports) == 1 or "parts" in job.reports[0].extra else merge(list(job.reports))
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Job]]:
+    root = tmp_path_factory.mktemp("month")
+    return root, write_month(root, 60, NOVEMBER, seed=3, marks_per_run=20)
+
+
+def test_the_month_has_what_a_lab_has(month: tuple[Path, list[Job]]) -> None:
+    root, jobs = month
+    statuses = {job_report(j).status for j in jobs}
+    assert {"completed", "failed", "interrupted"} <= statuses
+    assert any(len(j.reports) > 1 and "parts" in j.reports[0].extra for j in jobs)  # job report + ranks
+    assert any(len(j.reports) > 1 and "parts" not in j.reports[0].extra for j in jobs)  # ranks only
+    assert len({j.user for j in jobs}) >= 5 and len({j.project for j in jobs}) >= 4
+    assert any(h["kind"] == "idle_gpu" for j in jobs for r in j.reports for h in r.hints)
+
+
+def test_each_job_counts_once_and_totals_match_the_reports(month: tuple[Path, list[Job]]) -> None:
+    root, jobs = month
+    collected = collect([str(root)])
+    assert len(collected.records) == len(jobs)
+    assert not collected.warnings
+    truth = [job_report(j) for j in jobs]
+    usage = summarise(collected.records, ["user"], Filters())
+    assert usage.total.energy_kwh == pytest.approx(sum(r.energy_kwh for r in truth), rel=1e-9)
+    assert usage.total.co2_kg == pytest.approx(sum(r.co2_kg for r in truth), rel=1e-9)
+    assert usage.total.water_l == pytest.approx(sum(r.water_l for r in truth), rel=1e-9)
+    rank_files = sum(len(j.reports) for j in jobs) - len(jobs)
+    assert rank_files > 0 and any("counted through their job's report" in n for n in collected.notes)
+    # a copy of the whole folder beside it changes nothing
+    copy = root.parent / (root.name + "-copy")
+    shutil.copytree(root, copy / "again")
+    shutil.copytree(root, copy / "first")
+    doubled = collect([str(copy)])
+    assert len(doubled.records) == len(jobs) and any("copies" in n for n in doubled.notes)
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_every_grouping_partitions_the_runs(month: tuple[Path, list[Job]], group: str) -> None:
+    root, jobs = month
+    records = collect([str(root)]).records
+    usage = summarise(records, [group], Filters())
+    assert sum(g.runs for g in usage.groups) == usage.total.runs == len(jobs)
+    assert sum(g.energy_kwh for g in usage.groups) == pytest.approx(usage.total.energy_kwh)
+    assert sum(g.share for g in usage.groups) == pytest.approx(1.0)
+    assert {g.key[0] for g in usage.groups} == {GROUPS[group](r) for r in records}
+    expected: dict[str, float] = {}
+    for job in jobs:  # the truth, from the generator's own jobs
+        report = job_report(job)
+        slurm = report.extra["slurm"]
+        started = datetime.fromisoformat(report.started_at)
+        label = {"user": job.user, "experiment": job.project, "account": slurm["account"],
+                 "partition": slurm["partition"], "status": report.status, "region": report.intensity.region,
+                 "month": started.strftime("%Y-%m"), "week": started.strftime("%G-W%V"),
+                 "day": started.strftime("%Y-%m-%d"),
+                 "gpu": job.reports[-1].devices[0].description.split(" [")[0],  # one model per partition
+                 "host": "+".join(sorted({r.host for r in job.reports if "parts" not in r.extra}))}[group]
+        expected[label] = expected.get(label, 0.0) + report.energy_kwh
+    assert {g.key[0]: g.energy_kwh for g in usage.groups} == pytest.approx(expected)
+    if group not in ("month", "week", "day"):
+        assert [g.energy_kwh for g in usage.groups] == sorted((g.energy_kwh for g in usage.groups), reverse=True)
+
+
+def test_wasted_idle_after_epoch_and_per_sample(month: tuple[Path, list[Job]]) -> None:
+    root, jobs = month
+    usage = summarise(collect([str(root)]).records, ["status"], Filters())
+    by = {g.key[0]: g for g in usage.groups}
+    assert by["completed"].wasted_kwh == 0 and by["failed"].wasted_kwh == pytest.approx(by["failed"].energy_kwh)
+    truth = [job_report(j) for j in jobs]
+    wasted = [r for r in truth if r.wasted]
+    after = sum(r.energy_kwh - sum(e.energy_kwh for e in r.epochs) for r in wasted)
+    assert usage.total.after_last_epoch_kwh == pytest.approx(after)
+    assert 0 < usage.total.after_last_epoch_kwh < usage.total.wasted_kwh
+    idle = sum(d.energy_kwh for r in truth for d in r.devices if d.domain == "gpu" and d.idle_fraction > 0.5)
+    assert usage.total.idle_gpu_kwh == pytest.approx(idle) and idle > 0
+    def counted(report: RunReport) -> float:  # the epochs' samples, else the marks' (none is thinned here)
+        return sum(e.count for e in report.epochs) or sum(m.count for m in report.marks)
+
+    leaves = [[r for r in j.reports if "parts" not in r.extra] for j in jobs]
+    samples = sum(counted(r) for leaf in leaves for r in leaf)
+    counted_kwh = sum(truth[i].energy_kwh for i, leaf in enumerate(leaves) if sum(map(counted, leaf)) > 0)
+    assert usage.total.kwh_per_sample == pytest.approx(counted_kwh / samples)
+
+
+def test_filters_window_user_experiment_status(month: tuple[Path, list[Job]]) -> None:
+    root, jobs = month
+    records = collect([str(root)]).records
+    mid = parse_moment("--from", "2026-11-15")
+    assert mid == datetime(2026, 11, 15, tzinfo=timezone.utc).timestamp()
+    late = summarise(records, ["day"], Filters(since_s=mid))
+    assert late.total.runs == sum(datetime.fromisoformat(job_report(j).started_at).timestamp() >= mid for j in jobs)
+    assert all(g.key[0] >= "2026-11-15" for g in late.groups)
+    window = summarise(records, ["day"], Filters(since_s=parse_moment("--from", "2026-11-10"),
+                                                 until_s=parse_moment("--to", "2026-11-12")))
+    assert {g.key[0] for g in window.groups} <= {"2026-11-10", "2026-11-11"} and window.total.runs > 0
+    assert parse_since("30d", mid) == mid - 30 * 86400 and parse_since("12h", mid) == mid - 43200
+    ada = summarise(records, ["experiment"], Filters(users=["ada"]))
+    assert ada.total.runs == sum(j.user == "ada" for j in jobs) > 0
+    assert {g.key[0] for g in ada.groups} <= {"llm-pretrain", "rag-eval"}
+    wasted = summarise(records, ["user"], Filters(statuses=["failed", "interrupted"], experiments=["rag-eval"]))
+    assert wasted.total.runs == sum(j.project == "rag-eval" and job_report(j).wasted for j in jobs)
+    assert wasted.total.wasted_kwh == pytest.approx(wasted.total.energy_kwh)
+    with pytest.raises(ConfigError, match="--since"):
+        parse_since("a month", mid)
+    with pytest.raises(ConfigError, match="--to"):
+        parse_moment("--to", "yesterday")
+    with pytest.raises(ConfigError, match="--sort"):
+        summarise(records, ["user"], Filters(), sort="colour")
+
+
+def test_malformed_report_is_skipped_with_a_named_warning(month: tuple[Path, list[Job]], tmp_path: Path) -> None:
+    root, jobs = month
+    folder = tmp_path / "reports"
+    shutil.copytree(root, folder)
+    good = next(folder.rglob("carbonstep-*.json"))
+    truncated = good.parent / "carbonstep-truncated.json"
+    truncated.write_text(good.read_text()[:900])
+    future = good.parent / "carbonstep-future.json"
+    future.write_text(json.dumps({**json.loads(good.read_text()), "schema_version": 99, "run_id": "x"}))
+    (good.parent / "carbonstep-empty.json").write_text("")
+    nan = json.loads(good.read_text())
+    (good.parent / "carbonstep-nan.json").write_text(json.dumps({**nan, "run_id": "n", "energy_kwh": float("nan")}))
+    collected = collect([str(folder)])
+    assert len(collected.records) == len(jobs)  # nothing else lost
+    named = {Path(w.split(": skipped")[0]).name for w in collected.warnings}
+    assert named == {"carbonstep-truncated.json", "carbonstep-future.json", "carbonstep-empty.json",
+                     "carbonstep-nan.json"}
+    assert all("not a carbonstep report" in w for w in collected.warnings)
+    code, stdout, stderr = run_cli(["usage", str(folder), "--by", "user"])
+    assert code == 0 and "carbonstep-truncated.json: skipped" in stderr and f"{len(jobs)} runs" in stdout
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    import contextlib
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_writes_table_csv_json_and_a_self_contained_page(month: tuple[Path, list[Job]], tmp_path: Path) -> None:
+    root, jobs = month
+    code, stdout, _ = run_cli(["usage", str(root), "--by", "account,partition", "--from", "2026-11-01", "--to",
+                               "2026-12-01", "--csv", str(tmp_path / "u.csv"), "--json", str(tmp_path / "u.json"),
+                               "--html", str(tmp_path / "u.html")])
+    assert code == 0
+    lines = stdout.splitlines()
+    assert lines[1].split()[:3] == ["account", "partition", "runs"] and any(line.startswith("TOTAL") for line in lines)
+    rows = list(csv.DictReader((tmp_path / "u.csv").open()))
+    data = json.loads((tmp_path / "u.json").read_text())
+    assert rows[-1]["account"] == "TOTAL" and int(rows[-1]["runs"]) == len(jobs) == data["total"]["runs"]
+    assert sum(float(r["energy_kwh"]) for r in rows[:-1]) == pytest.approx(data["total"]["energy_kwh"])
+    page = (tmp_path / "u.html").read_text()
+    assert page.count("<svg") >= 3 and "Grid intensity used, by region" in page and "Ember" in page
+    for outside in ("<script", "src=\"http", "href=\"http", "@import", "url("):
+        assert outside not in page
+    code, _, stderr = run_cli(["usage", str(root), "--by", "colour"])
+    assert code == 2 and "--by 'colour'" in stderr
+
+
+def test_cut_marks_keeps_the_report_and_falls_back_when_a_name_has_a_bracket() -> None:
+    text = json.dumps({"run_id": "a", "marks": [{"name": "step", "count": 2.0}], "epochs": []}, indent=2)
+    lean, cut = _cut_marks(text)
+    assert json.loads(lean)["marks"] == [] and json.loads(cut) == [{"name": "step", "count": 2.0}]
+    tricky = json.dumps({"marks": [{"name": "a]b", "count": 1.0}, {"name": "c", "count": 1.0}]})
+    assert _cut_marks(tricky) == (tricky, None)
+
+
+def test_merged_job_with_other_run_ids_hides_its_parts(tmp_path: Path) -> None:
+    generator = MonthGenerator(NOVEMBER, seed=11, marks_per_run=5)
+    a, b = (generator.job(i).reports[0] for i in range(2))
+    for report in (a, b):
+        report.save(tmp_path / f"carbonstep-{report.run_id}.json")
+    job = merge([a, b], name="two hosts")  # `carbonstep merge` of two separate runs
+    job.save(tmp_path / f"carbonstep-{job.run_id}-job.json")
+    collected = collect([str(tmp_path)])
+    assert [r.run_id for r in collected.records] == [job.run_id]
+    assert collected.records[0].energy_kwh == pytest.approx(a.energy_kwh + b.energy_kwh)
+
+
+@pytest.mark.slow
+def test_mlflow_store_paged_and_counted_once_with_reports(month: tuple[Path, list[Job]], tmp_path: Path) -> None:
+    root, jobs = month
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    some = jobs[:12]
+    write_mlflow(uri, some)
+    from carbonstep.analysis.usage_sources import Collected, read_mlflow
+
+    side = Collected()
+    records = read_mlflow(uri, None, None, None, side, page_size=5)  # three pages
+    assert len(records) == len(some)
+    truth = {job_report(j).run_id: (j, job_report(j)) for j in some}
+    for record in records:
+        job, report = truth[record.run_id]
+        assert (record.user, record.experiment, record.status) == (job.user, job.project, report.status)
+        assert record.energy_kwh == pytest.approx(report.energy_kwh) and record.gpu_model != UNKNOWN
+        assert record.partition == report.extra["slurm"]["partition"]
+    both = collect([str(root), uri])
+    assert len(both.records) == len(jobs) and any("also read" in n for n in both.notes)
+    usage = summarise(both.records, ["experiment"], Filters())
+    assert usage.total.energy_kwh == pytest.approx(sum(job_report(j).energy_kwh for j in jobs))
+    only = collect([uri], experiments=["rag-eval"])
+    assert {r.experiment for r in only.records} <= {"rag-eval"}
+    assert len(only.records) == sum(j.project == "rag-eval" for j in some)
+
+
+@pytest.mark.slow
+def test_mlflow_server_over_http_paged(month: tuple[Path, list[Job]], tmp_path: Path) -> None:
+    from carbonstep.analysis.usage_sources import Collected, read_mlflow
+
+    from .mlflow_server import MlflowServer
+
+    root, jobs = month
+    server = MlflowServer(tmp_path).start()
+    try:
+        write_mlflow(server.uri, jobs[:5])
+        records = read_mlflow(server.uri, None, parse_moment("--from", "2026-11-01"), None, Collected(), page_size=2)
+        truth = {job_report(j).run_id: job_report(j) for j in jobs[:5]}
+        assert sorted(r.run_id for r in records) == sorted(truth)
+        assert sum(r.energy_kwh for r in records) == pytest.approx(sum(t.energy_kwh for t in truth.values()))
+        assert read_mlflow(server.uri, None, parse_moment("--from", "2026-12-01"), None, Collected()) == []
+    finally:
+        server.stop()
+
+
+class RecordingSink:
+    """A sink that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.metrics: dict[str, float] = {}
+        self.tags: dict[str, Any] = {}
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        self.metrics.update(metrics)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        pass
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self.tags.update(tags)
+
+    def log_artifact(self, path: Any) -> None:
+        pass
+
+    def close(self, status: str = "FINISHED") -> str | None:
+        return None
+
+
+def test_runs_record_who_ran_them_and_the_sink_gets_usage_figures(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"SLURM_JOB_ID": "9", "SLURM_JOB_USER": "ada", "SLURM_JOB_ACCOUNT": "nlp",
+           "SLURM_JOB_PARTITION": "gpu-h100", "USER": "root"}
+    assert run_context(env) == {"user": "ada", "slurm": {"job_id": "9", "user": "ada", "account": "nlp",
+                                                         "partition": "gpu-h100"}}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    sink = RecordingSink()
+    session = TrainingSession({"intensity": 100.0, "interval_s": 0.01,
+                               "readers": [ScriptedReader("g", "gpu", lambda t: 300.0)]}, summary=False)
+    session.begin(sink, tmp_path, 1)
+    for step in range(3):
+        session.step(step, 0, count=16)
+    session.epoch_end(0, 2)
+    report = session.end("failed")
+    assert report.extra["user"] == "ada" and report.extra["slurm"]["partition"] == "gpu-h100"
+    assert sink.tags["slurm.account"] == "nlp" and sink.tags["carbonstep.run_id"] == report.run_id
+    assert sink.tags == {**sink.tags, **usage_tags(report)}
+    assert sink.metrics["usage_samples"] == 48 and "usage_after_last_epoch_kwh" in sink.metrics
+    record = collect([str(tmp_path)]).records[0]
+    assert (record.user, record.account, record.status, record.samples) == ("ada", "nlp", "failed", 48)
+
+
+def test_table_shows_totals_and_notes(month: tuple[Path, list[Job]]) -> None:
+    root, jobs = month
+    collected = collect([str(root)])
+    usage = summarise(collected.records, ["gpu"], Filters())
+    usage.notes = collected.notes
+    text = table(usage)
+    assert f"{len(jobs)} runs" in text.splitlines()[0] and "TOTAL" in text and "note:" in text
+    assert to_csv(usage).splitlines()[0].startswith("gpu,runs,gpu_hours,energy_kwh")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (Debian package 'chromium')")
+def test_page_renders_in_headless_chromium(tmp_path: Path) -> None:
+    script = Path(__file__).parents[1] / "scripts" / "usage_screenshot"
+    png = tmp_path / "usage.png"
+    out = subprocess.run([sys.executable, str(script), "--out", str(png), "--jobs", "40"], capture_output=True,
+                         text=True, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "page checked" in out.stdout
+    from matplotlib.image import imread
+
+    pixels = imread(png)
+    assert pixels.shape[1] == 1340 and pixels.shape[0] > 1000
+    assert pixels[:40, :, :3].mean() < 0.3 < pixels[200:, :, :3].mean()  # the dark header above a light page
+
+
+def test_no_run_left_still_gives_a_table_and_a_page(month: tuple[Path, list[Job]], tmp_path: Path) -> None:
+    root, _ = month
+    code, stdout, _ = run_cli(["usage", str(root), "--user", "nobody", "--html", str(tmp_path / "e.html"),
+                               "--csv", str(tmp_path / "e.csv")])
+    assert code == 0 and "0 runs" in stdout
+    assert list(csv.DictReader((tmp_path / "e.csv").open()))[0]["runs"] == "0"
+    assert "<svg" in (tmp_path / "e.html").read_text()
