@@ -115,6 +115,23 @@ def sampler_vs_bare_wake(rounds: int, seconds: float = 3.0, interval_s: float = 
             "ratio": statistics.median(ratios), "samples": samples, "hz": 1 / interval_s}
 
 
+def tree_listing_ms(runs: int = 5) -> float:
+    """CPU milliseconds of one listing of this process's children (the sampler does it every ``refresh_s``,
+    5 s by default; the 3 s windows of ``sampler_vs_bare_wake`` fall between two listings, so it is shown apart)."""
+    from carbonstep.measure.readers.process import ProcessTree
+
+    tree = ProcessTree()
+    try:
+        times = []
+        for _ in range(runs):
+            start = time.thread_time()
+            tree._list(time.monotonic())
+            times.append(time.thread_time() - start)
+    finally:
+        tree.close()
+    return statistics.median(times) * 1e3
+
+
 def has_codecarbon() -> bool:
     import importlib.util
 
@@ -183,6 +200,9 @@ def main() -> None:
         wake = sampler_vs_bare_wake(args.sampler_rounds)
         print(f"sampler {wake['sampler_ms']:.3f} ms, bare wake-up {wake['bare_ms']:.3f} ms per sample at "
               f"{wake['hz']:g} Hz: ratio {wake['ratio']:.2f} (median of {args.sampler_rounds}, target ≤ 1.5)")
+        listing_ms = tree_listing_ms()
+        print(f"process-tree listing {listing_ms:.2f} ms CPU every 5 s: {listing_ms / 50:.3f} ms per sample at 10 Hz "
+              "(not in the windows above)")
         return
     imports = import_time(args.import_runs)
     mark_us = mark_cost()

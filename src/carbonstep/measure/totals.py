@@ -67,7 +67,9 @@ class EnergyTotals:
         self.joules = [0.0] * len(self.readers)
         self.degraded_at: list[float | None] = [None] * len(self.readers)
         self._domain_index = [DOMAINS.index(r.domain) for r in self.readers]
-        self._last: list[tuple[float, float] | None] = [None] * len(self.readers)
+        self._domain_j = [0.0, 0.0, 0.0]  # joules per domain, kept up to date with ``joules``
+        self._last_t = [0.0] * len(self.readers)  # per reader: time and value of its last good read
+        self._last_value: list[float | None] = [None] * len(self.readers)
         # per reader: None for power, else the counter's wrap in joules (0.0: none)
         self._counter_wraps = [(r.wrap_j or 0.0) if r.kind is Kind.COUNTER else None for r in self.readers]
         self._gpu_util = [(i, r) for i, r in enumerate(self.readers) if r.domain is Domain.GPU]
@@ -75,7 +77,7 @@ class EnergyTotals:
         self.max_points = max_points
         self.timeline: list[tuple[float, Vector]] = []
         self._point_stride = 1
-        self._points_seen = 0
+        self._points_to_skip = 0  # samples to pass over before the next timeline point
         self.latest: tuple[float, Vector] | None = None
         self.pending: deque[tuple[str, int | None, int | None, float | None, float]] = deque(
             maxlen=MAX_PENDING_MARKS)
@@ -102,30 +104,42 @@ class EnergyTotals:
 
     # -- sampler side ---------------------------------------------------------------------
     def ingest(self, sample: Sample) -> None:
-        """Add one sample (the sampler thread's only call here: kept to few calls, it runs cold every time)."""
-        t = sample.t
+        """Add one sample (the sampler thread's only call here).
+
+        It runs cold every time (the thread slept since the last one), so it is kept to few kinds of
+        operation: an index loop over flat lists, no per-reader tuples, no helper calls on the common path.
+        """
+        t, values = sample
         if self.t0 is None:
             self.t0 = t
-        last, joules, counters = self._last, self.joules, self._counter_wraps
-        for i, value in enumerate(sample.values):
-            before = last[i]
+        last_t, last_value, joules, domain_j = self._last_t, self._last_value, self.joules, self._domain_j
+        wraps, domains = self._counter_wraps, self._domain_index
+        i = 0
+        for value in values:
+            before = last_value[i]
             if value is None or before is None:
                 self._ingest_value(i, t, value)  # the rare paths: a failed read, the first read
-                continue
-            wrap = counters[i]
-            if wrap is None:  # power: trapezoid
-                joules[i] += (value + before[1]) / 2 * (t - before[0])
-            elif value >= before[1]:
-                joules[i] += value - before[1]
             else:
-                joules[i] += counter_delta(before[1], value, wrap or None)
-            last[i] = (t, value)
-        vector = self.domain_joules()
+                wrap = wraps[i]
+                if wrap is None:  # power: trapezoid
+                    j = (value + before) / 2 * (t - last_t[i])
+                elif value >= before:
+                    j = value - before
+                else:
+                    j = counter_delta(before, value, wrap or None)
+                joules[i] += j
+                domain_j[domains[i]] += j
+                last_t[i] = t
+                last_value[i] = value
+            i += 1
         previous = self.latest
-        self.latest = (t, vector)
-        self._points_seen += 1
-        if not self._points_seen % self._point_stride:
-            self._record_point(t, vector)
+        self.latest = point = (t, (domain_j[0], domain_j[1], domain_j[2]))
+        self._points_to_skip -= 1
+        if self._points_to_skip < 0:  # every ``_point_stride``-th sample becomes a timeline point
+            self._points_to_skip = self._point_stride - 1
+            self.timeline.append(point)
+            if len(self.timeline) > self.max_points:
+                self._thin_timeline()
         if self._gpu_util:
             self._record_utilisation(t, previous)
         if self.pending:
@@ -136,26 +150,28 @@ class EnergyTotals:
             if self.degraded_at[i] is None:
                 self.degraded_at[i] = self.elapsed_s(t)
             return
-        last = self._last[i]
-        if last is not None:
+        before = self._last_value[i]
+        if before is not None:
             reader = self.readers[i]
             if reader.kind is Kind.COUNTER:
-                self.joules[i] += counter_delta(last[1], value, reader.wrap_j)
+                j = counter_delta(before, value, reader.wrap_j)
             else:
-                self.joules[i] += (value + last[1]) / 2 * (t - last[0])
-        self._last[i] = (t, value)
+                j = (value + before) / 2 * (t - self._last_t[i])
+            self.joules[i] += j
+            self._domain_j[self._domain_index[i]] += j
+        self._last_t[i] = t
+        self._last_value[i] = value
 
     def domain_joules(self) -> Vector:
-        out = [0.0, 0.0, 0.0]
-        for d, j in zip(self._domain_index, self.joules):
-            out[d] += j
-        return (out[0], out[1], out[2])
+        """Cumulative joules per domain (gpu, cpu, ram)."""
+        domain_j = self._domain_j
+        return (domain_j[0], domain_j[1], domain_j[2])
 
-    def _record_point(self, t: float, vector: Vector) -> None:
-        self.timeline.append((t, vector))
-        if len(self.timeline) > self.max_points:  # keep memory bounded: halve the resolution
-            self.timeline = self.timeline[::2]
-            self._point_stride *= 2
+    def _thin_timeline(self) -> None:
+        """Keep memory bounded: halve the timeline's resolution (every other point, then every other sample)."""
+        self.timeline = self.timeline[::2]
+        self._point_stride *= 2
+        self._points_to_skip = self._point_stride - 1
 
     def _record_utilisation(self, t: float, previous: tuple[float, Vector] | None) -> None:
         if previous is None:

@@ -175,12 +175,13 @@ class CpuEstimateReader:
         self.scope = Scope.NODE if scope == "machine" else Scope.PROCESS
         self._busy_seconds = busy_seconds
         self.model = model
+        self._w_per_thread = model.w_per_thread  # read() runs cold at every sample: one attribute, not two
         self.description = (
             f"{scope} busy CPU time × {model.w_per_thread:.2f} W per thread ({model.basis})"
         )
 
     def read(self) -> float:
-        return self._busy_seconds() * self.model.w_per_thread
+        return self._busy_seconds() * self._w_per_thread
 
     def close(self) -> None:
         pass
@@ -199,10 +200,11 @@ class RamEstimateReader:
         self.name = f"ram-estimate:{scope}"
         self.scope = Scope.NODE if scope == "machine" else Scope.PROCESS
         self._memory_bytes = memory_bytes
+        self._w_per_byte = RAM_W_PER_GIB / BYTES_PER_GIB  # read() runs cold at every sample: no global look-ups
         self.description = f"{scope} resident memory × {RAM_W_PER_GIB} W/GiB (eco2AI model)"
 
     def read(self) -> float:
-        return self._memory_bytes() / BYTES_PER_GIB * RAM_W_PER_GIB
+        return self._memory_bytes() * self._w_per_byte
 
     def close(self) -> None:
         pass

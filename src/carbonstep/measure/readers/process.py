@@ -22,7 +22,7 @@ class ProcFiles:
 
     def __init__(self, pid: int, proc_root: str = "/proc", own: bool = False) -> None:
         self.pid = pid
-        self._own = own  # this very process: CPU time from the process clock, not a /proc read
+        self.own = own  # this very process: CPU time from the process clock, not a /proc read
         self._stat = -1 if own else os.open(f"{proc_root}/{pid}/stat", os.O_RDONLY)
         self._statm = os.open(f"{proc_root}/{pid}/statm", os.O_RDONLY)
         self.waited_children_s = 0.0  # own process: its waited-for children's CPU time, as of refresh_children()
@@ -30,7 +30,7 @@ class ProcFiles:
 
     def refresh_children(self) -> None:
         """Own process: read the waited-for children's CPU time (getrusage; it changes only when one is reaped)."""
-        if self._own:
+        if self.own:
             import resource
 
             usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -38,7 +38,7 @@ class ProcFiles:
 
     def cpu_seconds(self, with_waited_children: bool) -> float:
         """user + system seconds (and those of waited-for children, when asked)."""
-        if self._own:  # all threads, exited ones included (CLOCK_PROCESS_CPUTIME_ID): one cheap call
+        if self.own:  # all threads, exited ones included (CLOCK_PROCESS_CPUTIME_ID): one cheap call
             return time.process_time() + (self.waited_children_s if with_waited_children else 0.0)
         fields = os.pread(self._stat, 4096, 0).rpartition(b")")[2].split()
         ticks = int(fields[11]) + int(fields[12])  # utime, stime
@@ -117,6 +117,8 @@ class ProcessTree:
         self.refresh_s = refresh_s
         self.exclude = frozenset(exclude)
         self._root_files = self._open(self.root, own=self.pid == os.getpid())
+        self._own_root = getattr(self._root_files, "own", False)  # read through the process clock
+        self._monotonic, self._process_time = time.monotonic, time.process_time  # no module look-ups per sample
         self._children: dict[int, Any] = {}
         self._members_cache: list[Any] = []
         self._listed_at = -float("inf")
@@ -184,22 +186,35 @@ class ProcessTree:
         return {pid: p for pid, p in live.items() if not excluded(pid)}
 
     def cpu_seconds(self) -> float:
-        """Cumulative user+system CPU seconds of the tree (waited-for children included)."""
-        now = time.monotonic()  # the listing check inlined: this runs cold at every sample
-        members = self._members_cache if now - self._listed_at < self.refresh_s else self._list(now)
-        total = self._root_files.cpu_seconds(True)
-        for files in members:
-            try:
-                total += files.cpu_seconds(True)
-            except GONE:
-                continue  # exited since the last listing: its time is in its parent's cutime once waited
+        """Cumulative user+system CPU seconds of the tree (waited-for children included).
+
+        This runs cold at every sample (the sampler slept since the last one), and a cold call costs by the
+        objects and kinds of call it touches: the listing check is inlined, this process's own time is read
+        straight from the process clock, and the children's loop is skipped when there are none.
+        """
+        now = self._monotonic()
+        if now - self._listed_at >= self.refresh_s:
+            self._list(now)
+        root = self._root_files
+        total = self._process_time() + root.waited_children_s if self._own_root else root.cpu_seconds(True)
+        if self._members_cache:
+            total += self._members_cpu_seconds()
         if total > self._cpu_high_s:  # a dip (exited, not yet waited for) is not a reset
             self._cpu_high_s = total
         return self._cpu_high_s
 
+    def _members_cpu_seconds(self) -> float:
+        total = 0.0
+        for files in self._members_cache:
+            try:
+                total += files.cpu_seconds(True)
+            except GONE:
+                continue  # exited since the last listing: its time is in its parent's cutime once waited
+        return total
+
     def rss_bytes(self) -> float:
         """Resident memory of the tree in bytes (read again at most every ``rss_refresh_s``)."""
-        now = time.monotonic()
+        now = self._monotonic()
         if now - self._rss[0] < self.rss_refresh_s:
             return self._rss[1]
         total = self._read_rss_bytes()

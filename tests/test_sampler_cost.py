@@ -1,0 +1,71 @@
+"""What one sample does, counted (never timed: the cost itself is measured by ``benchmarks/run.py``)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from carbonstep.measure.readers.estimate import CpuEstimateReader, CpuPowerModel, RamEstimateReader
+from carbonstep.measure.readers.process import ProcessTree
+from carbonstep.measure.sampler import Sampler
+from carbonstep.measure.totals import EnergyTotals
+from carbonstep.testing import ManualClock, ScriptedReader
+
+
+def test_one_process_clock_read_per_sample_and_memory_at_most_once_a_second(monkeypatch) -> None:
+    tree = ProcessTree(refresh_s=3600.0, rss_refresh_s=3600.0)  # no listing and no memory read in the window
+    clock_reads = []
+    process_time = tree._process_time
+    tree._process_time = lambda: clock_reads.append(1) or process_time()
+    preads: list[int] = []
+    real_pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, offset: preads.append(fd) or real_pread(fd, n, offset))
+    readers = [CpuEstimateReader(tree.cpu_seconds, CpuPowerModel("test", 5.0, "test"), "process"),
+               RamEstimateReader(tree.rss_bytes, "process")]
+    totals = EnergyTotals(readers)
+    sampler = Sampler(readers, totals.ingest, 0.1)
+    try:
+        for _ in range(20):
+            sample = sampler.poll()
+            assert sample is not None and None not in sample.values
+        assert len(clock_reads) == 20  # the tree's CPU time: one process-clock call per sample
+        assert len(preads) <= 1  # resident memory: read once, then kept for rss_refresh_s
+        assert sampler.failures == [0, 0]
+    finally:
+        tree.close()
+
+
+def test_domain_totals_track_the_devices_through_failures_and_wraps() -> None:
+    clock = ManualClock()
+    gpu = ScriptedReader("gpu:0", "gpu", lambda t: 100.0, clock=clock)
+    gpu_lost = ScriptedReader("gpu:1", "gpu", lambda t: 50.0, clock=clock, fail_after_s=3.0)
+    package = ScriptedReader("package-0", "cpu", lambda t: 40.0, kind="counter", clock=clock, wrap_j=100.0)
+    dram = ScriptedReader("dram", "ram", lambda t: 4.0, clock=clock)
+    readers = [gpu, gpu_lost, package, dram]
+    totals = EnergyTotals(readers, clock=clock)
+    sampler = Sampler(readers, totals.ingest, 1.0, clock=clock)
+    for _ in range(11):
+        sampler.poll()
+        clock.advance(1.0)
+    assert totals.joules == pytest.approx([1000.0, 100.0, 400.0, 40.0])  # the package wrapped four times
+    assert totals.degraded_at == [None, 3.0, None, None]
+    assert totals.latest[1] == pytest.approx((1100.0, 400.0, 40.0))
+    assert totals.latest[1] == totals.domain_joules()
+    gpu_j = [vector[0] for _, vector in totals.timeline]
+    assert gpu_j == pytest.approx([0, 150, 300, 400, 500, 600, 700, 800, 900, 1000, 1100])  # gpu:1 lost at 3 s
+
+
+def test_timeline_thinning_keeps_every_stride_th_sample() -> None:
+    clock = ManualClock()
+    gpu = ScriptedReader("gpu:0", "gpu", lambda t: 10.0, clock=clock)
+    totals = EnergyTotals([gpu], max_points=8, clock=clock)
+    sampler = Sampler([gpu], totals.ingest, 1.0, clock=clock)
+    for _ in range(100):
+        sampler.poll()
+        clock.advance(1.0)
+    times = [t - totals.t0 for t, _ in totals.timeline]
+    assert len(times) <= 8
+    gaps = {round(b - a) for a, b in zip(times, times[1:])}
+    assert gaps == {16.0}  # halved twice past 8 points: every 16th sample, evenly spaced
+    assert totals.latest[1][0] == pytest.approx(990.0)  # the total does not depend on the thinning
