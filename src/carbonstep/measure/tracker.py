@@ -310,6 +310,8 @@ class Tracker:
         try:
             self._marking = None
             _RUNNING.discard(self)
+            if self._tree is not None:
+                self._tree.expire_listing()  # the last sample counts children reaped since the last listing
             sampler.stop()
             self._note_faults(totals, sampler)
             self._close_sources(sampler)

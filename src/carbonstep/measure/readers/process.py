@@ -140,6 +140,11 @@ class ProcessTree:
         self._children.clear()
         self._members_cache = []
 
+    def expire_listing(self) -> None:
+        """Make the next read list the tree again (and re-read the root's waited-for children's time): the
+        last sample of a run must see children that ended in the seconds before it."""
+        self._listed_at = -float("inf")
+
     def _members(self) -> list[Any]:
         now = time.monotonic()
         if now - self._listed_at < self.refresh_s:
