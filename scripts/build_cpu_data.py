@@ -79,14 +79,14 @@ def build(input_csv: Path = INPUT) -> CpuBuild:
             by_key.setdefault(key, []).append((name, tdp_w))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model", "tdp_w"])
+    writer.writerow(["key", "model", "tdp_w"])  # the lookup key, so a run does not normalise 4,700 names
     kept = 0
     for key in sorted(by_key):
         rows = by_key[key]
         if len({tdp for _, tdp in rows}) > 1:
             dropped.append(f"{key!r}: rows disagree ({'; '.join(f'{n} {t:g} W' for n, t in rows)})")
             continue
-        writer.writerow([_preferred([n for n, _ in rows]), f"{rows[0][1]:g}"])
+        writer.writerow([key, _preferred([n for n, _ in rows]), f"{rows[0][1]:g}"])
         kept += 1
     return CpuBuild(out.getvalue(), sources_text(input_csv, kept, len(dropped)), tuple(dropped))
 

@@ -6,11 +6,12 @@ the public names below are imported on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from carbonstep._version import __version__
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing alone costs more than the rest of this module
 if TYPE_CHECKING:
+    from typing import Any
+
     from carbonstep.analysis.compare import Comparison, compare
     from carbonstep.callbacks.budget import Budget
     from carbonstep.errors import CarbonstepError, ConfigError, DataFileError, MissingExtraError

@@ -69,11 +69,14 @@ def normalise_cpu_name(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def cpu_table() -> dict[str, tuple[str, float]]:
-    """The shipped CPU table: normalised name → (model as published, TDP in W)."""
+    """The shipped CPU table: normalised name → (model as published, TDP in W).
+
+    The build script writes each row's key (``normalise_cpu_name`` of its model); a test rebuilds the table.
+    """
     import csv
 
     rows = csv.DictReader(CPU_TABLE.read_text().splitlines())
-    return {normalise_cpu_name(row["model"]): (row["model"], float(row["tdp_w"])) for row in rows}
+    return {row["key"]: (row["model"], float(row["tdp_w"])) for row in rows}
 
 
 def _cpuinfo_fields(cpuinfo: Path) -> dict[str, str]:
