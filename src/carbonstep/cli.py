@@ -77,11 +77,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     json_path = check_output_file("--json", args.json) if args.json is not None else None
     tracker = Tracker(region=args.region, attribution=args.attribution, interval_s=args.interval,
                       intensity=args.intensity, name=" ".join(" ".join(command).split())[:80])
+    tracker.start()  # before the child: its CPU time counts from its first instant, none goes into the baseline
     try:
         child = subprocess.Popen(command)
     except OSError as exc:
+        tracker.stop("failed")
         raise CarbonstepError(f"cannot run {command[0]!r}: {exc.strerror}") from None
-    tracker.start()  # after the child exists, so the first sample already sees it
+    tracker.list_processes_again()  # the next sample sees the child
     forwarded: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:

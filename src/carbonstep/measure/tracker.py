@@ -276,6 +276,15 @@ class Tracker:
             return None
         return number
 
+    def list_processes_again(self) -> None:
+        """Make the next sample list the measured process tree again (it is listed every few seconds).
+
+        A child started after ``start()`` enters the totals with all its CPU time from its first instant once
+        listed; call this right after starting one, so that the timeline shows it from the next sample.
+        """
+        if self._tree is not None:
+            self._tree.expire_listing()
+
     def snapshot(self, refresh: bool = True) -> Snapshot:
         """Cumulative totals so far; ``refresh`` takes a fresh sample first."""
         totals, sampler = self._require_started()
