@@ -62,7 +62,8 @@ def _watts_block(text: str, key: str) -> dict[str, float]:
 def ccf_watts(path: Path = CCF_CONSTANTS) -> tuple[dict[str, tuple[float, float]], tuple[float, float]]:
     """CPU min and max W per vCPU by CCF processor type, and CCF's medians for an unknown one."""
     text = path.read_text()
-    low, high = _watts_block(text, "MIN_WATTS_BY_COMPUTE_PROCESSOR"), _watts_block(text, "MAX_WATTS_BY_COMPUTE_PROCESSOR")
+    low = _watts_block(text, "MIN_WATTS_BY_COMPUTE_PROCESSOR")
+    high = _watts_block(text, "MAX_WATTS_BY_COMPUTE_PROCESSOR")
     medians = tuple(float(re.search(rf"{k}: ([0-9.]+)", text).group(1))  # type: ignore[union-attr]
                     for k in ("MIN_WATTS_MEDIAN", "MAX_WATTS_MEDIAN"))
     return {k: (low[k], high[k]) for k in low if k in high}, (medians[0], medians[1])
