@@ -159,3 +159,26 @@ def test_the_ccf_reader_charges_idle_watts_plus_busy_time_and_reports_the_measur
     assert (figures["w_low"], figures["w_high"]) == (low, high)
     assert "at 50% measured utilisation" in machine_reader.description
     assert f"range {low:.2f}–{high:.2f} W" in machine_reader.description
+
+
+def test_params_and_hardware_line_come_from_the_report_and_are_empty_without_an_estimate(tmp_path: Path) -> None:
+    from carbonstep import Tracker
+    from carbonstep.report.cpu_estimate import cpu_estimate_params, cpu_hardware_line
+    from carbonstep.testing import ScriptedReader
+
+    low, high = EPYC_3RD_GEN
+    figures = {"cpu": "AMD EPYC", "w_per_thread": 1.2, "w_low": low, "w_high": high,
+               "source": "Cloud Carbon Footprint", "basis": "AMD EPYC 3rd Gen", "utilisation": 0.48}
+    gpu = ScriptedReader("gpu:0", "gpu", lambda t: 250.0)
+    with Tracker(intensity=100, readers=[gpu], interval_s=0.01, output_dir=tmp_path) as tracker:
+        tracker.mark(step=0)
+    report = tracker.stop().with_changes(extra={"cpu_estimate": figures})
+    assert cpu_estimate_params(report) == {
+        "carbonstep.cpu_w_per_thread": "1.2", "carbonstep.cpu_w_low": f"{low:g}", "carbonstep.cpu_w_high": f"{high:g}",
+        "carbonstep.cpu_basis": "Cloud Carbon Footprint: AMD EPYC 3rd Gen"}
+    line = cpu_hardware_line(report)
+    assert line is not None and line.startswith("CPU AMD EPYC (estimated: 1.20 W per thread at 48% utilisation")
+    assert f"range {low:.2f}–{high:.2f} W" in line
+    for extra in ({}, {"cpu_estimate": {"w_per_thread": "n/a"}}):  # RAPL or older reports, a damaged block
+        assert cpu_estimate_params(report.with_changes(extra=extra)) == {}
+        assert cpu_hardware_line(report.with_changes(extra=extra)) is None
