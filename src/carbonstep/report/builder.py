@@ -239,7 +239,8 @@ def build_report(facts: RunFacts, accounting: Accounting, totals: TotalsView, sa
     extra.update(run_context())  # the user and the Slurm job: `carbonstep usage` groups by them
     if facts.count_unit != "sample":
         extra["count_unit"] = facts.count_unit
-    estimate = next((r.figures() for r in totals.readers if callable(getattr(r, "figures", None))), None)
+    figures = (getattr(r, "figures", None) for r in totals.readers)  # the estimated CPU's reader has them
+    estimate = next((f() for f in figures if callable(f)), None)
     if estimate:
         extra["cpu_estimate"] = estimate  # figure, range, source and basis of the estimated CPU
     return with_hints(RunReport(

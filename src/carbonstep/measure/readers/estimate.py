@@ -165,18 +165,17 @@ def cpu_topology(cpuinfo: Path = Path("/proc/cpuinfo"),
     """
     fields = _cpuinfo_fields(cpuinfo)
     virtual = "hypervisor" in fields.get("flags", "").split()
-    identity = {"vendor": fields.get("vendor_id", ""), "family": _int(fields.get("cpu family")),
-                "model": _int(fields.get("model"))}
+    vendor, family, model = fields.get("vendor_id", ""), _int(fields.get("cpu family")), _int(fields.get("model"))
     siblings = _int(fields.get("siblings"))
     if not fields:
         logical, physical = _int(read_sysctl("hw.logicalcpu")), _int(read_sysctl("hw.physicalcpu"))
         if logical and physical:
             return CpuTopology(logical, max(1, logical // physical), False)
     if siblings is None:
-        return CpuTopology(None, 1, virtual, **identity)
+        return CpuTopology(None, 1, virtual, vendor, family, model)
     cores = _int(fields.get("cpu cores"))
     per_core = max(1, siblings // cores) if cores else 1
-    return CpuTopology(siblings, per_core, virtual, **identity)
+    return CpuTopology(siblings, per_core, virtual, vendor, family, model)
 
 
 def cpu_power_model(cpu_name: str, topology: CpuTopology | None = None) -> CpuPowerModel:
@@ -218,13 +217,8 @@ class CpuEstimateReader:
         self._total_j = 0.0
         self._seconds = 0.0  # wall time and machine busy CPU-seconds seen, for the measured utilisation
         self._machine_busy = 0.0
-        self._busy_at_start = self._busy_now()
-
-    def _busy_now(self) -> float | None:
-        try:
-            return float(self._busy_seconds())
-        except Exception:  # noqa: BLE001 - a figure for the report, never a fault of the run
-            return None
+        self._busy_first: float | None = None  # the scope's busy CPU-seconds at the first and the latest read
+        self._busy_last = 0.0
 
     def utilisation(self) -> float | None:
         """The machine's measured CPU utilisation so far (CCF basis; None before two reads)."""
@@ -234,13 +228,12 @@ class CpuEstimateReader:
 
     def figures(self) -> dict[str, object]:
         """The figure in use: W per thread (CCF basis: at the measured utilisation), its range, source, basis,
-        and the scope's busy CPU-seconds since the reader was made."""
+        and the scope's busy CPU-seconds between its first and latest reads."""
         point, util = self.model.w_per_thread, self.utilisation()
         if util is not None:
             assert self.model.ccf_min_w is not None and self.model.ccf_max_w is not None
             point = self.model.ccf_min_w + util * (self.model.ccf_max_w - self.model.ccf_min_w)
-        busy_now = self._busy_now()
-        busy = busy_now - self._busy_at_start if busy_now is not None and self._busy_at_start is not None else None
+        busy = self._busy_last - self._busy_first if self._busy_first is not None else None
         return {"cpu": self.model.cpu_name, "w_per_thread": point, "w_low": self.model.low,
                 "w_high": self.model.high, "source": self.model.source, "basis": self.model.basis,
                 "utilisation": util, "busy_cpu_s": busy}
@@ -258,10 +251,15 @@ class CpuEstimateReader:
 
     def read(self) -> float:
         if not self._ccf:
-            return self._busy_seconds() * self._w_per_thread
+            busy = self._busy_last = self._busy_seconds()
+            if self._busy_first is None:
+                self._busy_first = busy
+            return busy * self._w_per_thread
         assert self._machine is not None and self.model.ccf_min_w is not None and self.model.ccf_max_w is not None
         now = (self._clock(), self._machine(), self._busy_seconds())
-        last, self._last = self._last, now
+        last, self._last, self._busy_last = self._last, now, now[2]
+        if self._busy_first is None:
+            self._busy_first = now[2]
         if last is None:
             return self._total_j
         seconds, machine = max(now[0] - last[0], 0.0), max(now[1] - last[1], 0.0)
