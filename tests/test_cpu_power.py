@@ -52,7 +52,10 @@ def test_real_model_strings_find_their_own_row(reported: str, model: str, tdp_w:
     found = cpu_power_model(reported, BARE_METAL_SMT)
     assert found.basis.startswith(f"{model} in the CPU table: TDP {tdp_w:g} W")
     named = [w for w in reported.split() if w.endswith("-Core")]
-    threads = int(named[0].split("-")[0]) * 2 if named else 8
+    # the chip's own cores (model name, else Green Algorithms' table: the Gold 6248 has 20) × 2 threads per core,
+    # never the 8 logical CPUs the machine reports
+    cores = int(named[0].split("-")[0]) if named else (20 if model == "Intel Xeon Gold 6248" else None)
+    threads = cores * 2 if cores else 8
     assert found.w_per_thread == pytest.approx(tdp_w / threads)
 
 
@@ -93,7 +96,8 @@ def test_apple_silicon_vm_is_named_unknown_and_falls_back(tmp_path: Path) -> Non
     topology = cpu_topology(cpuinfo)
     assert topology.threads_per_package is None
     model = cpu_power_model(name, topology)
-    assert "not in the CPU table" in model.basis and "all" in model.basis and "no package topology" in model.basis
+    assert "not in the CPU table" in model.basis and "Apple models" in model.basis
+    assert "no package topology" in model.basis and model.low <= model.w_per_thread <= model.high
 
 
 def test_topology_from_cpuinfo(tmp_path: Path) -> None:
@@ -124,15 +128,27 @@ def test_measure_does_not_import_accounting() -> None:
                 assert not node.module.startswith("carbonstep.accounting"), module.name
 
 
-def test_the_report_says_when_the_cpu_figure_is_a_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_report_carries_the_cpu_figure_its_range_and_source(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A VM reporting the bare "AMD EPYC" (family 25, model 1) gets CCF's EPYC 3rd Gen range, not a median TDP."""
     from carbonstep import Tracker
-    from carbonstep.measure.readers import estimate
+    from carbonstep.measure.readers import cpu_power, estimate
+    from carbonstep.report.cpu_estimate import cpu_estimate_params
+    from carbonstep.report.summary import render
 
     monkeypatch.setattr(estimate, "cpu_model_name", lambda: "AMD EPYC")  # what many VMs report
+    this_vm = CpuTopology(2, 1, virtual=True, vendor="AuthenticAMD", family=25, model=1)
+    monkeypatch.setattr(cpu_power, "cpu_topology", lambda: this_vm)
     monkeypatch.setenv("CARBONSTEP_POWERCAP_ROOT", str(tmp_path / "no-powercap"))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     tracker = Tracker(intensity=100, attribution="machine", interval_s=0.05).start()
     report = tracker.stop()
     cpu = next(d for d in report.devices if d.domain == "cpu")
     assert cpu.method == "estimate"
-    assert "'AMD EPYC' not in the CPU table; median TDP" in cpu.description and "EPYC models" in cpu.description
+    assert "AMD EPYC 3rd Gen" in cpu.description and "Cloud Carbon Footprint" in cpu.description
+    figures = report.extra["cpu_estimate"]
+    assert figures["w_low"] <= figures["w_per_thread"] <= figures["w_high"] < 100
+    params = cpu_estimate_params(report)
+    assert params["carbonstep.cpu_w_low"] == f"{figures['w_low']:g}"
+    assert "AMD EPYC 3rd Gen" in params["carbonstep.cpu_basis"]
+    assert f"{figures['w_low']:.2f}–{figures['w_high']:.2f} W" in render(report)

@@ -45,12 +45,14 @@ def test_shipped_tables_are_rebuilt_byte_for_byte(script: ModuleType) -> None:
     result = script.build()
     assert script.TABLE.read_bytes() == result.table.encode()
     assert script.SOURCES.read_bytes() == result.sources.encode()
+    for path, text in getattr(result, "others", {}).items():  # the CPU build's other tables
+        assert path.read_bytes() == text.encode(), path.name
 
 
 def test_sources_record_the_inputs_checksums() -> None:
     assert _recorded_sha256(intensity_build.SOURCES) == [intensity_build.sha256(intensity_build.OWID_CSV),
                                                           intensity_build.sha256(intensity_build.EGRID_JSON)]
-    assert _recorded_sha256(cpu_build.SOURCES) == [cpu_build.sha256(cpu_build.INPUT)]
+    assert _recorded_sha256(cpu_build.SOURCES) == [cpu_build.sha256(path) for path, *_ in cpu_build.INPUTS]
 
 
 def test_the_recorded_owid_input_is_the_shared_reference_file() -> None:

@@ -77,8 +77,14 @@ def test_cli_run_measures_a_busy_command_and_its_children(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     report = RunReport.load(out)
     assert report.status == "completed" and report.intensity.region == "FR"
-    cpu_seconds = report.energy_kwh_cpu * 3.6e6 / float(report.devices[0].description.split("× ")[1].split(" W")[0])
+    estimate = report.extra["cpu_estimate"]
+    cpu_seconds = estimate["busy_cpu_s"]
     assert 0.7 < cpu_seconds < 2.0  # two children spinning 0.4 s each, plus interpreter start-up
+    joules = report.energy_kwh_cpu * 3.6e6
+    if "Cloud Carbon Footprint" in estimate["source"]:  # idle W of every vCPU (its share) + busy s × (max − min)
+        assert joules >= cpu_seconds * (estimate["w_high"] - estimate["w_low"]) * 0.99
+    else:  # busy CPU-seconds × W per thread
+        assert joules == pytest.approx(cpu_seconds * estimate["w_per_thread"], rel=0.05)
     assert "carbonstep · run" in result.stderr and "by estimate" in result.stderr
     summary = subprocess.run([*CLI, "report", str(out)], capture_output=True, text=True, check=True).stdout
     assert report.run_id in summary

@@ -239,6 +239,10 @@ def build_report(facts: RunFacts, accounting: Accounting, totals: TotalsView, sa
     extra.update(run_context())  # the user and the Slurm job: `carbonstep usage` groups by them
     if facts.count_unit != "sample":
         extra["count_unit"] = facts.count_unit
+    figures = (getattr(r, "figures", None) for r in totals.readers)  # the estimated CPU's reader has them
+    estimate = next((f() for f in figures if callable(f)), None)
+    if estimate:
+        extra["cpu_estimate"] = estimate  # figure, range, source and basis of the estimated CPU
     return with_hints(RunReport(
         run_id=facts.run_id, started_at=utc_iso(facts.started_wall_s), duration_s=duration, status=status,
         attribution=facts.attribution, host=host_name(), energy_kwh=total, energy_kwh_gpu=kwh[0],

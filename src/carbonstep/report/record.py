@@ -122,7 +122,10 @@ class RunReport:
         """The Hugging Face model-card ``co2_eq_emissions`` block (emissions in grams)."""
         hardware = sorted({d.description.split(":")[0] for d in self.devices if d.domain == "gpu"})
         cpus = [d for d in self.devices if d.domain == "cpu"]
-        hardware += [f"CPU ({cpus[0].method})"] if cpus else []
+        if cpus:
+            from carbonstep.report.cpu_estimate import cpu_hardware_line
+
+            hardware.append(cpu_hardware_line(self) or f"CPU ({cpus[0].method})")
         return {
             "emissions": round(self.co2_kg * 1000.0, 4),  # repr stays plain (no exponent) ≥ 0.1 mg
             "source": f"carbonstep {self.carbonstep_version} "

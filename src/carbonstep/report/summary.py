@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from carbonstep.report.cpu_estimate import cpu_estimate, cpu_estimate_text
 from carbonstep.report.formatting import format_energy, format_mass, format_volume
 from carbonstep.report.hints import hints_for
 from carbonstep.report.record import RunReport
@@ -30,6 +31,9 @@ def render(report: RunReport) -> str:
         kwh = getattr(r, f"energy_kwh_{domain}")
         if domain in r.methods or kwh:
             lines.append(f"    {domain:<4} {format_energy(kwh):>14}   by {r.methods.get(domain, '-')}")
+    estimate = cpu_estimate(r)
+    if estimate is not None:
+        lines.append(f"    cpu estimate {cpu_estimate_text(estimate)}")
     year = f", {i.year}" if i.year else ""
     lines += [
         f"  carbon     {format_mass(r.co2_kg)} CO2e   at {i.g_per_kwh:.0f} g/kWh: {i.region_name} "

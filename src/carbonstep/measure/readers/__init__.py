@@ -78,7 +78,8 @@ def discover(
     found.readers += [ProcessShare(r, tree) for r in rapl_readers] if process else rapl_readers
     if Domain.CPU not in domains:
         busy = tree.cpu_seconds if process else machine_busy_cpu_seconds
-        found.readers.append(CpuEstimateReader(busy, cpu_power_model(cpu_model_name()), attribution))
+        found.readers.append(CpuEstimateReader(busy, cpu_power_model(cpu_model_name()), attribution,
+                                               machine_busy_seconds=machine_busy_cpu_seconds))
     if Domain.RAM not in domains:
         memory = tree.rss_bytes if process else machine_used_memory_bytes
         found.readers.append(RamEstimateReader(memory, attribution))

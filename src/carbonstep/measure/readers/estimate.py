@@ -1,14 +1,12 @@
 """Estimates where no hardware counter is readable.
 
-* CPU: busy CPU-seconds × watts per logical CPU = the model's TDP / its logical CPUs per
-  package. TDPs come from ``data/cpu_power.csv`` (CodeCarbon's CPU table, built by
-  ``scripts/build_cpu_data.py``), matched on the whole normalised model name, never a substring.
-  That table has no core counts, so the logical CPUs per package come from the model name
-  ("AMD EPYC 7763 64-Core Processor") or else from /proc/cpuinfo ("siblings"); in a VM the
-  latter is the VM's share of the package, which makes the estimate an upper bound. A CPU not
-  in the table, such as the bare "AMD EPYC" a VM reports, gets the median TDP of the table's
-  models of the same family; the report names which. The busy CPU-seconds are a cumulative
-  counter, so the estimate has no integration error.
+* CPU: watts per logical CPU ("thread") of the chip, with a range and the basis (``cpu_power.py``):
+  the model's TDP over its own core and thread counts where a table or the model name gives them, else
+  Cloud Carbon Footprint's min–max W per vCPU for the microarchitecture /proc/cpuinfo names,
+  interpolated by the measured utilisation, else the family's median TDP. Never the TDP over the VM's
+  own vCPU count. TDP-based figures charge busy CPU-seconds (a cumulative counter, no integration
+  error); CCF-based ones charge every logical CPU its idle watts plus busy CPU-seconds × (max − min),
+  as CCF does, the process its share of busy CPU time.
 * RAM: 0.375 W per GiB of resident memory (eco2AI's model), integrated over time.
 """
 
@@ -16,7 +14,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+import sys
+import time
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -27,27 +27,52 @@ from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share
 #: (eco2ai 0.3.12, ``eco2ai/tools/tools_ram.py``, ``RAM.calculate_consumption``; Apache-2.0).
 RAM_W_PER_GIB = 3 / 8
 BYTES_PER_GIB = 1024**3
-FAMILIES = ("EPYC", "Ryzen", "Xeon", "Core")
+FAMILIES = ("EPYC", "Ryzen", "Xeon", "Core", "Apple")
 CPU_TABLE = Path(__file__).with_name("data") / "cpu_power.csv"
 APPLE_IMPLEMENTER = "0x61"  #: "CPU implementer" of Apple silicon in an arm64 /proc/cpuinfo
 
 
 @dataclass(frozen=True)
 class CpuPowerModel:
-    """Watts drawn per busy logical CPU, and how that figure was found."""
+    """Watts per logical CPU: the figure, its range, how it was found and from which source.
+
+    With ``ccf_min_w``/``ccf_max_w`` set the figure follows CCF's linear model (idle watts per logical
+    CPU plus busy time × (max − min)), and ``w_per_thread`` is its value at CCF's fallback utilisation.
+    """
 
     cpu_name: str
     w_per_thread: float
     basis: str
+    w_low: float | None = None  #: None: the figure itself (no range known)
+    w_high: float | None = None
+    source: str = ""
+    ccf_min_w: float | None = None
+    ccf_max_w: float | None = None
+
+    @property
+    def low(self) -> float:
+        """The low end of the range, W per thread."""
+        return self.w_per_thread if self.w_low is None else self.w_low
+
+    @property
+    def high(self) -> float:
+        """The high end of the range, W per thread."""
+        return self.w_per_thread if self.w_high is None else self.w_high
 
 
 @dataclass(frozen=True)
 class CpuTopology:
-    """Logical CPUs per package and per core, as /proc/cpuinfo reports them (None: not reported)."""
+    """Logical CPUs per package and per core, and the CPUID identity, as the OS reports them (None: not reported).
+
+    The identity (vendor, family, model) does not take part in comparisons.
+    """
 
     threads_per_package: int | None
     threads_per_core: int
     virtual: bool = False  #: the "hypervisor" flag: a VM, whose siblings are its share of the package
+    vendor: str = field(default="", compare=False)  #: /proc/cpuinfo vendor_id ("AuthenticAMD", "GenuineIntel")
+    family: int | None = field(default=None, compare=False)  #: "cpu family"
+    model: int | None = field(default=None, compare=False)  #: "model"
 
 
 def normalise_cpu_name(name: str) -> str:
@@ -60,7 +85,7 @@ def normalise_cpu_name(name: str) -> str:
     name = re.sub(r"\([^)]*\)", " ", name.split("@", 1)[0])
     name = re.split(r"\s(?:with|w/)\s", name, maxsplit=1)[0]
     name = re.sub(r"\b\d+(?:st|nd|rd|th) Gen\b", " ", name, flags=re.IGNORECASE)
-    name = re.sub(r"(?<![\w-])(?:CPU|Processor|\S+-Core)(?![\w-])", " ", name, flags=re.IGNORECASE)
+    name = re.sub(r"(?<![\w-])(?:CPU|Processor|\S+-Cores?)(?![\w-])", " ", name, flags=re.IGNORECASE)
     words = name.lower().split()
     if words and words[0] in ("amd", "intel"):
         words = words[1:]
@@ -96,76 +121,78 @@ def _cpuinfo_fields(cpuinfo: Path) -> dict[str, str]:
     return fields
 
 
-def cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """The CPU model as the OS reports it ("AMD EPYC", "Intel(R) Xeon(R) ...")."""
+def sysctl(name: str) -> str | None:
+    """``sysctl -n NAME`` on macOS (None elsewhere or on failure; bounded at 2 s)."""
+    if sys.platform != "darwin":
+        return None
+    import subprocess
+
+    try:
+        done = subprocess.run(["sysctl", "-n", name], capture_output=True, text=True, timeout=2, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo"), read_sysctl: Callable[[str], str | None] = sysctl) -> str:
+    """The CPU model as the OS reports it ("AMD EPYC", "Intel(R) Xeon(R) ...", macOS: "Apple M2 Pro")."""
     fields = _cpuinfo_fields(cpuinfo)
     for key in ("model name", "hardware"):
         if fields.get(key):
             return fields[key]
     if fields.get("cpu implementer") == APPLE_IMPLEMENTER:
         return "Apple silicon (model not reported)"  # an arm64 Linux VM on a Mac names no model
+    brand = read_sysctl("machdep.cpu.brand_string")  # macOS: "Apple M1", "Apple M2 Pro", "Intel(R) Core(TM) ..."
+    if brand:
+        return brand
     import platform
 
     return platform.processor() or "unknown CPU"
 
 
-def cpu_topology(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuTopology:
-    """Logical CPUs per package ("siblings") and per core ("siblings" / "cpu cores")."""
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def cpu_topology(cpuinfo: Path = Path("/proc/cpuinfo"),
+                 read_sysctl: Callable[[str], str | None] = sysctl) -> CpuTopology:
+    """Logical CPUs per package ("siblings") and per core ("siblings" / "cpu cores"), and the CPUID identity.
+
+    Without /proc/cpuinfo (macOS), ``hw.logicalcpu`` and ``hw.physicalcpu`` of the one package.
+    """
     fields = _cpuinfo_fields(cpuinfo)
     virtual = "hypervisor" in fields.get("flags", "").split()
-    try:
-        siblings = int(fields["siblings"])
-    except (KeyError, ValueError):
-        return CpuTopology(None, 1, virtual)
-    try:
-        per_core = max(1, siblings // int(fields["cpu cores"]))
-    except (KeyError, ValueError, ZeroDivisionError):
-        per_core = 1
-    return CpuTopology(siblings, per_core, virtual)
-
-
-def _threads_per_package(cpu_name: str, topology: CpuTopology) -> tuple[int, str]:
-    named = re.search(r"\b(\d+)-Core\b", cpu_name, flags=re.IGNORECASE)
-    if named:
-        threads = int(named.group(1)) * topology.threads_per_core
-        return threads, f"{threads} logical CPUs per package ({named.group(0)} in the model name)"
-    if topology.threads_per_package and topology.virtual:
-        return topology.threads_per_package, (
-            f"{topology.threads_per_package} logical CPUs per package (/proc/cpuinfo siblings of a VM: the "
-            "host's package is larger, so this is an upper bound)")
-    if topology.threads_per_package:
-        return topology.threads_per_package, f"{topology.threads_per_package} logical CPUs per package " \
-                                             "(/proc/cpuinfo siblings)"
-    threads = os.cpu_count() or 1
-    return threads, f"{threads} logical CPUs (no package topology reported; an upper bound)"
+    vendor, family, model = fields.get("vendor_id", ""), _int(fields.get("cpu family")), _int(fields.get("model"))
+    siblings = _int(fields.get("siblings"))
+    if not fields:
+        logical, physical = _int(read_sysctl("hw.logicalcpu")), _int(read_sysctl("hw.physicalcpu"))
+        if logical and physical:
+            return CpuTopology(logical, max(1, logical // physical), False)
+    if siblings is None:
+        return CpuTopology(None, 1, virtual, vendor, family, model)
+    cores = _int(fields.get("cpu cores"))
+    per_core = max(1, siblings // cores) if cores else 1
+    return CpuTopology(siblings, per_core, virtual, vendor, family, model)
 
 
 def cpu_power_model(cpu_name: str, topology: CpuTopology | None = None) -> CpuPowerModel:
-    """TDP per logical CPU of ``cpu_name``: exact model, else its family's median TDP, else all models'."""
-    import statistics
+    """Watts per logical CPU of ``cpu_name`` with range and basis (``cpu_power.power_model``)."""
+    from carbonstep.measure.readers.cpu_power import power_model
 
-    threads, threads_basis = _threads_per_package(cpu_name, topology or cpu_topology())
-    wanted = normalise_cpu_name(cpu_name)
-    table = cpu_table()
-    if wanted in table:
-        model, tdp_w = table[wanted]
-        return CpuPowerModel(cpu_name, tdp_w / threads,
-                             f"{model} in the CPU table: TDP {tdp_w:g} W / {threads_basis}")
-    for family in FAMILIES:
-        if family.lower() in wanted.split():
-            peers = [tdp for key, (_, tdp) in table.items() if family.lower() in key.split()]
-            tdp_w = statistics.median(peers)
-            return CpuPowerModel(cpu_name, tdp_w / threads,
-                                 f"'{cpu_name}' not in the CPU table; median TDP {tdp_w:g} W of its {len(peers)} "
-                                 f"{family} models / {threads_basis}")
-    tdp_w = statistics.median(tdp for _, tdp in table.values())
-    return CpuPowerModel(cpu_name, tdp_w / threads,
-                         f"'{cpu_name}' not in the CPU table; median TDP {tdp_w:g} W of all {len(table)} models / "
-                         f"{threads_basis}")
+    return power_model(cpu_name, topology)
 
 
 class CpuEstimateReader:
-    """Estimated CPU energy: a cumulative counter of busy CPU-seconds × W per thread."""
+    """Estimated CPU energy, read as a cumulative counter in joules.
+
+    TDP basis: busy CPU-seconds × W per thread. CCF basis (``model.ccf_min_w`` set): each interval,
+    every logical CPU × its idle watts × seconds + busy CPU-seconds × (max − min) (CCF's
+    ``min + utilisation × (max − min)`` per vCPU); in process scope the tree's own busy CPU-seconds and
+    its share (of the machine's busy CPU time) of the idle watts.
+    """
 
     domain = Domain.CPU
     kind = Kind.COUNTER
@@ -173,18 +200,79 @@ class CpuEstimateReader:
     share = Share.NONE
     wrap_j = None
 
-    def __init__(self, busy_seconds: Callable[[], float], model: CpuPowerModel, scope: str) -> None:
+    def __init__(self, busy_seconds: Callable[[], float], model: CpuPowerModel, scope: str,
+                 machine_busy_seconds: Callable[[], float] | None = None, logical_cpus: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.name = f"cpu-estimate:{scope}"
         self.scope = Scope.NODE if scope == "machine" else Scope.PROCESS
+        self._scope_word = scope
         self._busy_seconds = busy_seconds
         self.model = model
         self._w_per_thread = model.w_per_thread  # read() runs cold at every sample: one attribute, not two
-        self.description = (
-            f"{scope} busy CPU time × {model.w_per_thread:.2f} W per thread ({model.basis})"
-        )
+        self._ccf = model.ccf_min_w is not None and model.ccf_max_w is not None and machine_busy_seconds is not None
+        self._machine = machine_busy_seconds
+        self._cpus = logical_cpus or os.cpu_count() or 1
+        self._clock = clock
+        self._last: tuple[float, float, float] | None = None  # (time, machine busy, scope busy)
+        self._total_j = 0.0
+        self._seconds = 0.0  # wall time and machine busy CPU-seconds seen, for the measured utilisation
+        self._machine_busy = 0.0
+        self._busy_first: float | None = None  # the scope's busy CPU-seconds at the first and the latest read
+        self._busy_last = 0.0
+
+    def utilisation(self) -> float | None:
+        """The machine's measured CPU utilisation so far (CCF basis; None before two reads)."""
+        if not self._ccf or self._seconds <= 0:
+            return None
+        return min(max(self._machine_busy / (self._cpus * self._seconds), 0.0), 1.0)
+
+    def figures(self) -> dict[str, object]:
+        """The figure in use: W per thread (CCF basis: at the measured utilisation), its range, source, basis,
+        and the scope's busy CPU-seconds between its first and latest reads."""
+        point, util = self.model.w_per_thread, self.utilisation()
+        if util is not None:
+            assert self.model.ccf_min_w is not None and self.model.ccf_max_w is not None
+            point = self.model.ccf_min_w + util * (self.model.ccf_max_w - self.model.ccf_min_w)
+        busy = self._busy_last - self._busy_first if self._busy_first is not None else None
+        return {"cpu": self.model.cpu_name, "w_per_thread": point, "w_low": self.model.low,
+                "w_high": self.model.high, "source": self.model.source, "basis": self.model.basis,
+                "utilisation": util, "busy_cpu_s": busy}
+
+    @property
+    def description(self) -> str:
+        """Figure, range and source, as ``carbonstep info``, the report and its summary print them."""
+        f = self.figures()
+        util = f["utilisation"]
+        at = f" at {util:.0%} measured utilisation" if isinstance(util, float) else ""
+        how = ("idle W × logical CPUs + busy CPU time × (max − min)" if self._ccf else "busy CPU time")
+        share = "; idle W by the process's share of busy CPU time" if self._ccf and self.scope is Scope.PROCESS else ""
+        return (f"{self._scope_word} {how}: {f['w_per_thread']:.2f} W per thread{at} (range {self.model.low:.2f}–"
+                f"{self.model.high:.2f} W; {self.model.source or 'estimate'}: {self.model.basis}){share}")
 
     def read(self) -> float:
-        return self._busy_seconds() * self._w_per_thread
+        if not self._ccf:
+            busy = self._busy_last = self._busy_seconds()
+            if self._busy_first is None:
+                self._busy_first = busy
+            return busy * self._w_per_thread
+        assert self._machine is not None and self.model.ccf_min_w is not None and self.model.ccf_max_w is not None
+        now = (self._clock(), self._machine(), self._busy_seconds())
+        last, self._last, self._busy_last = self._last, now, now[2]
+        if self._busy_first is None:
+            self._busy_first = now[2]
+        if last is None:
+            return self._total_j
+        seconds, machine = max(now[0] - last[0], 0.0), max(now[1] - last[1], 0.0)
+        self._seconds += seconds
+        self._machine_busy += machine
+        idle_j = self._cpus * seconds * self.model.ccf_min_w
+        if self.scope is Scope.PROCESS:  # its own busy time, and its share of every CPU's idle watts
+            busy = max(now[2] - last[2], 0.0)
+            idle_j *= min(busy / machine, 1.0) if machine > 0 else 0.0
+        else:
+            busy = machine
+        self._total_j += idle_j + busy * (self.model.ccf_max_w - self.model.ccf_min_w)
+        return self._total_j
 
     def close(self) -> None:
         pass
