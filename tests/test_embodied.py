@@ -197,3 +197,17 @@ def test_shipped_gpu_rows_are_single_figures_marked_as_such() -> None:
     gpus = [row for row in shipped_figures() if row.kind == "gpu"]
     assert [(r.match, r.kg_co2e_low, r.kg_co2e_high) for r in gpus] == [(H100, 164.0, 164.0)]
     assert all(r.kg_sb_eq is None and r.water_l is None for r in gpus)
+
+
+def test_the_worked_example_of_docs_embodied_one_h100_hour() -> None:
+    from carbonstep.accounting.embodied_run import embodied_record
+    from carbonstep.report.record import Device
+
+    gpu = Device("gpu:0", "gpu", "counter", f"{H100} [GPU-aaaa]: NVML total-energy counter", 0.7)
+    block = embodied_record([gpu], 3600.0, "process", 0.28, EmbodiedSettings(), GPU_SERVER)
+    assert block is not None
+    part = block["parts"][0]
+    assert (round(part["co2_kg"] * 1e3, 2), round(part["co2_kg_low"] * 1e3, 2),
+            round(part["co2_kg_high"] * 1e3, 2)) == (3.74, 3.12, 4.68)
+    base = next(p for p in block["parts"] if p["name"] == "server")
+    assert round(base["co2_kg"] * 1e3, 1) == 22.8  # the whole server: GPU_SERVER's run may use all its CPUs
