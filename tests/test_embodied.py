@@ -36,7 +36,12 @@ def _run(gpus: list[FakeGpu], seconds: float = 0.2, **settings: object) -> RunRe
     readers, _, _ = discover_nvml(nvml, visible=None)
     with Tracker(intensity=100, readers=readers, interval_s=0.01) as tracker:
         time.sleep(seconds)
-    return with_embodied(tracker.stop(), EmbodiedSettings(**settings), GPU_SERVER)  # type: ignore[arg-type]
+    built = tracker.stop()
+    assert built.embodied is not None  # the Tracker's own report carries the block (this machine's host facts)
+    assert [p["name"] for p in built.embodied["parts"] if p["name"].startswith("gpu")] == [
+        f"gpu:{i}" for i, g in enumerate(gpus) if g.name == H100]
+    return with_embodied(built.with_changes(embodied=None), EmbodiedSettings(**settings),  # type: ignore[arg-type]
+                         GPU_SERVER)
 
 
 def test_a_fake_h100_run_reports_embodied_co2e_within_the_cited_range_beside_the_operational() -> None:
