@@ -183,9 +183,13 @@ def test_host_facts_read_sockets_and_product_from_a_sysfs_tree(tmp_path: Path) -
     dmi = tmp_path / "class" / "dmi" / "id"
     dmi.mkdir(parents=True)
     (dmi / "product_name").write_text("PowerEdge XE9680\n")
-    host = host_facts(tmp_path)
+    for bus in ("0000:18:00.0", "0000:2a:00.0", "0000:3a:00.0", "0000:5d:00.0"):
+        (tmp_path / "proc" / "driver" / "nvidia" / "gpus" / bus).mkdir(parents=True)
+    host = host_facts(tmp_path, tmp_path / "proc")
     assert host.sockets == 2 and host.names[0] == "PowerEdge XE9680" and host.memory_gb > 0
-    assert host_facts(tmp_path / "missing").sockets == 1  # nothing readable: one socket, no product name
+    assert host.gpus == 4
+    bare = host_facts(tmp_path / "missing", tmp_path / "missing")
+    assert (bare.sockets, bare.gpus) == (1, 0)  # nothing readable: one socket, no GPU count, no product name
 
 
 def test_a_cpu_only_run_without_a_server_row_gets_a_note_not_a_figure() -> None:
@@ -216,3 +220,12 @@ def test_the_worked_example_of_docs_embodied_one_h100_hour() -> None:
             round(part["co2_kg_high"] * 1e3, 2)) == (3.74, 3.12, 4.68)
     base = next(p for p in block["parts"] if p["name"] == "server")
     assert round(base["co2_kg"] * 1e3, 1) == 22.8  # the whole server: GPU_SERVER's run may use all its CPUs
+
+
+def test_on_a_gpu_server_the_server_share_is_the_run_s_share_of_its_gpus() -> None:
+    host = Host(("node",), sockets=2, memory_gb=16.0, cpus=224, cpus_usable=224, gpus=8)
+    report = _run([FakeGpu("GPU-aaaa", name=H100), FakeGpu("GPU-cccc", name=H100)])
+    report = with_embodied(report.with_changes(embodied=None), EmbodiedSettings(), host)
+    assert report.embodied is not None
+    server = next(p for p in report.embodied["parts"] if p["name"] == "server")
+    assert (server["share"], server["share_basis"]) == (2 / 8, "2 of its 8 GPUs")

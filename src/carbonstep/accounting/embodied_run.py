@@ -4,7 +4,8 @@ For each measured GPU with a figure: embodied kg CO2e ÷ service life (hours) ×
 the run's share of it (the report's: a GPU is the run's whole device). For the rest of the server (CPUs,
 memory, board, chassis): the user's server row, or on a GPU server the shipped rack-server
 coefficients, per server-hour × the run's share of the server (its share of the server's GPUs when
-the user's row gives their number, else of its CPUs; the whole server under ``attribution="machine"``).
+their number is known, from the user's row or the driver's list, else of its CPUs; the whole server
+under ``attribution="machine"``).
 Low and high: the low figure over the longest life, the high figure over the shortest. Abiotic
 depletion (kg Sb eq) and manufacturing water likewise, only where a source gives them: absent, not 0.
 """
@@ -42,11 +43,16 @@ class Host:
     memory_gb: float
     cpus: int
     cpus_usable: int
+    gpus: int = 0  #: NVIDIA GPUs the driver lists on the machine (0: unknown)
 
 
-def host_facts(sys_root: str | os.PathLike[str] = "/sys") -> Host:
-    """This machine's product name, CPU sockets, memory and CPUs (``sys_root``: a sysfs tree, for tests)."""
+def host_facts(sys_root: str | os.PathLike[str] = "/sys", proc_root: str | os.PathLike[str] = "/proc") -> Host:
+    """This machine's product name, CPU sockets, memory, CPUs and GPUs (the roots: fixture trees, for tests)."""
     root = Path(sys_root)
+    try:
+        gpus = sum(1 for _ in (Path(proc_root) / "driver" / "nvidia" / "gpus").iterdir())
+    except OSError:
+        gpus = 0
     packages = {read_text(p) for p in root.glob("devices/system/cpu/cpu[0-9]*/topology/physical_package_id")}
     packages.discard(None)
     try:
@@ -61,7 +67,7 @@ def host_facts(sys_root: str | os.PathLike[str] = "/sys") -> Host:
     except (AttributeError, OSError):
         usable = cpus
     product = read_text(root / "class" / "dmi" / "id" / "product_name") or ""
-    return Host((product, socket.gethostname()), max(1, len(packages)), memory_gb, cpus, min(usable, cpus))
+    return Host((product, socket.gethostname()), max(1, len(packages)), memory_gb, cpus, min(usable, cpus), gpus)
 
 
 def _life(row: Figure, settings: EmbodiedSettings) -> tuple[float, float, float, str]:
@@ -101,8 +107,9 @@ def _server_parts(host: Host, gpus_held: int, attribution: str, hours: float,
     user = find_server(host.names, settings)
     if attribution == "machine":
         share, basis = 1.0, "the whole server (attribution: machine)"
-    elif user is not None and user.gpus and gpus_held:
-        share, basis = min(1.0, gpus_held / user.gpus), f"{gpus_held} of its {user.gpus} GPUs"
+    elif gpus_held and ((user is not None and user.gpus) or host.gpus):
+        total = user.gpus if user is not None and user.gpus else host.gpus
+        share, basis = min(1.0, gpus_held / total), f"{gpus_held} of its {total} GPUs"
     else:
         share, basis = host.cpus_usable / host.cpus, f"{host.cpus_usable} of its {host.cpus} CPUs"
     if user is not None:
