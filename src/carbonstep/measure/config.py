@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from carbonstep.accounting.embodied import EmbodiedSettings, settings_from_environment
 from carbonstep.accounting.factors import Accounting, build_accounting
 from carbonstep.errors import ConfigError
 from carbonstep.validate import check_int, check_output_dir, parse_number, shown
@@ -39,6 +40,9 @@ class TrackerConfig:
     clock: Callable[[], float] = time.monotonic  #: seconds, for samples and marks
     wall_clock: Callable[[], float] = time.time  #: UNIX seconds, for the start time and time series
     warnings: tuple[str, ...] = field(default=())  #: found while building (a guessed region, an odd factor)
+    #: the user's embodied-footprint figures and service life (CARBONSTEP_EMBODIED_CSV,
+    #: CARBONSTEP_SERVICE_LIFE_YEARS), read and checked when the Tracker is made; None: read at the end
+    embodied: EmbodiedSettings | None = None
 
 
 def tracker_config(
@@ -65,7 +69,7 @@ def tracker_config(
     interval, _ = parse_number("interval_s", interval_s, low=1e-3, meaning="seconds between samples")
     directory = check_output_dir("output_dir", output_dir) if output_dir is not None else None
     return TrackerConfig(accounting, interval, attribution, directory, name, _pid(pid), place, count_unit, clock,
-                         wall_clock, tuple(warnings))
+                         wall_clock, tuple(warnings), settings_from_environment())
 
 
 def _pid(pid: Any) -> int | None:

@@ -423,7 +423,7 @@ class Tracker:
             self.run_id, self._started_wall, self.attribution, self.name, self.config.count_unit,
             self.place.to_dict() if self.place else None, tuple(self.warnings),
             tuple(f"{u.source}: {u.reason} — fix: {u.fix}" for u in self.unavailable if u.fix))
-        return build_report(facts, self.config.accounting, totals, sampler, status)
+        return build_report(facts, self.config.accounting, totals, sampler, status, self.config.embodied)
 
 
 __all__ = ["Snapshot", "Tracker"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import weakref
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, TypeVar
 
 from carbonstep._version import __version__
 from carbonstep.accounting.curve import CarbonCurve
@@ -20,6 +20,10 @@ from carbonstep.report.context import run_context
 from carbonstep.report.hints import with_hints
 from carbonstep.report.record import Device, Epoch, Intensity, Mark, RunReport
 from carbonstep.vocabulary import DOMAINS, Domain, Method, Scope
+
+if TYPE_CHECKING:
+    from carbonstep.accounting.embodied import EmbodiedSettings
+    from carbonstep.accounting.embodied_run import Host
 
 TIMELINE_POINTS = 256
 T = TypeVar("T")
@@ -209,8 +213,9 @@ def _timeline(totals: TotalsView) -> tuple[tuple[float, float], ...]:
 
 
 def build_report(facts: RunFacts, accounting: Accounting, totals: TotalsView, sampler: SamplerView,
-                 status: str) -> RunReport:
-    """The report of a stopped run, with its hints."""
+                 status: str, embodied: "EmbodiedSettings | None" = None) -> RunReport:
+    """The report of a stopped run, with its hints. ``embodied``: the user's embodied-footprint settings
+    (None: from the environment, see :mod:`carbonstep.accounting.embodied`)."""
     curve = curve_of(accounting, totals, facts.started_wall_s)
     t_end, joules = totals.latest or (0.0, (0.0, 0.0, 0.0))
     duration = t_end - totals.t0 if totals.t0 is not None else 0.0  # a clock may start at 0.0
@@ -243,7 +248,7 @@ def build_report(facts: RunFacts, accounting: Accounting, totals: TotalsView, sa
     estimate = next((f() for f in figures if callable(f)), None)
     if estimate:
         extra["cpu_estimate"] = estimate  # figure, range, source and basis of the estimated CPU
-    return with_hints(RunReport(
+    report = with_hints(RunReport(
         run_id=facts.run_id, started_at=utc_iso(facts.started_wall_s), duration_s=duration, status=status,
         attribution=facts.attribution, host=host_name(), energy_kwh=total, energy_kwh_gpu=kwh[0],
         energy_kwh_cpu=kwh[1], energy_kwh_ram=kwh[2], facility_kwh=accounting.facility_kwh(total),
@@ -254,6 +259,23 @@ def build_report(facts: RunFacts, accounting: Accounting, totals: TotalsView, sa
         timeline=_timeline(totals), warnings=tuple(dict.fromkeys(warnings)), wasted=status in ("failed", "interrupted"),
         name=facts.name, carbonstep_version=__version__, extra=extra,
     ))
+    return with_embodied(report, embodied)
+
+
+def with_embodied(report: RunReport, settings: "EmbodiedSettings | None" = None,
+                  host: "Host | None" = None) -> RunReport:
+    """``report`` with its ``embodied`` block (beside co2_kg, never in it). A fault here costs the block
+    and adds one warning: it never loses the report."""
+    from carbonstep.accounting.embodied import settings_from_environment
+    from carbonstep.accounting.embodied_run import embodied_record, host_facts
+
+    try:
+        settings = settings if settings is not None else settings_from_environment()
+        record = embodied_record(report.devices, report.duration_s, report.attribution, report.co2_kg, settings,
+                                 host if host is not None else host_facts())
+    except Exception as exc:  # noqa: BLE001 - the embodied block is optional; the run's report is not
+        return report.with_changes(warnings=(*report.warnings, f"embodied footprint left out: {exc}"))
+    return report.with_changes(embodied=record)
 
 
 def utc_iso(unix_s: float) -> str:
@@ -270,4 +292,5 @@ def host_name() -> str:
     return socket.gethostname()
 
 
-__all__ = ["RunFacts", "SamplerView", "TotalsView", "build_report", "interpolate", "methods_of", "thin"]
+__all__ = ["RunFacts", "SamplerView", "TotalsView", "build_report", "interpolate", "methods_of", "thin",
+           "with_embodied"]

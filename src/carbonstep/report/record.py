@@ -103,6 +103,9 @@ class RunReport:
     wasted: bool = False  #: the run failed or was interrupted: its energy bought no result
     name: str | None = None
     budget: dict[str, Any] | None = None  #: the budget decision, when a budget stopped the run
+    #: embodied (manufacturing) CO2e of the hardware held, its range and parts, and the operational +
+    #: embodied total labelled as one; never added into co2_kg (carbonstep.accounting.embodied_run)
+    embodied: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     hints: tuple[dict[str, Any], ...] = ()  #: efficiency hints ({kind, text, value}; carbonstep.report.hints)
     sink_errors: tuple[str, ...] = ()  #: what a sink could not deliver (a SinkError each: ledger, server, unsent)

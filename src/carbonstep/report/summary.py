@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from carbonstep.report.cpu_estimate import cpu_estimate, cpu_estimate_text
+from carbonstep.report.embodied import summary_lines as embodied_lines
 from carbonstep.report.formatting import format_energy, format_mass, format_volume
 from carbonstep.report.hints import hints_for
 from carbonstep.report.record import RunReport
@@ -41,6 +42,7 @@ def render(report: RunReport) -> str:
         f"  water      {format_volume(r.water_l)}   (WUE {r.wue_l_per_kwh:g} + PUE × "
         f"{r.water_intensity_l_per_kwh:g} L/kWh)",
     ]
+    lines += embodied_lines(r)
     parts = r.extra.get("parts") or []
     if parts:
         nodes = r.extra.get("nodes") or []
