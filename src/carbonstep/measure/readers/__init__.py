@@ -62,10 +62,15 @@ def discover(
     )
     from carbonstep.measure.readers.rapl import discover_rapl
 
+    from carbonstep.measure.readers.gpu_share import tree_pids
+
     found = Discovery()
+    tree = ProcessTree(pid, exclude=place.peer_pids if place is not None else ())
+    process = attribution == "process"
     if gpus:
         local_rank = place.local_rank if place is not None and place.local_world_size > 1 else None
-        gpu_readers, missing, warnings = discover_nvml(nvml, local_rank=local_rank)
+        gpu_readers, missing, warnings = discover_nvml(nvml, local_rank=local_rank,
+                                                       pids=tree_pids(tree) if process else None)
         amd_readers, amd_missing, amd_warnings = discover_amd(amdsmi, local_rank=local_rank)
         found.readers += gpu_readers + amd_readers
         found.unavailable += missing + amd_missing
@@ -73,8 +78,6 @@ def discover(
     rapl_readers, missing = discover_rapl(rapl_root or powercap_root())
     found.unavailable += missing
     domains = {r.domain for r in rapl_readers}
-    tree = ProcessTree(pid, exclude=place.peer_pids if place is not None else ())
-    process = attribution == "process"
     found.readers += [ProcessShare(r, tree) for r in rapl_readers] if process else rapl_readers
     if Domain.CPU not in domains:
         busy = tree.cpu_seconds if process else machine_busy_cpu_seconds
