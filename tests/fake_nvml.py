@@ -31,23 +31,23 @@ class NVMLError(Exception):
 
 
 class NVMLError_NotSupported(NVMLError):  # noqa: N801 - NVML's names
-    pass
+    value = 3  #: pynvml's NVML_ERROR_ code
 
 
 class NVMLError_GpuIsLost(NVMLError):  # noqa: N801
-    pass
+    value = 15  #: pynvml's NVML_ERROR_ code
 
 
 class NVMLError_NotFound(NVMLError):  # noqa: N801
-    pass
+    value = 6  #: pynvml's NVML_ERROR_ code
 
 
 class NVMLError_LibraryNotFound(NVMLError):  # noqa: N801
-    pass
+    value = 12  #: pynvml's NVML_ERROR_ code
 
 
 class NVMLError_NoPermission(NVMLError):  # noqa: N801
-    pass
+    value = 4  #: pynvml's NVML_ERROR_ code
 
 
 EPOCH_S = 1_765_000_000.0  #: the fake's CPU clock (microsecond timestamps) is this plus the test clock
@@ -96,6 +96,8 @@ class FakeNvml:
     NVMLError = NVMLError
     NVMLError_NotSupported = NVMLError_NotSupported
     NVMLError_GpuIsLost = NVMLError_GpuIsLost
+    NVMLError_NotFound = NVMLError_NotFound
+    NVMLError_NoPermission = NVMLError_NoPermission
 
     def __init__(self, gpus: list[FakeGpu], clock: Callable[[], float], driver: bool = True) -> None:
         self.gpus = gpus

@@ -13,6 +13,7 @@ is not supported: never a silent zero.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -161,7 +162,8 @@ def mig_fraction(nvml: Any, parent: Any, mig: Any) -> tuple[str, float, str]:
 
 
 def _share_readers(nvml: Any, reader: NvmlReader, visible: list[_Visible],
-                   pids: Callable[[], frozenset[int]] | None, warnings: list[str]) -> list[Any]:
+                   pids: Callable[[], frozenset[int]] | None, warnings: list[str],
+                   clock: Callable[[], float]) -> list[Any]:
     """The readers charging this run for one GPU: its MIG instances, its share, or the whole GPU."""
     from carbonstep.measure.readers.gpu_share import GpuProcessShare, MigShare
 
@@ -176,21 +178,21 @@ def _share_readers(nvml: Any, reader: NvmlReader, visible: list[_Visible],
                                 "parent GPU is charged")
                 reader.description += f"; MIG instance {v.mig_uuid}: the whole parent GPU is charged"
                 return [reader]
-            out.append(MigShare(reader, v.mig_uuid, profile, fraction, basis))
+            out.append(MigShare(reader, v.mig_uuid, profile, fraction, basis, clock))
         return out
-    return [GpuProcessShare(reader, pids)] if pids is not None else [reader]
+    return [GpuProcessShare(reader, pids, clock)] if pids is not None else [reader]
 
 
 def discover_nvml(
     nvml: Any = None, visible: str | None = None, use_env: bool = True, local_rank: int | None = None,
-    pids: Callable[[], frozenset[int]] | None = None,
+    pids: Callable[[], frozenset[int]] | None = None, clock: Callable[[], float] = time.monotonic,
 ) -> tuple[list[Any], list[Unavailable], list[str]]:
     """Readers for the GPUs this process uses; what was unavailable; warnings.
 
     ``nvml`` is the NVML module (``pynvml`` by default): tests pass a fake that follows
     NVML's documented units and errors. ``visible`` overrides ``CUDA_VISIBLE_DEVICES``.
     ``local_rank`` (one of several ranks on this node): keep only this rank's GPUs.
-    ``pids`` (the run's process tree): charge each GPU at the run's share of it.
+    ``pids`` (the run's process tree): charge each GPU at the run's share of it (``clock`` times its windows).
     """
     if nvml is None:
         try:
@@ -223,7 +225,7 @@ def discover_nvml(
             except nvml.NVMLError as exc:
                 warnings.append(f"GPU {index} ({name}) has neither an energy counter nor power readings: {exc}")
                 continue
-            readers += _share_readers(nvml, reader, group, pids, warnings)
+            readers += _share_readers(nvml, reader, group, pids, warnings, clock)
     except nvml.NVMLError as exc:
         return [], [Unavailable("nvml", f"NVML query failed: {exc}")], []
     missing = [] if readers else [Unavailable("nvml", "no NVIDIA GPU visible to this process")]
