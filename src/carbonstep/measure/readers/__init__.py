@@ -62,6 +62,7 @@ def discover(
     )
     from carbonstep.measure.readers.rapl import discover_rapl
 
+    from carbonstep.measure.cgroup import as_container, own_cgroup
     from carbonstep.measure.readers.gpu_share import tree_pids
 
     found = Discovery()
@@ -78,12 +79,18 @@ def discover(
     rapl_readers, missing = discover_rapl(rapl_root or powercap_root())
     found.unavailable += missing
     domains = {r.domain for r in rapl_readers}
-    found.readers += [ProcessShare(r, tree) for r in rapl_readers] if process else rapl_readers
+    container = None if process else own_cgroup()  # "machine" inside a container is the container
+    if container is not None:
+        found.readers += [as_container(ProcessShare(r, container), container) for r in rapl_readers]
+    else:
+        found.readers += [ProcessShare(r, tree) for r in rapl_readers] if process else rapl_readers
     if Domain.CPU not in domains:
-        busy = tree.cpu_seconds if process else machine_busy_cpu_seconds
-        found.readers.append(CpuEstimateReader(busy, cpu_power_model(cpu_model_name()), attribution))
+        busy = tree.cpu_seconds if process else (container.cpu_seconds if container else machine_busy_cpu_seconds)
+        cpu = CpuEstimateReader(busy, cpu_power_model(cpu_model_name()), "container" if container else attribution)
+        found.readers.append(as_container(cpu, container) if container else cpu)
     if Domain.RAM not in domains:
-        memory = tree.rss_bytes if process else machine_used_memory_bytes
-        found.readers.append(RamEstimateReader(memory, attribution))
+        memory = tree.rss_bytes if process else (container.rss_bytes if container else machine_used_memory_bytes)
+        ram = RamEstimateReader(memory, "container" if container else attribution)
+        found.readers.append(as_container(ram, container) if container else ram)
     found.tree = tree
     return found
