@@ -162,3 +162,41 @@ def test_nested_pid_namespace_reads_nspid(tmp_path) -> None:
     assert nested_pid_namespace(str(host)) is False
     assert nested_pid_namespace(str(container)) is True
     assert nested_pid_namespace(str(tmp_path / "missing")) is False
+
+
+def test_the_report_summary_and_params_show_each_components_scope(tmp_path) -> None:
+    import os
+
+    from carbonstep.measure.tracker import Tracker
+    from carbonstep.report.charged import scope_params
+    from carbonstep.report.record import RunReport
+    from carbonstep.report.summary import render
+    from carbonstep.testing import ScriptedReader
+
+    nvml = FakeNvml([FakeGpu(A, watts=300.0, pids=[os.getpid(), TRAINER_B],
+                             sm_util={os.getpid(): 30, TRAINER_B: 90}, sample_period_s=0.01)], _RealClock())
+    (gpu,), _, _ = discover_nvml(nvml, visible="0", pids=lambda: frozenset({os.getpid()}))
+    cpu = ScriptedReader("cpu", "cpu", lambda t: 50.0, kind="counter", scope="node")
+    with Tracker(intensity=400.0, readers=[gpu, cpu], interval_s=0.01, output_dir=tmp_path) as tracker:
+        import time
+
+        time.sleep(0.2)
+    report = tracker.stop()
+    assert [d.charged for d in report.devices] == ["process share", "machine"]
+    assert report.energy_kwh_gpu * 3.6e6 < 300.0 * report.duration_s * 0.5  # its share, not the whole GPU
+    assert scope_params(report) == {"carbonstep.gpu_scope": "process share", "carbonstep.cpu_scope": "machine"}
+    assert "by counter, charged: process share" in render(report)
+    again = RunReport.from_json(report.to_json())
+    assert again.devices[0].charged == "process share"
+    old = report.to_dict()
+    for device in old["devices"]:
+        del device["charged"]  # a report written before scopes were recorded
+    assert scope_params(RunReport.from_dict(old)) == {"carbonstep.gpu_scope": "process", "carbonstep.cpu_scope":
+                                                      "machine"}
+
+
+class _RealClock:
+    def __call__(self) -> float:
+        import time
+
+        return time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from carbonstep.report.charged import charged_by_domain
 from carbonstep.report.formatting import format_energy, format_mass, format_volume
 from carbonstep.report.hints import hints_for
 from carbonstep.report.record import RunReport
@@ -26,10 +27,12 @@ def render(report: RunReport) -> str:
         f"  duration   {r.duration_s:,.1f} s   average power {r.power_w:.1f} W   attribution: {r.attribution}",
         f"  energy     {format_energy(r.energy_kwh)} IT, {format_energy(r.facility_kwh)} at the meter (PUE {r.pue:g})",
     ]
+    charged = charged_by_domain(r.devices)
     for domain in ("gpu", "cpu", "ram"):
         kwh = getattr(r, f"energy_kwh_{domain}")
         if domain in r.methods or kwh:
-            lines.append(f"    {domain:<4} {format_energy(kwh):>14}   by {r.methods.get(domain, '-')}")
+            scope = f", charged: {charged[domain]}" if domain in charged else ""
+            lines.append(f"    {domain:<4} {format_energy(kwh):>14}   by {r.methods.get(domain, '-')}{scope}")
     year = f", {i.year}" if i.year else ""
     lines += [
         f"  carbon     {format_mass(r.co2_kg)} CO2e   at {i.g_per_kwh:.0f} g/kWh: {i.region_name} "
