@@ -18,7 +18,6 @@ in for the workers.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -61,7 +60,8 @@ def judge(result: Shared) -> list[Any]:
               f"{result.small_j:.0f} + {result.large_j:.0f} J vs {result.device_j:.0f} J, gap {100 * gap:.2f} % "
               f"(goal {100 * SUM_TOLERANCE:.0f} %)", gap <= SUM_TOLERANCE),
         Check("shared", f"the {BATCH_RATIO}x-batch run gets the larger share",
-              f"{result.large_j / total:.2f} of the sum" if total > 0 else "no energy", result.large_j > result.small_j),
+              f"{result.large_j / total:.2f} of the sum" if total > 0 else "no energy",
+              result.large_j > result.small_j),
     ]
 
 

@@ -89,7 +89,7 @@ def test_a_two_cpu_container_on_a_64_cpu_host_is_charged_by_its_own_cpu_time(
     ram = next(r for r in found.readers if r.domain is Domain.RAM)
     assert package.charged is Charged.CONTAINER and package.scope is Scope.NODE
     assert "container's share" in package.description and "2 CPUs (cpu.max)" in package.description
-    assert ram.charged is Charged.CONTAINER and ram.read() == pytest.approx(3 * RAM_W_PER_GIB)  # memory.current, not the host's
+    assert ram.charged is Charged.CONTAINER and ram.read() == pytest.approx(3 * RAM_W_PER_GIB)  # memory.current
     clock = ManualClock()
     totals = EnergyTotals([package], clock=clock)
     sampler = Sampler([package], totals.ingest, 1.0, clock=clock)

@@ -58,7 +58,7 @@ class Charged(str, Enum):
 
     PROCESS = "process"  #: the run's process tree (its CPU time, its memory)
     PROCESS_SHARE = "process share"  #: a shared GPU split between the processes using it, by their activity
-    WHOLE_DEVICE = "whole device"  #: a whole GPU (its own, or per-process figures were not available: the report says why)
+    WHOLE_DEVICE = "whole device"  #: a whole GPU (its own, or no per-process figures: the report says why)
     MIG_INSTANCE = "MIG instance"  #: a MIG instance's share of its parent GPU
     CONTAINER = "container"  #: the cgroup-v2 container the run is in (its CPU time, its memory)
     MACHINE = "machine"  #: the whole machine

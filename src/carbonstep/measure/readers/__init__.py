@@ -46,6 +46,7 @@ def discover(
     (:class:`~carbonstep.measure.distributed.Place`) keeps other ranks out of the tree and, with
     several ranks on a node, picks this rank's GPU.
     """
+    from carbonstep.measure.cgroup import as_container, own_cgroup
     from carbonstep.measure.readers.amd import discover_amd
     from carbonstep.measure.readers.estimate import (
         CpuEstimateReader,
@@ -53,6 +54,7 @@ def discover(
         cpu_model_name,
         cpu_power_model,
     )
+    from carbonstep.measure.readers.gpu_share import tree_pids
     from carbonstep.measure.readers.nvml import discover_nvml
     from carbonstep.measure.readers.process import (
         ProcessShare,
@@ -61,9 +63,6 @@ def discover(
         machine_used_memory_bytes,
     )
     from carbonstep.measure.readers.rapl import discover_rapl
-
-    from carbonstep.measure.cgroup import as_container, own_cgroup
-    from carbonstep.measure.readers.gpu_share import tree_pids
 
     found = Discovery()
     tree = ProcessTree(pid, exclude=place.peer_pids if place is not None else ())
