@@ -183,6 +183,15 @@ class FakeNvml:
         mode = int(self._gpu(handle).mig_mode)
         return [mode, mode]
 
+    def nvmlDeviceGetMaxMigDeviceCount(self, handle: int) -> int:  # noqa: N802
+        return 7 if self._gpu(handle).mig_mode else 0
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, handle: int, index: int) -> SimpleNamespace:  # noqa: N802
+        gpu = self._gpu(handle)
+        if not 0 <= index < len(gpu.mig_devices):
+            raise NVMLError_NotFound("Not Found")
+        return SimpleNamespace(mig=gpu.mig_devices[index].uuid, parent=handle)
+
     def nvmlDeviceGetAttributes(self, handle: object) -> SimpleNamespace:  # noqa: N802
         mig = self._mig(handle)
         if mig is None:

@@ -200,3 +200,20 @@ class _RealClock:
         import time
 
         return time.monotonic()
+
+
+def test_the_wrappers_success_with_no_sample_counts_as_no_sample() -> None:
+    class SuccessWithoutSamples(Exception):  # nvidia-ml-py raises NVMLError(NVML_SUCCESS) when the count is 0
+        value = 0
+
+    clock = ManualClock()
+    nvml = FakeNvml([FakeGpu(A, watts=100.0, pids=[TRAINER_A, TRAINER_B])], clock)
+    nvml.NVMLError = (nvml.NVMLError, SuccessWithoutSamples)
+
+    def no_samples(handle, stamp):
+        raise SuccessWithoutSamples("Success")
+
+    nvml.nvmlDeviceGetProcessUtilization = no_samples
+    (a,) = runs(nvml, clock, frozenset({TRAINER_A}))
+    drive(nvml, clock, [a], [(4.0, {})])
+    assert a.charged is Charged.PROCESS_SHARE and a.total_j == pytest.approx(200.0)  # idle: 1 of 2 holders

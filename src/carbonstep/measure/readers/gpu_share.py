@@ -219,9 +219,10 @@ class GpuProcessShare:
 
 
 def _not_found(nvml: Any, exc: BaseException) -> bool:
-    """NVML_ERROR_NOT_FOUND (6): no sample newer than the timestamp given."""
+    """No sample newer than the timestamp given: NVML_ERROR_NOT_FOUND (6), or NVML_SUCCESS (0) with no
+    sample to size a buffer for, which nvidia-ml-py's wrapper raises as an error too."""
     cls = getattr(nvml, "NVMLError_NotFound", None)
-    return (cls is not None and isinstance(exc, cls)) or getattr(exc, "value", None) == 6
+    return (cls is not None and isinstance(exc, cls)) or getattr(exc, "value", None) in (0, 6)
 
 
 class MigShare:
