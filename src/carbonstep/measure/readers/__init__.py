@@ -80,7 +80,8 @@ def discover(
     domains = {r.domain for r in rapl_readers}
     container = None if process else own_cgroup()  # "machine" inside a container is the container
     if container is not None:
-        found.readers += [as_container(ProcessShare(r, container), container) for r in rapl_readers]
+        as_tree: Any = container  # a cgroup reads as a process tree does: cpu_seconds(), rss_bytes()
+        found.readers += [as_container(ProcessShare(r, as_tree), container) for r in rapl_readers]
     else:
         found.readers += [ProcessShare(r, tree) for r in rapl_readers] if process else rapl_readers
     if Domain.CPU not in domains:
