@@ -111,9 +111,17 @@ def test_running_list_and_samples_in_different_pid_namespaces_are_said() -> None
     clock = ManualClock()
     gpu = FakeGpu(A, pids=[TRAINER_A], sm_util={TRAINER_A: 70}, sample_pid_offset=640_000)  # HAMi-core#112
     nvml = FakeNvml([gpu], clock)
-    (a,) = runs(nvml, clock, frozenset({TRAINER_A}))
+    (a,) = runs(nvml, clock, frozenset({TRAINER_A}), nested=True)
     drive(nvml, clock, [a], [(3.0, {})])
     assert a.charged is Charged.WHOLE_DEVICE and "different pids" in a.description
+
+
+def test_a_process_with_samples_but_no_compute_context_is_not_a_namespace_mismatch() -> None:
+    clock = ManualClock()  # e.g. a display server: utilisation samples, not in the compute list
+    nvml = FakeNvml([FakeGpu(A, watts=100.0, pids=[TRAINER_A], sm_util={777: 40})], clock)
+    (a,) = runs(nvml, clock, frozenset({TRAINER_A}))
+    drive(nvml, clock, [a], [(4.0, {})])
+    assert a.charged is Charged.PROCESS_SHARE and a.total_j < 100.0  # the run computed nothing after the first s
 
 
 def test_samples_before_the_run_are_not_counted() -> None:

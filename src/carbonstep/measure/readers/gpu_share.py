@@ -177,7 +177,7 @@ class GpuProcessShare:
         for s in samples:
             activity[int(s.pid)] = activity.get(int(s.pid), 0.0) + min(max(float(s.smUtil), 0.0), 100.0)
         ours = self._pids()
-        if holders and activity and not holders & set(activity):
+        if holders and activity and not holders & set(activity) and self._nested():
             self.whole_reason = ("NVML's running processes and its utilisation samples name different pids "
                                  "(two pid namespaces: Project-HAMi/HAMi-core#112)")
             return 1.0, "whole"
@@ -196,8 +196,8 @@ class GpuProcessShare:
         if total > 0:
             self.last_activity = activity
             return sum(v for p, v in activity.items() if p in ours) / total, "activity"
-        carried = {p: v for p, v in self.last_activity.items() if p in holders}
-        if carried and sum(carried.values()) > 0 and (self.inner.last_utilisation_pct or 0.0) > 0:
+        carried = self.last_activity
+        if carried and (self.inner.last_utilisation_pct or 0.0) > 0:
             return sum(v for p, v in carried.items() if p in ours) / sum(carried.values()), "carried"
         return len(ours & holders) / len(holders), "idle"
 
