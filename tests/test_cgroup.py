@@ -85,6 +85,7 @@ def test_a_two_cpu_container_on_a_64_cpu_host_is_charged_by_its_own_cpu_time(
     host_busy = [0.0]
     monkeypatch.setattr(process, "machine_busy_cpu_seconds", lambda: host_busy[0])
     found = discover("machine", rapl_root=powercap, gpus=False)
+    assert found.container is not None and found.container.cpus == 2.0
     package = next(r for r in found.readers if r.domain is Domain.CPU)
     ram = next(r for r in found.readers if r.domain is Domain.RAM)
     assert package.charged is Charged.CONTAINER and package.scope is Scope.NODE

@@ -176,7 +176,7 @@ def test_the_report_summary_and_params_show_each_components_scope(tmp_path) -> N
     import os
 
     from carbonstep.measure.tracker import Tracker
-    from carbonstep.report.charged import scope_params
+    from carbonstep.report.charged import scope_params, scope_text
     from carbonstep.report.record import RunReport
     from carbonstep.report.summary import render
     from carbonstep.testing import ScriptedReader
@@ -194,6 +194,7 @@ def test_the_report_summary_and_params_show_each_components_scope(tmp_path) -> N
     assert report.energy_kwh_gpu * 3.6e6 < 300.0 * report.duration_s * 0.5  # its share, not the whole GPU
     assert scope_params(report) == {"carbonstep.gpu_scope": "process share", "carbonstep.cpu_scope": "machine"}
     assert "by counter, charged: process share" in render(report)
+    assert scope_text(report) == "gpu process share · cpu machine"
     again = RunReport.from_json(report.to_json())
     assert again.devices[0].charged == "process share"
     old = report.to_dict()

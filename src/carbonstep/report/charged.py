@@ -38,4 +38,9 @@ def scope_params(report: RunReport) -> dict[str, str]:
     return {f"carbonstep.{domain}_scope": scope for domain, scope in charged_by_domain(report.devices).items()}
 
 
-__all__ = ["charged_by_domain", "device_charged", "scope_params"]
+def scope_text(report: RunReport) -> str:
+    """One cell for a table of runs (the usage page): ``gpu process share · cpu container · ram container``."""
+    return " · ".join(f"{domain} {scope}" for domain, scope in charged_by_domain(report.devices).items())
+
+
+__all__ = ["charged_by_domain", "device_charged", "scope_params", "scope_text"]

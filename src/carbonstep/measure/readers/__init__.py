@@ -20,6 +20,7 @@ class Discovery:
     unavailable: list[Unavailable] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tree: Any = None  #: the measured ProcessTree (None when nothing needs it)
+    container: Any = None  #: the cgroup-v2 container charged under attribution="machine" (measure.cgroup.Cgroup)
 
 
 def powercap_root() -> Path:
@@ -93,4 +94,5 @@ def discover(
         ram = RamEstimateReader(memory, "container" if container else attribution)
         found.readers.append(as_container(ram, container) if container else ram)
     found.tree = tree
+    found.container = container
     return found
