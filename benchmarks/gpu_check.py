@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Is carbonstep right on this GPU? One command, about four minutes, a table and a JSON file.
 
-    python benchmarks/gpu_check.py [--seconds 60] [--json gpu_check.json] [--require-gpu]
+    python benchmarks/gpu_check.py [--seconds 60] [--json gpu_check.json] [--require-gpu] [--shared]
 
 1. discovery: the GPUs NVML sees, which one carbonstep selects with CUDA_VISIBLE_DEVICES unset, ``0``, the
    GPU's UUID and (MIG on) a ``MIG-`` id, and the method it chooses (counter or power);
@@ -12,7 +12,10 @@
 3. cost: one NVML read, the sampler's CPU per sample at 10 Hz, and the step time tracked/untracked at 10 Hz
    over alternated blocks (goal: under 0.5 %);
 4. the Lightning callback on that loop: ``energy_kwh_gpu`` is logged, non-zero, and the figure sent at the
-   end equals the report's.
+   end equals the report's;
+5. with ``--shared`` instead of 2-4: two training processes on the same GPU, each under carbonstep, one at 3x
+   the other's batch: their GPU energies sum to the device's counter within 3 % and the larger batch gets the
+   larger share (benchmarks/gpu_share_check.py).
 
 Needs torch with CUDA and carbonstep from this tree (``PYTHONPATH=src``); Lightning for check 4. Exits 1 if
 a check fails; with no NVIDIA GPU it says so and exits 0 (1 with ``--require-gpu``). ``run_checks`` takes the
@@ -379,6 +382,16 @@ def run_checks(nvml: Any, device: str, seconds: float, output_dir: Path) -> tupl
     return checks + energy + cost + lightning, {"energy": energy_figures, "cost": cost_figures}
 
 
+def shared_run_checks(nvml: Any, seconds: float, output_dir: Path) -> tuple[list[Check], dict[str, Any]]:
+    """Discovery, then two processes sharing GPU 0 (benchmarks/gpu_share_check.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import gpu_share_check
+
+    checks, uuid = discovery_checks(nvml)
+    result = gpu_share_check.run_pair(nvml, uuid, seconds, output_dir)
+    return checks + gpu_share_check.judge(result), {"shared": asdict(result)}
+
+
 def render(checks: list[Check]) -> str:
     """The table, one check a row."""
     rows = ["| section | check | value | result |", "|---|---|---|---|"]
@@ -408,6 +421,8 @@ def main(argv: list[str] | None = None, nvml: Any = None, device: str | None = N
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each measured training window")
     parser.add_argument("--json", type=Path, default=Path("gpu_check.json"), help="where to write the results")
     parser.add_argument("--require-gpu", action="store_true", help="exit 1 when no NVIDIA GPU is found")
+    parser.add_argument("--shared", action="store_true",
+                        help="two training processes on GPU 0: their shares against the device (no setting changed)")
     args = parser.parse_args(argv)
     real = nvml is None
     if real:
@@ -429,7 +444,10 @@ def main(argv: list[str] | None = None, nvml: Any = None, device: str | None = N
         args.json.write_text(json.dumps({"gpu": None, "reason": why}, indent=2))
         return 1 if args.require_gpu else 0
     started = time.time()
-    checks, figures = run_checks(nvml, device, args.seconds, args.json.parent / "gpu_check_out")
+    if args.shared:
+        checks, figures = shared_run_checks(nvml, args.seconds, args.json.parent / "gpu_check_out")
+    else:
+        checks, figures = run_checks(nvml, device, args.seconds, args.json.parent / "gpu_check_out")
     table = render(checks)
     print(table)
     failed = [c for c in checks if c.passed is False]

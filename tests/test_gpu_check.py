@@ -88,3 +88,53 @@ def test_whole_check_on_the_fake_writes_table_and_json(tmp_path, capsys) -> None
     assert result["figures"]["cost"]["read_us"] > 0
     assert "step time tracked / untracked at 10 Hz" in names
     assert "| energy | chosen method: carbonstep (counter) |" in capsys.readouterr().out
+
+
+def load_shared():
+    load()  # gpu_share_check imports gpu_check's Check row
+    spec = importlib.util.spec_from_file_location("gpu_share_check", SCRIPT.parent / "gpu_share_check.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shared_gpu_check_on_the_fake_two_processes_sum_to_the_device_and_follow_their_load() -> None:
+    from carbonstep.measure.readers.nvml import discover_nvml
+    from carbonstep.testing import ManualClock
+
+    shared = load_shared()
+    clock = ManualClock()
+    small_pid, large_pid = 3001, 3002  # the large batch keeps the GPU busy about 3x as long
+    nvml = FakeNvml([FakeGpu(A, watts=450.0, pids=[small_pid, large_pid], sm_util={small_pid: 20, large_pid: 60})],
+                    clock)
+    readers = [discover_nvml(nvml, visible=A, pids=lambda p=pid: frozenset({p}), clock=clock)[0][0]
+               for pid in (small_pid, large_pid)]
+    before = nvml.nvmlDeviceGetTotalEnergyConsumption(0) / 1e3
+    for second in range(60):
+        clock.advance(0.5)
+        if second == 30:
+            nvml.set(0, watts=300.0, sm_util={small_pid: 10, large_pid: 30})
+        for reader in readers:
+            reader.read()
+    device = nvml.nvmlDeviceGetTotalEnergyConsumption(0) / 1e3 - before
+    result = shared.Shared(device, readers[0].total_j, readers[1].total_j, readers[0].charged.value,
+                           readers[1].charged.value)
+    checks = shared.judge(result)
+    assert [c.passed for c in checks] == [True, True, True], [c.value for c in checks]
+    assert result.large_j / (result.small_j + result.large_j) == pytest.approx(0.75, abs=0.02)
+    lopsided = shared.judge(shared.Shared(device, result.small_j, result.large_j * 1.1, "process share",
+                                          "whole device"))
+    assert [c.passed for c in lopsided] == [False, False, True]  # 10 % over the device, and a whole device
+    swapped = shared.judge(shared.Shared(device, result.large_j, result.small_j, "process share", "process share"))
+    assert swapped[2].passed is False
+
+
+def test_shared_worker_trains_paced_under_a_tracker_and_writes_its_share(tmp_path) -> None:
+    shared = load_shared()
+    start = time.time() + 0.5
+    report = tmp_path / "small.json"
+    shared.worker(8, start, start + 1.5, tmp_path / "small.ready", report, device="cpu", width=32)
+    result = json.loads(report.read_text())
+    assert (tmp_path / "small.ready").read_text() == "ready"
+    assert set(result) == {"gpu_j", "charged", "description"} and result["gpu_j"] >= 0.0

@@ -29,7 +29,7 @@ def names(readers) -> list[str]:
 def test_counter_in_millijoules_and_power_fallback_in_milliwatts() -> None:
     clock = ManualClock()
     nvml = machine(clock)
-    readers, missing, warnings = discover_nvml(nvml, visible="0,1")
+    readers, missing, warnings = discover_nvml(nvml, visible="2,1")
     assert missing == [] and warnings == []
     counter, power = readers
     assert (counter.kind, counter.method) == (Kind.COUNTER, Method.COUNTER)
@@ -50,8 +50,8 @@ def test_visible_devices_by_index_uuid_prefix_and_mig() -> None:
     assert names(discover_nvml(nvml, visible="GPU-bbbb")[0]) == [B]
     assert names(discover_nvml(nvml, visible="bbbbbbbb")[0]) == [B]
     readers, _, _ = discover_nvml(nvml, visible="MIG-a1,MIG-a2")
-    assert names(readers) == [A]  # both instances live on GPU A: counted once
-    assert "MIG instance MIG-a1" in readers[0].description
+    assert names(readers) == [A, A]  # both instances live on GPU A: each charged its own slices
+    assert "MIG instance 1g.18gb [MIG-a1]" in readers[0].description
     assert names(discover_nvml(nvml, visible="1,7,0")[0]) == [B]  # CUDA stops at the invalid index
     assert names(discover_nvml(nvml, visible="")[0]) == []
     assert names(discover_nvml(nvml, visible=None, use_env=False)[0]) == [A, B, C]

@@ -53,4 +53,20 @@ class Scope(str, Enum):
     NODE = "node"  #: the whole machine (RAPL zones, machine-wide estimates): counted once per node
 
 
-__all__ = ["DOMAINS", "Domain", "Kind", "Method", "Scope", "Share"]
+class Charged(str, Enum):
+    """What a run was charged for on a component: the scope a report, its summary and its sinks show."""
+
+    PROCESS = "process"  #: the run's process tree (its CPU time, its memory)
+    PROCESS_SHARE = "process share"  #: a shared GPU split between the processes using it, by their activity
+    WHOLE_DEVICE = "whole device"  #: a whole GPU (its own, or no per-process figures: the report says why)
+    MIG_INSTANCE = "MIG instance"  #: a MIG instance's share of its parent GPU
+    CONTAINER = "container"  #: the cgroup-v2 container the run is in (its CPU time, its memory)
+    MACHINE = "machine"  #: the whole machine
+
+
+def charged_of(scope: Scope) -> Charged:
+    """The default charge of a reader that does not state one, from its summing scope."""
+    return {Scope.PROCESS: Charged.PROCESS, Scope.DEVICE: Charged.WHOLE_DEVICE}.get(scope, Charged.MACHINE)
+
+
+__all__ = ["DOMAINS", "Charged", "Domain", "Kind", "Method", "Scope", "Share", "charged_of"]

@@ -19,7 +19,7 @@ from carbonstep.accounting.footprint import J_PER_KWH
 from carbonstep.report.context import run_context
 from carbonstep.report.hints import with_hints
 from carbonstep.report.record import Device, Epoch, Intensity, Mark, RunReport
-from carbonstep.vocabulary import DOMAINS, Domain, Method, Scope
+from carbonstep.vocabulary import DOMAINS, Charged, Domain, Method, Scope, charged_of
 
 if TYPE_CHECKING:
     from carbonstep.accounting.embodied import EmbodiedSettings
@@ -169,13 +169,15 @@ def _devices(totals: TotalsView, sampler: SamplerView) -> tuple[Device, ...]:
     devices = []
     for i, reader in enumerate(totals.readers):
         stats = totals.utilisation.get(reader.name)
+        scope = Scope(getattr(reader, "scope", Scope.PROCESS))
+        charged = Charged(getattr(reader, "charged", None) or charged_of(scope))
         util = idle = None
         if stats and stats[1] > 0:
             util, idle = stats[0] / stats[1], stats[2] / stats[1]
         devices.append(Device(
             reader.name, reader.domain.value, reader.method.value, reader.description,
             totals.joules[i] / J_PER_KWH, sampler.failures[i], totals.degraded_at[i],
-            sampler.first_failure[i], util, idle, Scope(getattr(reader, "scope", Scope.PROCESS)).value,
+            sampler.first_failure[i], util, idle, scope.value, charged.value,
         ))
     return tuple(devices)
 

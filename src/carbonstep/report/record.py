@@ -42,6 +42,8 @@ class Device:
     utilisation_pct: float | None = None  #: time-weighted mean (GPUs)
     idle_fraction: float | None = None  #: share of time under 10 % utilisation (GPUs)
     scope: str = "process"  #: process / device / node: how reports of several processes are summed
+    charged: str = ""  #: what the run was charged for: process / process share / whole device / MIG instance /
+    #: container / machine ("" in reports written before it was recorded; see carbonstep.report.charged)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from carbonstep.report.charged import charged_by_domain
 from carbonstep.report.cpu_estimate import cpu_estimate, cpu_estimate_text
 from carbonstep.report.embodied import summary_lines as embodied_lines
 from carbonstep.report.formatting import format_energy, format_mass, format_volume
@@ -28,10 +29,12 @@ def render(report: RunReport) -> str:
         f"  duration   {r.duration_s:,.1f} s   average power {r.power_w:.1f} W   attribution: {r.attribution}",
         f"  energy     {format_energy(r.energy_kwh)} IT, {format_energy(r.facility_kwh)} at the meter (PUE {r.pue:g})",
     ]
+    charged = charged_by_domain(r.devices)
     for domain in ("gpu", "cpu", "ram"):
         kwh = getattr(r, f"energy_kwh_{domain}")
         if domain in r.methods or kwh:
-            lines.append(f"    {domain:<4} {format_energy(kwh):>14}   by {r.methods.get(domain, '-')}")
+            scope = f", charged: {charged[domain]}" if domain in charged else ""
+            lines.append(f"    {domain:<4} {format_energy(kwh):>14}   by {r.methods.get(domain, '-')}{scope}")
     estimate = cpu_estimate(r)
     if estimate is not None:
         lines.append(f"    cpu estimate {cpu_estimate_text(estimate)}")

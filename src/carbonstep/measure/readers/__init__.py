@@ -20,6 +20,7 @@ class Discovery:
     unavailable: list[Unavailable] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tree: Any = None  #: the measured ProcessTree (None when nothing needs it)
+    container: Any = None  #: the cgroup-v2 container charged under attribution="machine" (measure.cgroup.Cgroup)
 
 
 def powercap_root() -> Path:
@@ -46,6 +47,7 @@ def discover(
     (:class:`~carbonstep.measure.distributed.Place`) keeps other ranks out of the tree and, with
     several ranks on a node, picks this rank's GPU.
     """
+    from carbonstep.measure.cgroup import as_container, own_cgroup
     from carbonstep.measure.readers.amd import discover_amd
     from carbonstep.measure.readers.estimate import (
         CpuEstimateReader,
@@ -53,6 +55,7 @@ def discover(
         cpu_model_name,
         cpu_power_model,
     )
+    from carbonstep.measure.readers.gpu_share import tree_pids
     from carbonstep.measure.readers.nvml import discover_nvml
     from carbonstep.measure.readers.process import (
         ProcessShare,
@@ -63,9 +66,12 @@ def discover(
     from carbonstep.measure.readers.rapl import discover_rapl
 
     found = Discovery()
+    tree = ProcessTree(pid, exclude=place.peer_pids if place is not None else ())
+    process = attribution == "process"
     if gpus:
         local_rank = place.local_rank if place is not None and place.local_world_size > 1 else None
-        gpu_readers, missing, warnings = discover_nvml(nvml, local_rank=local_rank)
+        gpu_readers, missing, warnings = discover_nvml(nvml, local_rank=local_rank,
+                                                       pids=tree_pids(tree) if process else None)
         amd_readers, amd_missing, amd_warnings = discover_amd(amdsmi, local_rank=local_rank)
         found.readers += gpu_readers + amd_readers
         found.unavailable += missing + amd_missing
@@ -73,15 +79,21 @@ def discover(
     rapl_readers, missing = discover_rapl(rapl_root or powercap_root())
     found.unavailable += missing
     domains = {r.domain for r in rapl_readers}
-    tree = ProcessTree(pid, exclude=place.peer_pids if place is not None else ())
-    process = attribution == "process"
-    found.readers += [ProcessShare(r, tree) for r in rapl_readers] if process else rapl_readers
+    container = None if process else own_cgroup()  # "machine" inside a container is the container
+    if container is not None:
+        as_tree: Any = container  # a cgroup reads as a process tree does: cpu_seconds(), rss_bytes()
+        found.readers += [as_container(ProcessShare(r, as_tree), container) for r in rapl_readers]
+    else:
+        found.readers += [ProcessShare(r, tree) for r in rapl_readers] if process else rapl_readers
     if Domain.CPU not in domains:
-        busy = tree.cpu_seconds if process else machine_busy_cpu_seconds
-        found.readers.append(CpuEstimateReader(busy, cpu_power_model(cpu_model_name()), attribution,
-                                               machine_busy_seconds=machine_busy_cpu_seconds))
+        busy = tree.cpu_seconds if process else (container.cpu_seconds if container else machine_busy_cpu_seconds)
+        cpu = CpuEstimateReader(busy, cpu_power_model(cpu_model_name()), "container" if container else attribution,
+                                machine_busy_seconds=machine_busy_cpu_seconds)
+        found.readers.append(as_container(cpu, container) if container else cpu)
     if Domain.RAM not in domains:
-        memory = tree.rss_bytes if process else machine_used_memory_bytes
-        found.readers.append(RamEstimateReader(memory, attribution))
+        memory = tree.rss_bytes if process else (container.rss_bytes if container else machine_used_memory_bytes)
+        ram = RamEstimateReader(memory, "container" if container else attribution)
+        found.readers.append(as_container(ram, container) if container else ram)
     found.tree = tree
+    found.container = container
     return found

@@ -2,8 +2,10 @@
 
 Only the GPUs this process may use are read: ``CUDA_VISIBLE_DEVICES`` entries (indices,
 ``GPU-`` UUIDs or unique prefixes, ``MIG-`` ids) are mapped to NVML handles and matched by
-UUID. A MIG instance is measured through its parent GPU (NVML has no per-instance
-energy), which the report flags. Each GPU uses the total-energy counter (mJ since the
+UUID. A MIG instance is charged its slice fraction of its parent GPU's energy (NVML has no
+per-instance energy; :class:`~carbonstep.measure.readers.gpu_share.MigShare`). Given the run's
+pids, a GPU is charged at the run's share of it (:class:`~carbonstep.measure.readers.gpu_share.GpuProcessShare`).
+Each GPU uses the total-energy counter (mJ since the
 driver loaded, Volta and newer) and falls back to power readings (mW) where the counter
 is not supported: never a silent zero.
 """
@@ -11,8 +13,9 @@ is not supported: never a silent zero.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share, Unavailable
 
@@ -30,8 +33,8 @@ class NvmlReader:
     wrap_j = None  # the counter is an unsigned 64-bit count of mJ: it does not wrap in practice
 
     def __init__(self, nvml: Any, handle: Any, index: int, uuid: str, name: str, note: str = "") -> None:
-        self._nvml = nvml
-        self._handle = handle
+        self._nvml = self.nvml = nvml
+        self._handle = self.handle = handle
         self.index = index
         self.uuid = uuid
         self.gpu_name = name
@@ -68,6 +71,8 @@ class NvmlReader:
 class _Visible:
     handle: Any
     note: str
+    mig: Any = None  #: the MIG device handle, when the entry named a MIG instance
+    mig_uuid: str = ""
 
 
 def _visible_handles(nvml: Any, spec: str | None) -> tuple[list[_Visible], list[str]]:
@@ -91,8 +96,7 @@ def _visible_handles(nvml: Any, spec: str | None) -> tuple[list[_Visible], list[
             except nvml.NVMLError as exc:
                 warnings.append(f"CUDA_VISIBLE_DEVICES entry {entry!r} not found by NVML ({exc}); ignored")
                 break
-            note = f"MIG instance {entry}: energy is the whole parent GPU's"
-            found.append(_Visible(parent, note))
+            found.append(_Visible(parent, "", mig, entry))
             continue
         if entry.lstrip("-").isdigit():
             index = int(entry)
@@ -138,14 +142,57 @@ def _own_handles(nvml: Any, handles: list[_Visible], local_rank: int) -> tuple[l
                      "of them yet: every visible GPU is counted by this rank (set CUDA_VISIBLE_DEVICES per rank)"]
 
 
+def mig_fraction(nvml: Any, parent: Any, mig: Any) -> tuple[str, float, str]:
+    """A MIG device's profile name (e.g. ``1g.18gb``), its fraction of the parent GPU and the basis of it:
+    its GPU-instance slices over the largest GPU-instance profile's (read, never changed)."""
+    name = _text(nvml.nvmlDeviceGetName(mig))
+    attributes = nvml.nvmlDeviceGetAttributes(mig)
+    slices = int(attributes.gpuInstanceSliceCount)
+    profile = name.split(" MIG ", 1)[1].strip() if " MIG " in name else (
+        f"{slices}g.{round(int(attributes.memorySizeMB) / 1024)}gb")
+    total = 0
+    for profile_id in range(int(getattr(nvml, "NVML_GPU_INSTANCE_PROFILE_COUNT", 5))):
+        try:
+            total = max(total, int(nvml.nvmlDeviceGetGpuInstanceProfileInfo(parent, profile_id).sliceCount))
+        except nvml.NVMLError:
+            continue
+    if total <= 0:
+        raise nvml.NVMLError_NotSupported("no GPU-instance profile readable")
+    return profile, min(slices / total, 1.0), f"{slices} of {total} GPU-instance slices"
+
+
+def _share_readers(nvml: Any, reader: NvmlReader, visible: list[_Visible],
+                   pids: Callable[[], frozenset[int]] | None, warnings: list[str],
+                   clock: Callable[[], float]) -> list[Any]:
+    """The readers charging this run for one GPU: its MIG instances, its share, or the whole GPU."""
+    from carbonstep.measure.readers.gpu_share import GpuProcessShare, MigShare
+
+    migs = [v for v in visible if v.mig is not None]
+    if migs:
+        out: list[Any] = []
+        for v in migs:
+            try:
+                profile, fraction, basis = mig_fraction(nvml, v.handle, v.mig)
+            except nvml.NVMLError as exc:
+                warnings.append(f"MIG instance {v.mig_uuid}: its slice fraction is unreadable ({exc}); the whole "
+                                "parent GPU is charged")
+                reader.description += f"; MIG instance {v.mig_uuid}: the whole parent GPU is charged"
+                return [reader]
+            out.append(MigShare(reader, v.mig_uuid, profile, fraction, basis, clock))
+        return out
+    return [GpuProcessShare(reader, pids, clock)] if pids is not None else [reader]
+
+
 def discover_nvml(
     nvml: Any = None, visible: str | None = None, use_env: bool = True, local_rank: int | None = None,
-) -> tuple[list[NvmlReader], list[Unavailable], list[str]]:
+    pids: Callable[[], frozenset[int]] | None = None, clock: Callable[[], float] = time.monotonic,
+) -> tuple[list[Any], list[Unavailable], list[str]]:
     """Readers for the GPUs this process uses; what was unavailable; warnings.
 
     ``nvml`` is the NVML module (``pynvml`` by default): tests pass a fake that follows
     NVML's documented units and errors. ``visible`` overrides ``CUDA_VISIBLE_DEVICES``.
     ``local_rank`` (one of several ranks on this node): keep only this rank's GPUs.
+    ``pids`` (the run's process tree): charge each GPU at the run's share of it (``clock`` times its windows).
     """
     if nvml is None:
         try:
@@ -165,19 +212,20 @@ def discover_nvml(
         if local_rank is not None and len(handles) > 1:
             handles, more = _own_handles(nvml, handles, local_rank)
             warnings += more
-        readers: list[NvmlReader] = []
-        seen: set[str] = set()
-        for v in handles:
-            uuid = _text(nvml.nvmlDeviceGetUUID(v.handle))
-            if uuid in seen:
-                continue  # two MIG instances of one GPU: count the GPU once
-            seen.add(uuid)
+        readers: list[Any] = []
+        by_gpu: dict[str, list[_Visible]] = {}
+        for v in handles:  # two MIG instances of one GPU: one parent reader
+            by_gpu.setdefault(_text(nvml.nvmlDeviceGetUUID(v.handle)), []).append(v)
+        for uuid, group in by_gpu.items():
+            v = group[0]
             index = nvml.nvmlDeviceGetIndex(v.handle)
             name = _text(nvml.nvmlDeviceGetName(v.handle))
             try:
-                readers.append(NvmlReader(nvml, v.handle, index, uuid, name, v.note))
+                reader = NvmlReader(nvml, v.handle, index, uuid, name, v.note)
             except nvml.NVMLError as exc:
                 warnings.append(f"GPU {index} ({name}) has neither an energy counter nor power readings: {exc}")
+                continue
+            readers += _share_readers(nvml, reader, group, pids, warnings, clock)
     except nvml.NVMLError as exc:
         return [], [Unavailable("nvml", f"NVML query failed: {exc}")], []
     missing = [] if readers else [Unavailable("nvml", "no NVIDIA GPU visible to this process")]
