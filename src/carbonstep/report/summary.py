@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from carbonstep.accounting.water import water_basis
 from carbonstep.report.formatting import format_energy, format_mass, format_volume
 from carbonstep.report.hints import hints_for
 from carbonstep.report.record import RunReport
@@ -35,7 +36,7 @@ def render(report: RunReport) -> str:
         f"  carbon     {format_mass(r.co2_kg)} CO2e   at {i.g_per_kwh:.0f} g/kWh: {i.region_name} "
         f"({i.basis}{year}; {i.source})",
         f"  water      {format_volume(r.water_l)}   (WUE {r.wue_l_per_kwh:g} + PUE × "
-        f"{r.water_intensity_l_per_kwh:g} L/kWh)",
+        f"{r.water_intensity_l_per_kwh:g} L/kWh{water_basis(r.extra)})",
     ]
     parts = r.extra.get("parts") or []
     if parts:
