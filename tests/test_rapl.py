@@ -330,3 +330,31 @@ def test_mirrored_dies_are_summed_by_name_alone_but_counted_once_by_reading(tmp_
     assert totals.joules == pytest.approx([680.0, 0.0])  # die 0 counts the socket; die 1 mirrors it
     group = readers[1]._group
     assert group is not None and group.mirror_of(1) == 0 and group.settled(1)
+
+
+def test_mirrored_dies_that_wrap_a_few_microjoules_apart_still_count_once(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    # AMD's counter wraps every few minutes (65.5 kJ): the lagging die wraps just after the leading one
+    zones = [replace(z, start_uj=AMD_WRAP_UJ - 500_000_000 - (z.start_uj or 0) % 1000) for z in AMD_EPYC_FOUR_DIES]
+    root = build_tree(tmp_path, zones)
+    assert _machine_watts(root, zones)[Domain.CPU] == pytest.approx(180.0, rel=0.01)  # wraps within the run
+
+
+def test_a_mirror_takes_over_when_the_counted_die_stops_reading(tmp_path: Path) -> None:
+    zones = AMD_EPYC_FOUR_DIES
+    root = build_tree(tmp_path, zones)
+    readers, _ = discover_rapl(root)
+    clock = ManualClock()
+    totals = EnergyTotals(readers, clock=clock)
+    sampler = Sampler(readers, totals.ingest, 1.0, clock=clock)
+    sampler.poll()
+    for second in range(1, 21):
+        clock.advance(1)
+        for zone in zones:
+            energy_file(root, zone).write_text(f"{zone.start_uj + round(zone.watts * 1e6 * second)}\n")
+        if second >= 10:
+            energy_file(root, zones[0]).write_text("garbage\n")  # die 0's zone stops answering from second 10
+        sampler.poll()
+    assert sum(totals.joules) == pytest.approx(180.0 * 20)  # die 1 counts from the interval die 0 lost, once
+    assert totals.degraded_at[0] is not None and totals.joules[2] == totals.joules[3] == 0.0

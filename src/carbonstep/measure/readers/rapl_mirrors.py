@@ -10,7 +10,8 @@ distinct counters that must be summed. Names cannot tell the two apart; the read
   between two consecutive reads) and every interval's energy agrees;
 * a pair that disagrees once is two counters for good, and the later zone then counts *all* its energy
   since the first read (no joule is lost while the question was open);
-* after ``SETTLE_READS`` intervals in which both moved and agreed, the pair is one counter for good.
+* after ``SETTLE_READS`` intervals in which both moved and agreed, the pair is one counter for good;
+* when the zone counted fails to read and its mirror does not, the mirror takes over from then on.
 
 Every member keeps being read; a mirror reports a constant, so the totals count it zero.
 """
@@ -44,6 +45,7 @@ class MirrorGroup:
         self._raw: list[int | None] = [None] * n
         self._errors: list[BaseException | None] = [None] * n
         self._joules = [0.0] * n  # each member's own energy since the first read
+        self._offset = [0.0] * n  # energy a member took over with (counted before by the zone it mirrored)
         self._leader: list[int | None] = [None] * n  # the earlier zone a member is taken to mirror
         self._agreed = [0] * n  # intervals with agreeing movement, per linked member
         self._settled = [False] * n
@@ -92,12 +94,20 @@ class MirrorGroup:
                 roots.append(j)
 
     def _check_links(self, deltas: list[int | None]) -> None:
+        heirs: dict[int, int] = {}  # a counted zone that failed to read → the mirror counting in its place
         for j, i in enumerate(self._leader):
-            if i is None or self._settled[j]:
+            if i is None:
                 continue
             dj, di = deltas[j], deltas[i]
-            if dj is None or di is None:
-                continue  # a failed read is no evidence either way
+            if di is None and dj is not None and self._errors[i] is not None:
+                if i in heirs:
+                    self._leader[j] = heirs[i]  # another mirror already counts for it: follow that one
+                else:
+                    heirs[i] = j  # j takes over from this interval on (the failed zone counted until now)
+                    self._leader[j], self._offset[j] = None, self._joules[j] - dj / 1e6
+                continue
+            if self._settled[j] or dj is None or di is None:
+                continue  # settled, or a failed read: no evidence either way
             tolerance_uj = REL_TOLERANCE * max(di, dj) + FLOOR_UJ
             readings_apart = _apart_uj(self._raw[i], self._raw[j], self.wraps_uj[j])  # type: ignore[arg-type]
             if abs(di - dj) > tolerance_uj or readings_apart > max(tolerance_uj, ABS_TOLERANCE_J * 1e6):
@@ -114,4 +124,4 @@ class MirrorGroup:
         error = self._errors[member]
         if error is not None:
             raise error
-        return 0.0 if self._leader[member] is not None else self._joules[member]
+        return 0.0 if self._leader[member] is not None else self._joules[member] - self._offset[member]
