@@ -207,6 +207,12 @@ carbonstep holds gives them. Pass `intensity=<g/kWh>` or a time-series CSV for s
 **Basis.** Lifecycle intensities include upstream emissions of fuels and plants; direct
 intensities count combustion only and are lower for the same grid. Every row and every report
 carries its basis.
+
+## `water.csv`: grid water-consumption intensity (L/kWh) by region
+
+Built by `scripts/build_water_data.py` from `codecarbon-3.3.2/global_energy_mix.json` (codecarbon==3.3.2,
+MIT) and `macknick-2012-water-consumption.csv` (Macknick et al. 2012, Environ. Res. Lett. 7 045802); their
+sha256, licences, the rule and its assumptions are in `WATER_SOURCES.md`, written by that script.
 """
 
 

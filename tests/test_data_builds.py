@@ -124,3 +124,30 @@ def test_build_takes_each_country_s_own_latest_year_and_drops_zero_rows(tmp_path
     assert countries == {"WORLD": (473, 2024), "FR": (22, 2024), "TD": (650, 2022)}
     assert any("CAF" in note and "left out" in note for note in result.notes)
     assert "CAF" in result.sources  # the table's SOURCES.md names what was left out
+
+
+water_build = _script("build_water_data")
+
+
+@NEEDS_PYCOUNTRY
+def test_shipped_water_table_is_rebuilt_byte_for_byte() -> None:
+    table, sources, _, _ = water_build.build()
+    assert water_build.TABLE.read_bytes() == table.encode()
+    assert water_build.SOURCES.read_bytes() == sources.encode()
+    recorded = re.findall(r"sha256: `([0-9a-f]{64})`", water_build.SOURCES.read_text())
+    assert recorded == [water_build.sha256(water_build.MIX_JSON), water_build.sha256(water_build.FACTORS_CSV)]
+
+
+@NEEDS_PYCOUNTRY
+def test_water_rows_follow_the_mix_and_state_their_range() -> None:
+    _, _, rows, _ = water_build.build()
+    by_code = {r.code: r for r in rows}
+    mix = json.loads(water_build.MIX_JSON.read_text())["FRA"]
+    per_source = water_build.factors(water_build.FACTORS_CSV)
+    total = sum(mix[s] for s in water_build.SOURCES_TO_FACTORS)
+    by_hand = sum(mix[s] * per_source[s][0] for s in water_build.SOURCES_TO_FACTORS) / total
+    assert by_code["FR"].l_per_kwh == pytest.approx(by_hand, abs=0.005)
+    for row in rows:
+        assert 0 <= row.low <= row.l_per_kwh <= row.high, row
+    assert by_code["US-TX"].l_per_kwh == by_code["US"].l_per_kwh and "no state generation mix" in by_code["US-TX"].basis
+    assert len({by_code[c].l_per_kwh for c in ("FR", "IN", "NO", "US-TX")}) == 4

@@ -12,6 +12,7 @@ import optuna
 import pytest
 
 from carbonstep import Budget, ConfigError
+from carbonstep.accounting.water import water_of
 from carbonstep.analysis.study import TrialCost, analyse, best_so_far, milestones
 from carbonstep.cli import main as cli_main
 from carbonstep.optuna import CarbonCallback, check_study_budget, study_totals, trial_costs
@@ -59,7 +60,7 @@ def test_each_trial_carries_its_figures_and_the_study_sums_them_pruned_and_faile
         attrs = trial.user_attrs
         assert attrs["carbonstep.energy_kwh"] == pytest.approx(wh / 1000, rel=1e-9)
         assert attrs["carbonstep.co2_kg"] == pytest.approx(wh / 1000, rel=1e-9)  # 1000 g/kWh
-        assert attrs["carbonstep.water_l"] == pytest.approx(wh / 1000 * 3.14, rel=1e-9)
+        assert attrs["carbonstep.water_l"] == pytest.approx(wh / 1000 * water_of(None).l_per_kwh, rel=1e-9)
         assert attrs["carbonstep.methods"] == {"cpu": "counter"}
         assert attrs["carbonstep.measured_by"] == ["tracker"]
         assert attrs["carbonstep.duration_s"] > 0

@@ -23,14 +23,19 @@ from carbonstep.measure.totals import DOMAINS, EnergyTotals
 from carbonstep.testing import ManualClock
 
 from .powercap_trees import (
+    AMD_EPYC_FOUR_DIES,
+    AMD_THREADRIPPER_TWO_DIES,
     AMD_WRAP_UJ,
     AMD_ZEN,
     INTEL_CLIENT_WITH_MMIO,
     INTEL_SERVER,
+    INTEL_TWO_DIES,
+    INTEL_TWO_DIES_CLOSE_START,
     INTEL_TWO_SOCKETS,
     Zone,
     build_tree,
     energy_file,
+    true_watts,
 )
 
 WRAP_UJ = 262_143_328_850
@@ -181,7 +186,7 @@ def _machine_watts(root: Path, zones: list[Zone], seconds: int = 20) -> dict[Dom
     sampler.poll()
     for second in range(1, seconds + 1):
         clock.advance(1)
-        for zone in zones:
+        for zone in zones:  # a mirrored die keeps its lag behind the zone it mirrors, and moves with it
             uj = (start_uj[zone.zone_id] + round(zone.watts * 1e6 * second)) % zone.wrap_uj
             energy_file(root, zone).write_text(f"{uj}\n")
         sampler.poll()
@@ -288,3 +293,68 @@ def test_mmio_package_stands_in_when_the_msr_package_cannot_be_read(tmp_path: Pa
     readers, missing = discover_rapl(root)
     assert [r.name for r in readers] == ["rapl:intel-rapl-mmio:0:package-0"]
     assert [m.source for m in missing] == ["rapl intel-rapl:0 (package-0)"]
+
+
+# -- multi-die packages: one counter read through several zones (AMD) or several counters (Intel) --
+
+
+@pytest.mark.parametrize("zones", [AMD_THREADRIPPER_TWO_DIES, AMD_EPYC_FOUR_DIES, INTEL_TWO_DIES,
+                                   INTEL_TWO_DIES_CLOSE_START],
+                         ids=["amd-2-mirrored-dies", "amd-4-mirrored-dies", "intel-2-distinct-dies",
+                              "intel-2-dies-close-start"])
+def test_multi_die_package_reads_its_true_watts(tmp_path: Path, zones: list[Zone]) -> None:
+    root = build_tree(tmp_path, zones)
+    readers, missing = discover_rapl(root)
+    assert missing == []
+    assert sorted(r.name for r in readers) == sorted(f"rapl:{z.zone_id}:{z.name}" for z in zones)
+    watts = _machine_watts(root, zones)
+    assert watts[Domain.CPU] == pytest.approx(true_watts(zones, "package"), rel=0.01)
+    assert watts[Domain.RAM] == pytest.approx(true_watts(zones, "dram"), rel=0.01)
+
+
+def test_mirrored_dies_are_summed_by_name_alone_but_counted_once_by_reading(tmp_path: Path) -> None:
+    """The fault this guards against: the die zones are two package zones by name, 2 x 68 W summed."""
+    zones = AMD_THREADRIPPER_TWO_DIES
+    root = build_tree(tmp_path, zones)
+    readers, _ = discover_rapl(root)
+    assert [r.domain for r in readers] == [Domain.CPU, Domain.CPU]  # both are package zones by name
+    clock = ManualClock()
+    totals = EnergyTotals(readers, clock=clock)
+    sampler = Sampler(readers, totals.ingest, 1.0, clock=clock)
+    sampler.poll()
+    for second in range(1, 11):
+        clock.advance(1)
+        for zone in zones:
+            energy_file(root, zone).write_text(f"{zone.start_uj + round(zone.watts * 1e6 * second)}\n")
+        sampler.poll()
+    assert totals.joules == pytest.approx([680.0, 0.0])  # die 0 counts the socket; die 1 mirrors it
+    group = readers[1]._group
+    assert group is not None and group.mirror_of(1) == 0 and group.settled(1)
+
+
+def test_mirrored_dies_that_wrap_a_few_microjoules_apart_still_count_once(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    # AMD's counter wraps every few minutes (65.5 kJ): the lagging die wraps just after the leading one
+    zones = [replace(z, start_uj=AMD_WRAP_UJ - 500_000_000 - (z.start_uj or 0) % 1000) for z in AMD_EPYC_FOUR_DIES]
+    root = build_tree(tmp_path, zones)
+    assert _machine_watts(root, zones)[Domain.CPU] == pytest.approx(180.0, rel=0.01)  # wraps within the run
+
+
+def test_a_mirror_takes_over_when_the_counted_die_stops_reading(tmp_path: Path) -> None:
+    zones = AMD_EPYC_FOUR_DIES
+    root = build_tree(tmp_path, zones)
+    readers, _ = discover_rapl(root)
+    clock = ManualClock()
+    totals = EnergyTotals(readers, clock=clock)
+    sampler = Sampler(readers, totals.ingest, 1.0, clock=clock)
+    sampler.poll()
+    for second in range(1, 21):
+        clock.advance(1)
+        for zone in zones:
+            energy_file(root, zone).write_text(f"{zone.start_uj + round(zone.watts * 1e6 * second)}\n")
+        if second >= 10:
+            energy_file(root, zones[0]).write_text("garbage\n")  # die 0's zone stops answering from second 10
+        sampler.poll()
+    assert sum(totals.joules) == pytest.approx(180.0 * 20)  # die 1 counts from the interval die 0 lost, once
+    assert totals.degraded_at[0] is not None and totals.joules[2] == totals.joules[3] == 0.0

@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("regions", help="the shipped grid intensities")
-    p.add_argument("query", nargs="?")
+    p.add_argument("query", nargs="*")
     p.set_defaults(func=_cmd_regions)
     p = sub.add_parser("report", help="summarise a saved report")
     p.add_argument("path", type=Path)

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from carbonstep.accounting import footprint, regions
-from carbonstep.accounting.footprint import DEFAULT_WATER_L_PER_KWH
 from carbonstep.validate import INTENSITY_G_PER_KWH, PUE, WUE_L_PER_KWH, check_text, parse_number
 
 if TYPE_CHECKING:
     from carbonstep.accounting.regions import Region
     from carbonstep.accounting.timeseries import IntensitySeries
+    from carbonstep.accounting.water import WaterIntensity
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Accounting:
     wue_l_per_kwh: float
     water_intensity_l_per_kwh: float
     intensity: IntensitySource
+    water: WaterIntensity | None = None  #: the grid water intensity's range and basis (None: not recorded)
 
     def facility_kwh(self, it_kwh: float) -> float:
         """Energy at the meter."""
@@ -90,12 +91,17 @@ def build_accounting(region: Any, pue: Any, wue: Any, intensity: Any,
     wue_value, wue_warnings = parse_number(
         "wue", wue if wue is not None else _env("CARBONSTEP_WUE") or 0.0, low=0.0, plausible=WUE_L_PER_KWH,
         meaning="site water usage effectiveness in L/kWh; CARBONSTEP_WUE")
-    water, _ = parse_number(
-        "water_intensity_l_per_kwh",
-        DEFAULT_WATER_L_PER_KWH if water_intensity_l_per_kwh is None else water_intensity_l_per_kwh,
-        low=0.0, meaning="litres consumed per kWh generated")
+    from carbonstep.accounting import water as grid_water
+
+    if water_intensity_l_per_kwh is not None:
+        value, _ = parse_number("water_intensity_l_per_kwh", water_intensity_l_per_kwh, low=0.0,
+                                meaning="litres consumed per kWh generated")
+        water = grid_water.given(value)
     source, intensity_warnings = resolve_intensity(region, intensity)
-    return Accounting(pue_value, wue_value, water, source), intensity_warnings + warnings + wue_warnings
+    if water_intensity_l_per_kwh is None:  # the region's own figure (the world's where there is none)
+        water = grid_water.water_of(source.region.code if source.region else None)
+    return (Accounting(pue_value, wue_value, water.l_per_kwh, source, water),
+            intensity_warnings + warnings + wue_warnings)
 
 
 def resolve_intensity(region: str | None, intensity: Any) -> tuple[IntensitySource, list[str]]:

@@ -10,7 +10,8 @@ J_PER_KWH = 3.6e6  #: 1 kWh = 1000 W × 3600 s
 #: Litres of water consumed per kWh generated, US grid average: 0.83 gal/kWh = 3.14 L/kWh in Reig et al.,
 #: "Guidance for Calculating Water Use Embedded in Purchased Electricity" (World Resources Institute, 2020),
 #: Appendix 2 (consumption, United States); the U.S. average EWIF that Li et al., "Making AI Less 'Thirsty'"
-#: (arXiv:2304.03271, 2023) use. Override with ``water_intensity_l_per_kwh=``.
+#: (arXiv:2304.03271, 2023) use. A tracker now charges its region's own figure (:mod:`carbonstep.accounting.water`);
+#: this one remains the default of ``carbonstep plan`` sites and of synthetic usage data.
 DEFAULT_WATER_L_PER_KWH = 3.14
 
 

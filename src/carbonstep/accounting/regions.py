@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 from carbonstep.accounting import DATA_DIR
 from carbonstep.errors import ConfigError
@@ -46,20 +47,35 @@ def regions() -> dict[str, Region]:
     return table
 
 
-def search(query: str = "") -> list[Region]:
-    """Regions whose code or name contains ``query`` (case-insensitive)."""
+def search(query: str | Sequence[str] = "") -> list[Region]:
+    """Regions whose code or name contains ``query`` (case-insensitive), or any of several queries (each region
+    once). A query that is a region's code (``FR``, ``US-TX``) names that region alone: ``FR`` is France, not
+    also South Africa for the "fr" in "Africa"."""
+    if not isinstance(query, str):
+        return list({r.code: r for q in (query or [""]) for r in search(q)}.values())
+    table = regions()
+    if query.strip().upper() in table:
+        return [table[query.strip().upper()]]
     q = query.lower()
-    return [r for r in regions().values() if q in r.code.lower() or q in r.name.lower()]
+    return [r for r in table.values() if q in r.code.lower() or q in r.name.lower()]
 
 
 def format_listing(rows: list[Region]) -> str:
-    """The ``carbonstep regions`` table: value, year, basis and source per row, then where to check them."""
-    lines = [f"{'code':<8} {'g/kWh':>6} {'year':>5} {'basis':<9} name — source (licence)"]
+    """The ``carbonstep regions`` table: carbon value, year, basis and source, then the grid's water intensity
+    (L/kWh, range) and its basis, per row; then where to check them."""
+    from carbonstep.accounting.water import water_of
+
+    lines = [f"{'code':<8} {'g/kWh':>6} {'year':>5} {'basis':<9} name — source (licence)",
+             f"{'':<8} {'L/kWh':>6} {'range':>11} water basis"]
     for r in sorted(rows, key=lambda r: (r.code != WORLD, r.code)):
         lines.append(f"{r.code:<8} {r.g_per_kwh:>6.0f} {r.year:>5} {r.basis:<9} {r.name} — {r.source} "
                      f"({r.licence})")
+        water = water_of(r.code)
+        span = f"{water.low:g}-{water.high:g}" if water.low is not None and water.high is not None else "-"
+        lines.append(f"{'':<8} {water.l_per_kwh:>6.2f} {span:>11} water: {water.basis}")
     plural = "s" if len(rows) != 1 else ""
-    lines.append(f"{len(rows)} region{plural}. Inputs, checksums and rules: {DATA_DIR / 'SOURCES.md'}")
+    lines.append(f"{len(rows)} region{plural}. Inputs, checksums and rules: {DATA_DIR / 'SOURCES.md'}, "
+                 f"{DATA_DIR / 'WATER_SOURCES.md'}")
     return "\n".join(lines)
 
 

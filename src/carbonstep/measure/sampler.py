@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Sequence
 
+from carbonstep.measure.progress import join_while_progressing, thread_progress
 from carbonstep.measure.readers.base import Reader
 
 log = logging.getLogger("carbonstep")
@@ -175,17 +176,19 @@ class Sampler:
             self._stuck = True
 
     def stop(self, wait_s: float | None = None) -> None:
-        """Stop the thread after one last sample (idempotent); wait at most ``wait_s``.
+        """Stop the thread after one last sample (idempotent); wait at most ``wait_s`` without progress.
 
-        Never waits on a lock a reader or an interrupted caller may hold. When the thread does not end in
-        time, the read under way is recorded in ``hung`` and any sample it delivers later is dropped.
+        Never waits on a lock a reader or an interrupted caller may hold. A read that is slow because other
+        threads hold the interpreter keeps moving and is waited for (up to ten bounds); a read that does not
+        move for ``wait_s`` is recorded in ``hung`` and any sample it delivers later is dropped.
         """
         thread = self._thread
         if thread is None or self._stopping:
             return
         self._stopping = True
         _release(self._wake)
-        thread.join(self.wait_s if wait_s is None else wait_s)
+        join_while_progressing(thread, self.wait_s if wait_s is None else wait_s,
+                               lambda: (self.samples, self._reading, *thread_progress(thread)))
         if thread.is_alive():
             if self._reading >= 0:
                 self.hung = Hung(self._reading, self._read_started)

@@ -349,7 +349,7 @@ class Tracker:
             i = hung.index
             sampler.failures[i] += 1
             sampler.first_failure[i] = (sampler.first_failure[i] or
-                                        f"hung: a read gave no answer within {sampler.wait_s:g} s at stop")
+                                        f"hung: a read made no progress for {sampler.wait_s:g} s at stop")
             if totals.degraded_at[i] is None:
                 totals.degraded_at[i] = totals.elapsed_s(hung.since)
         if sampler.late_polls:

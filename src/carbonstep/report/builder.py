@@ -16,6 +16,7 @@ from carbonstep._version import __version__
 from carbonstep.accounting.curve import CarbonCurve
 from carbonstep.accounting.factors import Accounting
 from carbonstep.accounting.footprint import J_PER_KWH
+from carbonstep.accounting.water import water_record
 from carbonstep.report.context import run_context
 from carbonstep.report.hints import with_hints
 from carbonstep.report.record import Device, Epoch, Intensity, Mark, RunReport
@@ -243,6 +244,7 @@ def build_report(facts: RunFacts, accounting: Accounting, totals: TotalsView, sa
     warnings += facts.unavailable
     warnings += [text for text in (curve.outside_warning(),) if text]
     extra: dict[str, Any] = {"place": dict(facts.place)} if facts.place else {}
+    extra["water"] = water_record(accounting)  # the grid water intensity's range and basis
     extra.update(run_context())  # the user and the Slurm job: `carbonstep usage` groups by them
     if facts.count_unit != "sample":
         extra["count_unit"] = facts.count_unit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from carbonstep.accounting.water import water_basis
 from carbonstep.report.charged import charged_by_domain
 from carbonstep.report.cpu_estimate import cpu_estimate, cpu_estimate_text
 from carbonstep.report.embodied import summary_lines as embodied_lines
@@ -43,7 +44,7 @@ def render(report: RunReport) -> str:
         f"  carbon     {format_mass(r.co2_kg)} CO2e   at {i.g_per_kwh:.0f} g/kWh: {i.region_name} "
         f"({i.basis}{year}; {i.source})",
         f"  water      {format_volume(r.water_l)}   (WUE {r.wue_l_per_kwh:g} + PUE × "
-        f"{r.water_intensity_l_per_kwh:g} L/kWh)",
+        f"{r.water_intensity_l_per_kwh:g} L/kWh{water_basis(r.extra)})",
     ]
     lines += embodied_lines(r)
     parts = r.extra.get("parts") or []

@@ -6,7 +6,10 @@ Counters are cumulative microjoules that wrap at ``max_energy_range_uj``.
 
 Linux links every zone and subzone at the top of /sys/class/powercap and nests subzones in
 their parent too, so zones are de-duplicated by resolved path; a package that the
-``intel-rapl-mmio`` interface reports again under the same name is counted once.
+``intel-rapl-mmio`` interface reports again under the same name is counted once. Several package
+zones of one interface (per-die zones ``package-X-die-Y``) are read together and de-duplicated by
+what they read: zones mirroring one counter (AMD) are counted once, distinct ones (Intel) summed
+(:mod:`carbonstep.measure.readers.rapl_mirrors`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 from pathlib import Path
 
 from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share, Unavailable
+from carbonstep.measure.readers.rapl_mirrors import MirrorGroup
 
 DEFAULT_ROOT = Path("/sys/class/powercap")
 ZONE_PATTERNS = ("intel-rapl:*", "intel-rapl-mmio:*")  #: MSR interface first, then MMIO
@@ -41,10 +45,25 @@ class RaplReader:
         self.wrap_j = wrap_j
         self.description = f"RAPL {zone.name} ({name}) via powercap sysfs"
         self._fd = os.open(zone / "energy_uj", os.O_RDONLY)
+        self._group: MirrorGroup | None = None
+        self._member = 0
 
     def read(self) -> float:
-        """Cumulative joules of the zone (``energy_uj``; wraparound is handled by the totals)."""
-        return int(os.pread(self._fd, 32, 0)) / 1e6
+        """Cumulative joules of the zone (``energy_uj``; wraparound is handled by the totals).
+
+        A zone in a :class:`MirrorGroup` reports its own energy since the first read instead, or a constant
+        while it mirrors another zone's counter."""
+        if self._group is not None:
+            return self._group.read(self._member)
+        return self.read_uj() / 1e6
+
+    def read_uj(self) -> int:
+        """The zone's ``energy_uj`` as it reads now (a closed reader raises OSError)."""
+        return int(os.pread(self._fd, 32, 0))
+
+    def join(self, group: MirrorGroup, member: int) -> None:
+        """Read through ``group`` from now on, as its ``member``-th zone."""
+        self._group, self._member = group, member
 
     def close(self) -> None:
         """Close the zone's open ``energy_uj`` file."""
@@ -120,4 +139,16 @@ def discover_rapl(root: Path = DEFAULT_ROOT) -> tuple[list[RaplReader], list[Una
             msr_packages.add(zone_name)  # only a readable MSR package makes its MMIO twin a duplicate
     if not readers and not missing:
         missing.append(Unavailable("rapl", f"no package or dram zone under {root}"))
+    _group_packages(readers)
     return readers, missing
+
+
+def _group_packages(readers: list[RaplReader]) -> None:
+    """Read the package zones of each interface together when there are several (per-die zones, sockets)."""
+    for control_type in ("intel-rapl:", "intel-rapl-mmio:"):
+        packages = [r for r in readers if r.domain is Domain.CPU and r.zone.name.startswith(control_type)]
+        if len(packages) < 2:
+            continue
+        group = MirrorGroup([r.read_uj for r in packages], [round(r.wrap_j * 1e6) for r in packages])
+        for member, reader in enumerate(packages):
+            reader.join(group, member)
