@@ -17,7 +17,8 @@ hint's rule), ``carbonstep_gpu_seconds_total``,
 and the gauges ``carbonstep_run_start_timestamp_seconds`` and ``carbonstep_run_duration_seconds``.
 
 Labels: ``job_id`` (the Slurm job id, else the run id), ``user``, ``project``, ``account``, ``partition``, ``host``,
-``rank`` and ``attempt`` (Slurm's ``SLURM_RESTART_COUNT``). Each value is cut to 64 characters; no label carries a
+``rank`` and ``attempt`` (Slurm's ``SLURM_RESTART_COUNT``). Each value is cut to 64 characters, anything but
+letters, digits and ``_.@+-`` made ``_`` (a grouping key is a URL path); no label carries a
 step, a time or a free text, so the series are jobs × ranks × attempts (× 3 devices for energy).
 
 **Counting.** Each process exports its own totals (node-level sources are read by one process per host, as in the
