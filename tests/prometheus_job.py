@@ -24,7 +24,7 @@ def main() -> int:
     x, y = torch.randn(512, 64), torch.randn(512, 1)
     tracker = Tracker(intensity=300, interval_s=0.2, output_dir=out, name="tiny")
     tracker.start()
-    pusher = LivePusher(gateway, tracker, every_s=0.3, project=project, timeout_s=2.0).start()
+    pusher = LivePusher(gateway, tracker, every_s=0.3, project=project, timeout_s=10.0).start()
     end, epoch = time.monotonic() + 3.0, 0
     while time.monotonic() < end:  # long enough for Prometheus (1 s scrapes) to see the counters start at zero
         epoch += 1

@@ -32,7 +32,7 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 30.0) -> "Server":
+    def start(self, timeout_s: float = 60.0) -> "Server":
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout_s

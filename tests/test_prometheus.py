@@ -57,7 +57,7 @@ def _scripted_job(stack: Stack, status: str, seconds: float, gpu_w: float, idle:
     readers = [ScriptedReader("gpu:0", "gpu", watts=lambda t: gpu_w),
                ScriptedReader("cpu", "cpu", watts=lambda t: 20.0)]
     tracker = Tracker(intensity=250, readers=readers, interval_s=0.1).start()
-    pusher = LivePusher(stack.gateway, tracker, every_s=0.3, project="physics-sim").start()
+    pusher = LivePusher(stack.gateway, tracker, every_s=0.3, project="physics-sim", timeout_s=10.0).start()
     time.sleep(seconds)
     report = tracker.stop(status)
     if idle:
