@@ -18,7 +18,10 @@ import os
 import socket
 import sys
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,20 @@ def environment_place(environ: Mapping[str, str] = os.environ) -> Place:
                                               "OMPI_COMM_WORLD_LOCAL_SIZE"), 1),
         host=socket.gethostname(), pid=os.getpid(), node_leader=local_rank == 0,
     )
+
+
+def rank_path(path: "os.PathLike[str] | str", place: Place | None) -> "Path":
+    """``path`` made this process's own when it is one of several ranks: ``r.json`` → ``r-rank1.json``.
+
+    Every process of a job then writes its own report, whatever started it (a plain Tracker, ``carbonstep run``
+    under ``srun``); ``carbonstep merge`` and ``carbonstep usage`` add them up into the job's total.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if place is None or place.world_size <= 1 or path.stem.endswith(f"-rank{place.rank}"):
+        return path
+    return path.with_name(f"{path.stem}-rank{place.rank}{path.suffix}")
 
 
 def _dist() -> Any:
@@ -137,5 +154,6 @@ def any_rank(flag: bool) -> bool:
 
 
 __all__ = [
-    "Place", "any_rank", "environment_place", "gather_to_zero", "in_process_group", "job_place", "sum_across_ranks",
+    "Place", "any_rank", "environment_place", "gather_to_zero", "in_process_group", "job_place", "rank_path",
+    "sum_across_ranks",
 ]

@@ -327,11 +327,27 @@ class Tracker:
             self._report = self._build_report(totals, sampler, status)
         finally:
             self._stopped.set()
-        if self.config.output_dir is not None:  # a path that fails: the temporary directory, said in the log
-            _, message = self._report.save_or_fallback(self.report_path)
-            if message is not None:
-                log.warning("carbonstep: %s", message)
+        if self.config.output_dir is not None:
+            self._write_report(self._report)
         return self._report
+
+    def _write_report(self, report: RunReport) -> None:
+        """Write the report under a name no other process of the job writes (``report_path``; if another process
+        took that name anyway, with the same run id and rank, ``-<host>-<pid>`` is added: never an overwrite).
+        A path that fails: the temporary directory, said in the log."""
+        path = self.report_path
+        try:
+            report.save(path, exclusive=True)
+            return
+        except FileExistsError:
+            import socket
+
+            path = path.with_name(f"{path.stem}-{socket.gethostname()}-{os.getpid()}{path.suffix}")
+        except OSError:
+            pass
+        _, message = report.save_or_fallback(path)
+        if message is not None:
+            log.warning("carbonstep: %s", message)
 
     def _report_of_the_first_stop(self) -> RunReport:
         assert self._stopped is not None
@@ -373,8 +389,11 @@ class Tracker:
 
     @property
     def report_path(self) -> Path:
-        """Where ``stop()`` writes the report (``output_dir``/carbonstep-<run id>.json)."""
-        return (self.config.output_dir or Path.cwd()) / f"carbonstep-{self.run_id}.json"
+        """Where ``stop()`` writes the report: ``output_dir``/carbonstep-<run id>.json, or, for one rank of several
+        (``place``: torch.distributed, torchrun or Slurm variables), carbonstep-<run id>-rank<N>.json."""
+        from carbonstep.measure.distributed import rank_path
+
+        return rank_path((self.config.output_dir or Path.cwd()) / f"carbonstep-{self.run_id}.json", self.place)
 
     @property
     def running(self) -> bool:

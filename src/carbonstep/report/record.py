@@ -193,9 +193,10 @@ class RunReport:
         except ConfigError as exc:
             raise DataFileError(str(path), None, f"not a carbonstep report: {exc}") from None
 
-    def save(self, path: str | Path) -> Path:
-        """Write atomically (a temporary file renamed into place): never a truncated report."""
-        return write_atomic(Path(path), self.to_json())
+    def save(self, path: str | Path, exclusive: bool = False) -> Path:
+        """Write atomically (a temporary file renamed into place): never a truncated report. ``exclusive``: raise
+        FileExistsError instead of replacing a file already there (another process's report)."""
+        return write_atomic(Path(path), self.to_json(), exclusive)
 
     def save_or_fallback(self, path: str | Path) -> tuple[Path | None, str | None]:
         """Write to ``path``; if that fails, to the temporary directory. Returns where the report is
@@ -221,19 +222,57 @@ def _refuse_constant(name: str) -> float:
     raise ConfigError(f"{name} is not a number a report may hold")
 
 
-def write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, fsync it, and rename it into place."""
+def current_umask() -> int:
+    """This process's umask, read without changing it (Linux's /proc), else by setting it back at once."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no /proc: the classic two calls (another thread could see 022 in between)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, text: str, exclusive: bool = False) -> Path:
+    """Write ``text`` to a temporary file beside ``path``, fsync it, and rename it into place.
+
+    The file gets the mode an ordinary ``open()`` would give it (0666 less the umask: 0644 under 022, 0664
+    under a group-sharing 002), not the private 0600 of a temporary file, so a shared folder's readers can read it.
+    ``exclusive``: never replace an existing ``path`` (a hard link puts the file in place, atomically, only if the
+    name is free; FileExistsError otherwise).
+    """
     import tempfile
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            _link_if_free(tmp, path)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _link_if_free(tmp: str, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` unless that name is taken (FileExistsError), then drop ``tmp``."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename (a narrow race, no worse than before)
+        if path.exists():
+            raise FileExistsError(17, "File exists", str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)

@@ -56,7 +56,7 @@ class Ledger:
 
     def _write(self, lines: list[str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # less the umask
         try:
             stat = os.fstat(fd)
             if (stat.st_dev, stat.st_ino) != self._file_id:  # a file this sink has not written its header to
