@@ -163,7 +163,8 @@ def _row(level: float, groups: list[list[list[tuple[float, float]]]], mode: str,
     means = [stats.mean_interval(v) for v in values]
     centre = tuple(m[0] for m in means)
     diff = tuple(c - centre[0] for c in centre)
-    pct, low, high, outcome, needed = [0.0], [0.0], [0.0], ["reference"], [None]
+    pct, low, high, outcome = [0.0], [0.0], [0.0], ["reference"]
+    needed: list[int | None] = [None]
     for v, method in zip(values[1:], methods[1:]):
         p, lo, hi, n = stats.ratio_interval(values[0], v)
         comparable = True
