@@ -17,6 +17,7 @@ is the ratio of their true values. Every study is judged by ``compare_stats.log_
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from dataclasses import dataclass
@@ -92,11 +93,13 @@ def case(kind: str, cv: float, runs: int, studies: int = STUDIES) -> Case:
                 studies)
 
 
+@functools.cache  # fixed seeds: the same tables every call
 def calibration() -> list[Case]:
     """Every case: noise kinds × CVs × runs per recipe."""
     return [case(kind, cv, runs) for kind in KINDS for cv in CVS for runs in RUNS]
 
 
+@functools.cache  # fixed seeds: the same tables every call
 def power_table(cv: float = 0.20) -> list[tuple[int, list[float]]]:
     """Per runs per recipe: the simulated share of studies naming the right winner, per true ratio (lognormal)."""
     import numpy
@@ -113,6 +116,7 @@ def power_table(cv: float = 0.20) -> list[tuple[int, list[float]]]:
     return rows
 
 
+@functools.cache  # fixed seeds: the same tables every call
 def runs_needed_check() -> list[tuple[float, float, int | None, float, float]]:
     """Per (true ratio, CV): the runs :func:`stats.runs_needed` asks for, and the simulated share of studies that
     find the difference at that many runs and at one fewer (lognormal noise, the model's own)."""
@@ -133,6 +137,27 @@ def runs_needed_check() -> list[tuple[float, float, int | None, float, float]]:
                                    numpy.log(ratio * noise(rng, "lognormal", cv, (STUDIES, runs))))
                 shares.append(float(numpy.mean(low > 0)))
             rows.append((ratio, cv, needed, shares[0], shares[1]))
+    return rows
+
+
+UNEQUAL = ((2, 2, 0.10, 0.40), (3, 3, 0.10, 0.40), (5, 5, 0.10, 0.40), (10, 10, 0.10, 0.40), (2, 5, 0.20, 0.20),
+           (3, 5, 0.20, 0.20), (5, 10, 0.20, 0.20), (3, 5, 0.10, 0.40), (3, 5, 0.40, 0.10), (5, 10, 0.40, 0.10))
+
+
+@functools.cache  # fixed seeds: the same tables every call
+def unequal() -> list[tuple[int, int, float, float, float, float]]:
+    """Outside the calibrated design: unequal run counts or unequal spreads, two recipes of equal true
+    geometric mean (lognormal). Per case: the share of studies with a winner named by compare's method, and by
+    Welch's t on the logs."""
+    import numpy
+
+    rows = []
+    for runs_a, runs_b, cv_a, cv_b in UNEQUAL:
+        rng = numpy.random.default_rng([SEED, 5, runs_a, runs_b, int(cv_a * 100), int(cv_b * 100)])
+        a = numpy.log(noise(rng, "lognormal", cv_a, (STUDIES, runs_a))) + math.log1p(cv_a * cv_a) / 2
+        b = numpy.log(noise(rng, "lognormal", cv_b, (STUDIES, runs_b))) + math.log1p(cv_b * cv_b) / 2
+        shares = [float(numpy.mean((low > 0) | (high < 0))) for low, high in (intervals(a, b), _welch(a, b))]
+        rows.append((runs_a, runs_b, cv_a, cv_b, shares[0], shares[1]))
     return rows
 
 
@@ -160,6 +185,12 @@ def markdown(cases: list[Case] | None = None) -> str:
               "|---|---|---|---|---|"]
     for ratio, cv, needed, at, below in runs_needed_check():
         lines.append(f"| +{(ratio - 1) * 100:.0f} % | {cv * 100:.0f} % | {needed} | {_pct(at)} | {_pct(below)} |")
+    lines += ["", f"Outside the calibrated design (lognormal noise, equal true geometric means, {STUDIES:,} studies "
+                  "each): share of studies naming a winner", "",
+              "| runs (reference, other) | CV (reference, other) | compare's method | Welch's t on logs |",
+              "|---|---|---|---|"]
+    for runs_a, runs_b, cv_a, cv_b, ours, welch in unequal():
+        lines.append(f"| {runs_a}, {runs_b} | {cv_a * 100:.0f} %, {cv_b * 100:.0f} % | {_pct(ours)} | {_pct(welch)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -152,3 +152,14 @@ def test_without_scipy_compare_is_one_line_naming_the_extra(template: dict[str, 
     assert main(["compare", *map(str, paths)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'carbonstep[stats]'" in err
+
+
+def test_recipes_whose_spreads_differ_get_a_note(template: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "even").mkdir()
+    (tmp_path / "uneven").mkdir()
+    even = compare(_study(template, tmp_path / "even", {"a": [1.0e-3, 1.1e-3, 1.2e-3], "b": [1.1e-3, 1.2e-3, 1.3e-3]}))
+    assert not any("spreads differ" in note for note in even.notes)
+    uneven = compare(_study(template, tmp_path / "uneven", {"a": [1.0e-3, 1.01e-3, 1.02e-3],
+                                                             "b": [1.0e-3, 2.0e-3, 1.5e-3]}))
+    assert any(note.startswith("b and a: their runs' spreads differ") for note in uneven.notes)
+    assert "Outside the calibrated design" in (REPO / "docs" / "STATISTICS.md").read_text()

@@ -183,6 +183,18 @@ def _row(level: float, groups: list[list[list[tuple[float, float]]]], mode: str,
                     tuple(low), tuple(high), tuple(len(v) for v in values), tuple(outcome), tuple(needed))
 
 
+def _spread_notes(names: list[str], values: list[list[float]]) -> list[str]:
+    """A note per recipe whose run-to-run spread at the verdict's level is far from the reference's."""
+    notes = []
+    for name, other in zip(names[1:], values[1:]):
+        ratio = stats.spread_ratio(values[0], other)
+        if ratio is not None and ratio >= stats.SPREAD_NOTE:
+            notes.append(f"{name} and {names[0]}: their runs' spreads differ {ratio:.1f}× at the verdict's level; the "
+                         f"5 % false-winner rate is measured for equal spreads, and is higher when they truly differ "
+                         f"(about 6-9 % at 4× apart: docs/STATISTICS.md, 'Outside the calibrated design')")
+    return notes
+
+
 def _recipe_summary(name: str, members: list[int], summaries: list[RunSummary],
                     reached: list[list[tuple[float, float]]], level: float, mode: str, methods: str) -> RecipeSummary:
     co2 = [_needed(reached[i], level, mode) for i in members]
@@ -239,6 +251,7 @@ def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mo
                    for name, group, m in zip(order, members, methods)]
     notes = [f"{s.name}: {metric} and co2_kg were logged at different steps; CO2 interpolated between steps"
              for s in summaries if s.interpolated]
+    notes += _spread_notes(order, [[_needed(reached[i], grid[-1], mode) for i in group] for group in members])
     from carbonstep.analysis.compare_text import measurement_notes, verdict
 
     result = Comparison(metric, mode, summaries, rows, "", notes, series, reached, recipe_rows, group_by,

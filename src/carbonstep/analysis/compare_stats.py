@@ -182,6 +182,18 @@ def ratio_interval(reference: Sequence[float], other: Sequence[float]) -> tuple[
             runs_needed(diff, spread) if low <= 0 <= high else None)
 
 
+SPREAD_NOTE = 2.0  #: recipes whose run-to-run spreads differ this many times get a note: outside the calibration
+
+
+def spread_ratio(reference: Sequence[float], other: Sequence[float]) -> float | None:
+    """How many times larger one recipe's spread of log CO2e is than the other's (None: not measurable)."""
+    a, b = _logs(reference), _logs(other)
+    if a is None or b is None or min(len(a), len(b)) < MIN_RUNS:
+        return None
+    sds = [math.sqrt(sum((x - sum(v) / len(v)) ** 2 for x in v) / (len(v) - 1)) for v in (a, b)]
+    return max(sds) / min(sds) if min(sds) > 0 else None
+
+
 def widen(pct: float, low: float, high: float, errors: Sequence[float]) -> tuple[float, float]:
     """The interval widened by independent relative measurement errors (added in quadrature)."""
     margin = math.sqrt(sum(e * e for e in errors)) * (100 + pct)
