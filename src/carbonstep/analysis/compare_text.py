@@ -157,8 +157,11 @@ def _pair(result: Comparison, i: int) -> str:
                 f"the difference ({pct:+.1f} % CO2e).")
     counts = f"{row.runs[i]} and {row.runs[0]} runs"
     if outcome in ("less", "more"):
+        rate = (f"a false winner is named in {ERROR_RATE} of comparisons like this" if row.runs[0] == row.runs[i] else
+                f"a false winner is named in about {ERROR_RATE} of comparisons like this, unequal run counts: "
+                f"docs/STATISTICS.md")
         return (f"{other} reaches {at} with {abs(pct):.1f} % {more} CO2e than {ref} ({amounts}; {interval}; {counts}; "
-                f"a false winner is named in {ERROR_RATE} of comparisons like this).")
+                f"{rate}).")
     needed = row.runs_needed[i] if len(row.runs_needed) > i else None
     return (f"{other} and {ref} are indistinguishable at {at}: {other} {pct:+.1f} % CO2e ({amounts}; {interval}; "
             f"{counts}). The data are consistent with no difference and with any difference inside the interval; "
