@@ -54,7 +54,7 @@ def test_table_against_hand_computed_values(store) -> None:
     assert result.levels[2].co2_kg == pytest.approx((0.2, 0.18))  # 2.3: A at step 20 (2.0), B at step 20 (1.9)
     assert result.verdict == ("In one run each, gelu-4bit reached val_loss ≤ 1.6 with 10.0 % less CO2e than gelu "
                               "(270 g vs 300 g); with one run per recipe the comparison has no estimate of run-to-run "
-                              "variation, so no winner can be named: run at least 3 seeds per recipe.")
+                              "variation, so no winner can be named: run at least 2 seeds per recipe.")
     assert not result.notes and "gelu-4bit" in result.table()
 
 

@@ -80,7 +80,7 @@ def test_a_30_percent_difference_over_5_seeds_names_the_right_winner(store) -> N
     data = json.loads(json.dumps(result.to_dict()))
     assert data["reference"] == "gelu" and data["levels"][-1]["outcome"] == ["reference", "more"]
     assert data["recipes"][1]["low_kg"] < data["recipes"][1]["co2_kg"] < data["recipes"][1]["high_kg"]
-    assert data["verdict"] == result.verdict and data["method"]["seed"] == stats.SEED
+    assert data["verdict"] == result.verdict and data["method"]["level"] == stats.LEVEL
 
 
 def test_one_run_each_says_there_is_no_estimate_of_variation(store) -> None:
@@ -94,35 +94,30 @@ def test_one_run_each_says_there_is_no_estimate_of_variation(store) -> None:
     assert result.to_dict()["levels"][-1]["outcome"][1] == "no variation"
 
 
-def test_two_runs_each_are_too_few_for_a_winner(store) -> None:
+def test_two_runs_each_get_a_verdict_calibrated_from_two_runs_on(store) -> None:
     uri, client = store
     exp = client.create_experiment("two")
     rng = numpy.random.default_rng(3)
     runs = seeds(client, exp, "a", 2, rng, 1e-6) + seeds(client, exp, "b", 2, rng, 3e-6)
     result = compare(runs, tracking_uri=uri)
-    assert result.levels[-1].outcome[1] == "too few runs" and "no winner is named below 3 runs" in result.verdict
+    assert result.levels[-1].outcome[1] == "more" and "a false winner is named in 5 %" in result.verdict
 
 
-def test_false_winners_are_rare_and_real_differences_found() -> None:
-    """Over many simulated studies of 5 seeds with 10 % seed-to-seed spread: the bootstrap names a winner between
-    identical recipes in few of them, and finds a real 30 % difference in nearly all."""
-    rng = numpy.random.default_rng(2024)
-    false_winners = found = 0
-    for _ in range(60):
-        a, same, worse = (rng.normal(mean, 0.1 * mean, 5) for mean in (1.0, 1.0, 1.3))
-        _, low, high = stats.ratio_interval(list(a), list(same))
-        false_winners += not low < 0 < high
-        _, low, _ = stats.ratio_interval(list(a), list(worse))
-        found += low > 0
-    assert false_winners <= 9  # nominal 5 %; the percentile bootstrap runs a little narrow at n = 5
-    assert found >= 54
+def test_runs_needed_is_a_power_calculation() -> None:
+    """The pooled t test's power from the noncentral t; the fewest runs that reach 80 %."""
+    import scipy.stats
 
-
-def test_runs_needed_grows_as_the_difference_shrinks() -> None:
-    assert stats.runs_needed(5, 10.0, -5.0, 25.0) > stats.runs_needed(5, 20.0, 5.0, 35.0) >= 6
-    assert stats.runs_needed(5, 0.0, -5.0, 5.0) is None
+    critical = scipy.stats.t.ppf(0.975, 2)
+    assert stats.power(2, 0.3, 0.1) == pytest.approx(scipy.stats.nct.sf(critical, 2, 0.3 / (0.1 * math.sqrt(2 / 2))))
+    assert stats.runs_needed(math.log(1.1), 0.2) > stats.runs_needed(math.log(1.3), 0.2) >= 2
+    needed = stats.runs_needed(math.log(1.3), 0.2)
+    assert stats.power(needed, math.log(1.3), 0.2) >= 0.8 > stats.power(needed - 1, math.log(1.3), 0.2)
+    assert stats.runs_needed(0.0, 0.2) is None
+    assert stats.runs_needed(1e-4, 1.0) == stats.MAX_RUNS_SUGGESTED + 1
     assert stats.mean_interval([2.0]) == (2.0, 2.0, 2.0)
-    assert stats.mean_interval([1.0, 2.0, 3.0]) == stats.mean_interval([1.0, 2.0, 3.0])  # fixed seed
+    centre, low, high = stats.mean_interval([1.0, 2.0, 4.0])  # logs 0, ln 2, 2 ln 2: mean ln 2, sd ln 2
+    half = scipy.stats.t.ppf(0.975, 2) * math.log(2) / math.sqrt(3)
+    assert (centre, low, high) == pytest.approx((2.0, 2 * math.exp(-half), 2 * math.exp(half)))
 
 
 def test_grouping_rules(store) -> None:
@@ -166,7 +161,8 @@ def test_methods_without_an_error_figure_cannot_be_ranked(store) -> None:
 
 def test_importing_compare_loads_no_heavy_module() -> None:
     code = ("import sys, carbonstep, carbonstep.cli, carbonstep.analysis.compare; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'matplotlib', 'mlflow', 'torch'}))")
+            "heavy = {'numpy', 'scipy', 'matplotlib', 'mlflow', 'torch'}; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -208,3 +204,37 @@ def test_a_dead_server_is_one_clear_line_for_a_whole_experiment_too(capsys: pyte
 
     code = main(["compare", "--experiment", "study", "--tracking-uri", "http://127.0.0.1:9"])
     assert code == 2 and "the MLflow server http://127.0.0.1:9 is not reachable" in capsys.readouterr().err
+
+
+def test_the_verdict_level_is_fixed_before_looking_and_other_levels_are_context(store) -> None:
+    uri, client = store
+    exp = client.create_experiment("level")
+    rng = numpy.random.default_rng(17)
+    runs = seeds(client, exp, "gelu", 3, rng, 1e-6) + seeds(client, exp, "gelu-4bit", 3, rng, 2e-6)
+    default = compare(runs, tracking_uri=uri)
+    assert all(row.outcome[1] == "context" for row in default.levels[:-1])
+    assert default.levels[-1].outcome[1] in ("more", "indistinguishable")
+    named = compare(runs, tracking_uri=uri, level=0.5)
+    assert named.levels[-1].level == 0.5 and "val_loss ≤ 0.5" in named.verdict
+    assert all(row.level > 0.5 for row in named.levels[:-1]) and "← verdict" in named.table()
+    with pytest.raises(ConfigError, match=r"--level 1e-06: not every run reaches val_loss ≤ 1e-06: gelu-seed0 \(best"):
+        compare(runs, tracking_uri=uri, level=1e-6)
+
+
+def test_a_second_study_in_the_same_experiment_does_not_pool_with_the_first(store) -> None:
+    uri, client = store
+    exp = client.create_experiment("studies")
+    rng = numpy.random.default_rng(19)
+    first = seeds(client, exp, "gelu", 2, rng, 1e-6) + seeds(client, exp, "gelu-4bit", 2, rng, 1e-6)
+    for run in first:
+        client.set_tag(run, "study", "one")
+    second = seeds(client, exp, "gelu", 3, rng, 1e-6) + seeds(client, exp, "gelu-4bit", 3, rng, 1e-6)
+    for run in second:
+        client.set_tag(run, "study", "two")
+    result = compare([], tracking_uri=uri, experiment="studies", run_filter="tags.study = 'two'")
+    assert sorted(s.run_id for s in result.series) == sorted(second)
+    assert [len(r.runs) for r in result.recipes] == [3, 3]
+    with pytest.raises(ConfigError, match="no finished runs to compare matching \"tags.study = 'three'\""):
+        compare([], tracking_uri=uri, experiment="studies", run_filter="tags.study = 'three'")
+    with pytest.raises(ConfigError, match="--filter 'tags.study ==== 1': MLflow cannot search with it"):
+        compare([], tracking_uri=uri, experiment="studies", run_filter="tags.study ==== 1")

@@ -11,6 +11,7 @@ from carbonstep.analysis.compare import Comparison
 from carbonstep.report.units import format_energy_interval, format_mass_interval
 
 PORT = 5000
+EXPERIMENT = "carbonstep-gelu-study"  #: study.py's experiment
 
 
 def _wrap(text: str, indent: str = "  ") -> str:
@@ -20,8 +21,8 @@ def _wrap(text: str, indent: str = "  ") -> str:
 def _recipes(result: Comparison) -> list[str]:
     row = result.levels[-1]
     width = max(len(r.name) for r in result.recipes)
-    lines = [f"To reach the best validation loss every run reached (val_loss ≤ {row.level:.4g}), mean over seeds "
-             f"(95 % interval):"]
+    lines = [f"To reach the best validation loss every run reached (val_loss ≤ {row.level:.4g}), geometric mean "
+             f"over seeds (95 % interval):"]
     for recipe in result.recipes:
         lines.append(f"  {recipe.name:<{width}}  {format_mass_interval(recipe.co2_kg, recipe.low_kg, recipe.high_kg)}"
                      f" CO2e   {format_energy_interval(recipe.energy_kwh, recipe.low_kwh, recipe.high_kwh)}"
@@ -61,7 +62,12 @@ def final_screen(result: Comparison, report: Any, args: argparse.Namespace, wall
                    f"seed{'s' if args.seeds != 1 else ''} each, {args.epochs} epochs per run. Training took "
                    f"{wall_s:.0f} s ({cpu_s:.0f} CPU-seconds) on {threads} CPU thread{'s' if threads != 1 else ''}.",
                    ""), ""]
-    lines += _recipes(result) + ["", "Verdict:", _wrap(result.verdict), ""]
+    lines += _recipes(result) + ["", "Verdict:", _wrap(result.verdict),
+                                 _wrap("How to read it: docs/STATISTICS.md (a winner is named only when the 95 % "
+                                       "interval excludes no difference; false winners: 5 % of comparisons)."), ""]
+    lines += ["This study's runs only (tag study = " + args.study + "); to compare them again:",
+              f"  carbonstep compare --experiment {EXPERIMENT} --filter \"tags.study = '{args.study}'\" "
+              f"--tracking-uri {args.tracking_uri}", ""]
     lines += _measurement(report) + [""]
     lines += [f"Files: {args.out / 'comparison.png'} (figure with intervals), {args.out / 'comparison.json'}", ""]
     lines += _ui(args, url_path) + [rule]

@@ -6,6 +6,9 @@ recipes, with intervals over the seeds.
 
 Writes gelu_study/comparison.png (the paper's Figure 5 a–c, with intervals) and comparison.json, attaches both
 to the runs, saves an MLflow UI view of val_loss against co2_kg, and ends with one screen saying what it found.
+
+Every invocation is one study: its runs carry the tag ``study`` (a new id each time) and names that end in it,
+and the comparison takes only that study's runs, so a second study in the same store never pools with the first.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import sys
 import time
 import warnings
@@ -27,14 +31,13 @@ import torch  # noqa: E402
 from gelu4bit import Gelu4Bit  # noqa: E402
 from lightning.pytorch.loggers import MLFlowLogger  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
-from screen import final_screen  # noqa: E402
+from screen import EXPERIMENT, final_screen  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from ui_view import save_view  # noqa: E402
 
 from carbonstep.analysis.compare import compare, dump_json  # noqa: E402
 from carbonstep.lightning import CarbonCallback  # noqa: E402
 
-EXPERIMENT = "carbonstep-gelu-study"
 RECIPES = ("gelu", "gelu-4bit")
 COLOURS = ("#1f77b4", "#ff7f0e")  #: per recipe in the MLflow UI: the comparison figure's first two colours
 
@@ -107,11 +110,12 @@ def data(n: int, seed: int) -> TensorDataset:
 def train(recipe: str, seed: int, args: argparse.Namespace, study: str, label: str, started: float) -> tuple[str, Any]:
     """One run: the recipe with this seed (initial weights and batch order); its MLflow run id and report."""
     torch.manual_seed(seed)
-    logger = MLFlowLogger(experiment_name=EXPERIMENT, run_name=f"{recipe} seed {seed}", tracking_uri=args.tracking_uri,
+    name = run_name(recipe, seed, study)
+    logger = MLFlowLogger(experiment_name=EXPERIMENT, run_name=name, tracking_uri=args.tracking_uri,
                           tags={"recipe": recipe, "seed": str(seed), "study": study})
     logger.log_hyperparams({"recipe": recipe, "seed": seed, "epochs": args.epochs, "threads": torch.get_num_threads()})
     callback = CarbonCallback(region=args.region, interval_s=0.2, output_dir=args.out / f"{recipe}-seed{seed}",
-                              summary=False, name=f"{recipe} seed {seed}")
+                              summary=False, name=name)
     trainer = pl.Trainer(max_epochs=args.epochs, logger=logger, callbacks=[callback, Progress(label, started)],
                          log_every_n_steps=10, val_check_interval=0.25, enable_checkpointing=False,
                          enable_model_summary=False, enable_progress_bar=False, default_root_dir=args.out)
@@ -119,6 +123,21 @@ def train(recipe: str, seed: int, args: argparse.Namespace, study: str, label: s
     trainer.fit(Mlp(recipe), DataLoader(args.train, batch_size=128, shuffle=True, generator=shuffle),
                 DataLoader(args.val, batch_size=512))
     return logger.run_id, callback.report
+
+
+def new_study_id() -> str:
+    """This invocation's study id: the start time and 4 random hex digits (two studies in one second differ)."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def run_name(recipe: str, seed: int, study: str) -> str:
+    """A run's name, unique across studies: ``gelu seed 0 (20261203-161400-ab12)``."""
+    return f"{recipe} seed {seed} ({study})"
+
+
+def study_filter(study: str) -> str:
+    """The MLflow search filter for one study's runs (what the comparison and the UI view use)."""
+    return f"tags.study = '{study}'"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -141,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     args.threads = threads_to_use()
     torch.set_num_threads(args.threads)
     args.train, args.val = data(args.samples, 0), data(2048, 1)
-    study = time.strftime("%Y%m%d-%H%M%S")
+    study = args.study = new_study_id()
     total = args.seeds * len(RECIPES)
     print(f"Training {total} runs ({len(RECIPES)} recipes × {args.seeds} seeds, {args.epochs} epochs each) on "
           f"{torch.get_num_threads()} CPU thread(s)…", flush=True)
@@ -154,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             run_ids.append(run_id)
             reports.append(report)
     wall_s, cpu_s = time.monotonic() - started, time.process_time() - cpu_started
-    result = compare(run_ids, "val_loss", tracking_uri=args.tracking_uri)
+    result = compare([], "val_loss", experiment=EXPERIMENT, tracking_uri=args.tracking_uri,
+                     run_filter=study_filter(study))  # this study's runs only, the verdict at the common best level
     dump_json(result, args.out / "comparison.json")
     result.save_plot(args.out / "comparison.png")
     client = MlflowClient(args.tracking_uri)
@@ -163,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             client.log_artifact(run_id, str(args.out / name), "carbonstep-compare")
     experiment_id = client.get_experiment_by_name(EXPERIMENT).experiment_id
     colours = dict(zip(RECIPES, COLOURS))
-    run_colours = {run_id: colours[summary.recipe] for run_id, summary in zip(run_ids, result.runs)}
-    url_path = save_view(client, experiment_id, "val_loss", f"tags.study = '{study}'", run_colours)
+    run_colours = {series.run_id: colours[summary.recipe] for series, summary in zip(result.series, result.runs)}
+    url_path = save_view(client, experiment_id, "val_loss", study_filter(study), run_colours)
     print(final_screen(result, reports[0], args, wall_s, cpu_s, url_path))
     return 0
 

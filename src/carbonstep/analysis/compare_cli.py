@@ -10,9 +10,10 @@ from typing import Any
 
 DESCRIPTION = """\
 Compare training recipes on the CO2e they spend to reach a validation metric. Runs are grouped into
-recipes (several seeds each); for every level of the metric that all runs reach, each recipe's mean CO2e
-comes with a 95 % interval (bootstrap over its runs), and the verdict names a winner only when the
-interval of the difference excludes zero."""
+recipes (several seeds each); for every level of the metric that all runs reach, each recipe's geometric
+mean CO2e comes with a 95 % interval (Student t on log CO2e over its runs). The verdict is stated at one
+level fixed in advance (the strictest all runs reach, or --level) and names a winner only when the
+interval of the ratio excludes no difference: a false winner in 5 % of comparisons (docs/STATISTICS.md)."""
 
 EPILOG = """\
 examples:
@@ -36,7 +37,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "such as '-seed3'), name, name:REGEX (first group), tag:KEY or param:KEY; default auto")
     p.add_argument("--reference", metavar="RECIPE", help="the recipe the others are compared with (default: the "
                                                          "first run's)")
-    p.add_argument("--levels", type=int, default=5, help="how many metric levels to tabulate (default 5)")
+    p.add_argument("--levels", type=int, default=5, help="how many metric levels to tabulate (default 5); all but "
+                                                          "the verdict's are context")
+    p.add_argument("--level", type=float, help="the metric level the verdict is stated at, chosen before looking "
+                                               "(default: the strictest level every run reaches)")
+    p.add_argument("--filter", metavar="MLFLOW_FILTER", help="with --experiment and no runs: only the runs matching "
+                                                             "this MLflow search filter, e.g. \"tags.study = 'x'\"")
     p.add_argument("--experiment", help="the MLflow experiment to find run names in (and to compare, if no runs "
                                         "are given)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLflow's own, e.g. MLFLOW_TRACKING_URI)")
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             check_output_file(option, value)
     _require_server_for(args.runs, args.tracking_uri)
     result = compare(args.runs, args.metric, args.mode, args.experiment, args.tracking_uri, args.levels,
-                     args.group_by, args.reference)
+                     args.group_by, args.reference, args.level, args.filter)
     print(result.table())
     written = []
     if args.json:

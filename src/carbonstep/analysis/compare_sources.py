@@ -96,15 +96,20 @@ def methods_param(params: dict[str, str]) -> dict[str, str]:
     return {domain.strip(): method.strip() for domain, method in pairs}
 
 
-def experiment_refs(experiment: str, tracking_uri: str | None) -> list[str]:
-    """The ids of an experiment's finished runs, oldest first (what ``compare --experiment`` compares)."""
+def experiment_refs(experiment: str, tracking_uri: str | None, run_filter: str | None = None) -> list[str]:
+    """The ids of an experiment's finished runs, oldest first (what ``compare --experiment`` compares), narrowed
+    by ``run_filter`` (an MLflow search filter such as ``tags.study = '…'``) when given."""
     client = _client(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         names = [e.name for e in client.search_experiments()]
         raise ConfigError(f"no MLflow experiment {experiment!r}; there are: {', '.join(names)}")
-    runs = client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'", order_by=["start_time ASC"],
-                              max_results=1000)
+    query = "attributes.status = 'FINISHED'" + (f" and {run_filter}" if run_filter else "")
+    try:
+        runs = client.search_runs([found.experiment_id], query, order_by=["start_time ASC"], max_results=1000)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises its own exception type for a bad filter
+        raise ConfigError(f"--filter {run_filter!r}: MLflow cannot search with it ({exc})") from None
     if not runs:
-        raise ConfigError(f"MLflow experiment {experiment!r} has no finished runs to compare")
+        raise ConfigError(f"MLflow experiment {experiment!r} has no finished runs to compare"
+                          + (f" matching {run_filter!r}" if run_filter else ""))
     return [run.info.run_id for run in runs]

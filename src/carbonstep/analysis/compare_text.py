@@ -82,7 +82,7 @@ def _cell(row: LevelRow, i: int) -> str:
     return (f"{text} {row.diff_pct[i]:+.1f} %"
             + (f" [{row.diff_pct_low[i]:+.1f}, {row.diff_pct_high[i]:+.1f}]"
                if row.diff_pct_high[i] > row.diff_pct_low[i] else "")
-            + f" {row.outcome[i]}")
+            + ("" if row.outcome[i] == "context" else f" {row.outcome[i]}"))
 
 
 def _level_lines(result: Comparison) -> list[str]:
@@ -90,11 +90,13 @@ def _level_lines(result: Comparison) -> list[str]:
     header = [f"{result.metric} {_sign(result.mode)}", *names]
     cells = [[f"{row.level:.4g}", *(_cell(row, i) for i in range(len(names)))] for row in result.levels]
     widths = [max(len(line[c]) for line in [header, *cells]) for c in range(len(header))]
-    lines = ["", f"CO2e to first reach each level: mean over the recipe's runs [95 % interval]; "
-             f"difference vs {names[0]} in % [95 % interval]:"]
-    for line in [header, *cells]:
+    lines = ["", f"CO2e to first reach each level: geometric mean over the recipe's runs [95 % interval]; "
+             f"difference vs {names[0]} in % [95 % interval]. The verdict is stated at the last level, fixed before "
+             f"looking; the rows above it are context, not further chances to name a winner:"]
+    for index, line in enumerate([header, *cells]):
         lines.append("  " + " | ".join(f"{text:>{widths[0]}}" if c == 0 else f"{text:<{widths[c]}}"
-                                       for c, text in enumerate(line)).rstrip())
+                                       for c, text in enumerate(line)).rstrip()
+                     + ("  ← verdict" if index == len(cells) else ""))
     return lines
 
 
@@ -129,7 +131,7 @@ def _one_recipe(result: Comparison) -> str:
         run = result.runs[0]
         return f"{recipe.name}: {short_mass(run.co2_to_best_kg)} CO2e to reach its best {result.metric} {run.best:.4g}."
     return (f"{recipe.name}: {format_mass_interval(recipe.co2_kg, recipe.low_kg, recipe.high_kg)} CO2e to reach "
-            f"{result.metric} {_sign(result.mode)} {row.level:.4g} (mean over {len(recipe.runs)} runs).")
+            f"{result.metric} {_sign(result.mode)} {row.level:.4g} (geometric mean over {len(recipe.runs)} runs).")
 
 
 def _pair(result: Comparison, i: int) -> str:
@@ -146,20 +148,27 @@ def _pair(result: Comparison, i: int) -> str:
                 f"estimate of run-to-run variation, so no winner can be named: run at least {stats.MIN_RUNS} seeds "
                 f"per recipe.")
     interval = _pct_interval(row.diff_pct_low[i], row.diff_pct_high[i])
-    if outcome == "too few runs":
-        return (f"{other} vs {ref} at {at}: {pct:+.1f} % CO2e ({interval}), but {min(row.runs[0], row.runs[i])} "
-                f"runs are too few for a trustworthy interval: no winner is named below {stats.MIN_RUNS} runs per "
-                f"recipe.")
+    if outcome == "no interval":
+        return (f"{other} vs {ref} at {at}: {pct:+.1f} % CO2e ({amounts}), but some runs reached it before any CO2e "
+                f"was recorded: no ratio interval exists there, so no winner is named; name a stricter --level.")
     if outcome == "not comparable":
         return (f"{other} and {ref} cannot be ranked at {at}: they were measured by different methods "
                 f"({result.recipes[i].methods} vs {result.recipes[0].methods}) and no published error figure covers "
                 f"the difference ({pct:+.1f} % CO2e).")
     counts = f"{row.runs[i]} and {row.runs[0]} runs"
     if outcome in ("less", "more"):
-        return f"{other} reaches {at} with {abs(pct):.1f} % {more} CO2e than {ref} ({amounts}; {interval}; {counts})."
-    needed = stats.runs_needed(min(row.runs[0], row.runs[i]), pct, row.diff_pct_low[i], row.diff_pct_high[i])
+        rate = (f"a false winner is named in {ERROR_RATE} of comparisons like this" if row.runs[0] == row.runs[i] else
+                f"a false winner is named in about {ERROR_RATE} of comparisons like this, unequal run counts: "
+                f"docs/STATISTICS.md")
+        return (f"{other} reaches {at} with {abs(pct):.1f} % {more} CO2e than {ref} ({amounts}; {interval}; {counts}; "
+                f"{rate}).")
+    needed = row.runs_needed[i] if len(row.runs_needed) > i else None
     return (f"{other} and {ref} are indistinguishable at {at}: {other} {pct:+.1f} % CO2e ({amounts}; {interval}; "
-            f"{counts}); {_advice(needed)}.")
+            f"{counts}). The data are consistent with no difference and with any difference inside the interval; "
+            f"{_advice(needed)}.")
+
+
+ERROR_RATE = f"{(1 - stats.LEVEL) * 100:.0f} %"  #: as measured in docs/STATISTICS.md
 
 
 def _advice(needed: int | None) -> str:
@@ -167,11 +176,12 @@ def _advice(needed: int | None) -> str:
         return "no difference was seen at all"
     if needed > stats.MAX_RUNS_SUGGESTED:
         return f"more than {stats.MAX_RUNS_SUGGESTED} runs per recipe would be needed to tell a difference this small"
-    return f"roughly {needed} runs per recipe would likely be needed to tell a difference of this size, if it is real"
+    return (f"about {needed} runs per recipe would find a difference of this size, if it is real, in "
+            f"{stats.POWER * 100:.0f} % of studies")
 
 
 def verdict(result: Comparison) -> str:
-    """One sentence per recipe compared with the reference, at the strictest level every run reaches."""
+    """One sentence per recipe compared with the reference, at the verdict's level (the last row)."""
     if len(result.recipes) == 1:
         return _one_recipe(result)
     return " ".join(_pair(result, i) for i in range(1, len(result.recipes)))

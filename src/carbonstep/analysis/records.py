@@ -55,8 +55,9 @@ class LevelRow:
     diff_pct_low: tuple[float, ...] = ()  #: 95 % interval of the difference, in %
     diff_pct_high: tuple[float, ...] = ()
     runs: tuple[int, ...] = ()
-    outcome: tuple[str, ...] = ()  #: reference, less, more, indistinguishable, no variation, too few runs,
-    #: or not comparable (measured by different methods whose error is unknown)
+    outcome: tuple[str, ...] = ()  #: reference, less, more, indistinguishable, no variation, no interval (a value
+    #: not positive), not comparable (methods whose error is unknown), or context (not the verdict's level)
+    runs_needed: tuple[int | None, ...] = ()  #: per recipe: runs each for 80 % power on the difference seen
 
 
 @dataclass(frozen=True)
