@@ -225,7 +225,7 @@ def test_a_forked_child_neither_hangs_nor_resends_nor_ends_the_parents_run(store
 
 
 def test_sync_and_compare_against_a_dead_server_answer_within_seconds(tmp_path: Path) -> None:
-    from carbonstep.analysis.compare import compare
+    from carbonstep.analysis.compare.compare import compare
 
     ledger = tmp_path / "carbonstep-mlflow-ledger.jsonl"
     sink = offline_sink(ledger, "0" * 32)

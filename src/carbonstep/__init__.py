@@ -12,7 +12,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing alone costs 
 if TYPE_CHECKING:
     from typing import Any
 
-    from carbonstep.analysis.compare import Comparison, compare
+    from carbonstep.analysis.compare.compare import Comparison, compare
     from carbonstep.callbacks.budget import Budget
     from carbonstep.errors import CarbonstepError, ConfigError, DataFileError, MissingExtraError
     from carbonstep.measure.tracker import Snapshot, Tracker
@@ -23,8 +23,8 @@ _EXPORTS = {
     "Snapshot": "measure.tracker",
     "RunReport": "report.record",
     "Budget": "callbacks.budget",
-    "compare": "analysis.compare",
-    "Comparison": "analysis.compare",
+    "compare": "analysis.compare.compare",
+    "Comparison": "analysis.compare.compare",
     "CarbonstepError": "errors",
     "ConfigError": "errors",
     "DataFileError": "errors",

@@ -42,7 +42,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from carbonstep.analysis.study import TrialCost, analyse, dump_json, totals, trials_from_mlflow
+from carbonstep.analysis.study.study import TrialCost, analyse, dump_json, totals, trials_from_mlflow
 from carbonstep.callbacks import scope
 from carbonstep.callbacks.budget import PROJECTION_WINDOW, Budget, Decision
 from carbonstep.callbacks.trial_mlflow import TrialRun, objective_metrics

@@ -9,7 +9,7 @@ checks the :class:`~carbonstep.Budget` and writes the local report. Offsets carr
 Under torch.distributed every rank measures its own share (see :mod:`carbonstep.measure.distributed`);
 the totals logged and given to the budget are summed over ranks at each logging step,
 validation, epoch end and at the end, where rank zero also writes the job's report
-(:func:`carbonstep.analysis.merge.merge` of every rank's report).
+(:func:`carbonstep.report.merge.merge` of every rank's report).
 """
 
 from __future__ import annotations
@@ -325,7 +325,7 @@ class TrainingSession:
         if together:
             gathered = distributed.gather_to_zero(own.to_dict())
             if gathered is not None:
-                from carbonstep.analysis.merge import merge
+                from carbonstep.report.merge import merge
 
                 job = merge([RunReport.from_dict(r) for r in gathered])
         final = {k: getattr(job, k) + self.offset[k] for k in CUMULATIVE}
@@ -338,7 +338,7 @@ class TrainingSession:
         if self.sink is not None:
             tags = {"carbonstep.status": status, "carbonstep.wasted": str(job.wasted).lower()}
             if self.world_size == 1 or together:  # a lone rank's figures are not the job's: not logged as such
-                from carbonstep.analysis.usage_record import usage_figures, usage_tags
+                from carbonstep.report.usage_record import usage_figures, usage_tags
 
                 try:  # what `carbonstep usage` counts and groups by
                     figures, labels = usage_figures(job), usage_tags(job)

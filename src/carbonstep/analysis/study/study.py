@@ -126,7 +126,7 @@ class StudyAnalysis:
 
     def figure(self) -> Any:
         """Three panels: objective against CO2e (the front), where the carbon went, best so far against CO2e."""
-        from carbonstep.analysis.study_plot import study_figure
+        from carbonstep.analysis.study.plot import study_figure
 
         return study_figure(self)
 

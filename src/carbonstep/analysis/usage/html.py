@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Iterable, Sequence
 
-from carbonstep.analysis.usage import GROUPS, PERIODS, Group, Usage, summarise
-from carbonstep.analysis.usage_record import UsageRecord
+from carbonstep.analysis.usage.usage import GROUPS, PERIODS, Group, Usage, summarise
+from carbonstep.report.usage_record import UsageRecord
 
 #: Tableau 10, a palette designed to keep categories apart
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from carbonstep.analysis.records import RunSeries
+from carbonstep.analysis.compare.records import RunSeries
 from carbonstep.errors import ConfigError, require
 from carbonstep.report.record import RunReport
 

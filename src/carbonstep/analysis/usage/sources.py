@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from carbonstep.analysis.usage_record import UNKNOWN, UsageRecord, from_report_dict
 from carbonstep.errors import ConfigError, require
 from carbonstep.report.record import SCHEMA_VERSION
+from carbonstep.report.usage_record import UNKNOWN, UsageRecord, from_report_dict
 
 MLFLOW_PAGE = 1000
 STATUS_FROM_MLFLOW = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "interrupted", "RUNNING": "running",

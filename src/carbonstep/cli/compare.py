@@ -50,7 +50,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Compare, print the table and verdict, and write or attach what was asked for."""
-    from carbonstep.analysis.compare import compare, dump_json
+    from carbonstep.analysis.compare.compare import compare, dump_json
     from carbonstep.validate import check_output_file
 
     for option, value in (("--json", args.json), ("--plot", args.plot)):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from carbonstep.analysis import compare_stats as stats
-from carbonstep.analysis.records import LevelRow, RecipeSummary, RunSummary
+from carbonstep.analysis.compare import stats
+from carbonstep.analysis.compare.records import LevelRow, RecipeSummary, RunSummary
 from carbonstep.report.formatting import format_energy, format_volume
 from carbonstep.report.units import format_mass_interval, short_mass
 

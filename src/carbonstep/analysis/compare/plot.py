@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any, Sequence
 
-from carbonstep.analysis.records import LevelRow, RecipeSummary, RunSeries, RunSummary
+from carbonstep.analysis.compare.records import LevelRow, RecipeSummary, RunSeries, RunSummary
 from carbonstep.errors import require
 from carbonstep.report.units import mass_unit
 

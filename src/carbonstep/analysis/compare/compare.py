@@ -1,7 +1,7 @@
 """Compare training recipes on CO2e per unit of a quality metric (the eco2AI GELU study's Figure 5, as a tool).
 
 A run is an MLflow run (id or name) or a saved report file; runs are grouped into recipes (several
-seeds of one recipe; see :mod:`carbonstep.analysis.compare_stats` for the rule and the statistics).
+seeds of one recipe; see :mod:`carbonstep.analysis.compare.stats` for the rule and the statistics).
 For each run: final and best metric, totals, and the CO2e spent to first reach its best value. For
 each metric level that every run reaches: each recipe's mean CO2e to reach it with a 95 % interval,
 and its difference from the reference recipe with that difference's interval. The verdict names a
@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from carbonstep.analysis import compare_stats as stats
-from carbonstep.analysis.compare_sources import experiment_refs, is_run_id, load_series
-from carbonstep.analysis.plot import comparison_figure
-from carbonstep.analysis.records import LevelRow, Points, RecipeSummary, RunSeries, RunSummary
+from carbonstep.analysis.compare import stats
+from carbonstep.analysis.compare.plot import comparison_figure
+from carbonstep.analysis.compare.records import LevelRow, Points, RecipeSummary, RunSeries, RunSummary
+from carbonstep.analysis.compare.sources import experiment_refs, is_run_id, load_series
 from carbonstep.errors import ConfigError
 
 
@@ -56,7 +56,7 @@ class Comparison:
 
     def table(self) -> str:
         """The runs, the recipes, the level rows (with headers), the measurement notes and the verdict."""
-        from carbonstep.analysis.compare_text import render
+        from carbonstep.analysis.compare.text import render
 
         return render(self)
 
@@ -214,7 +214,7 @@ def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mo
                    for name, group, m in zip(order, members, methods)]
     notes = [f"{s.name}: {metric} and co2_kg were logged at different steps; CO2 interpolated between steps"
              for s in summaries if s.interpolated]
-    from carbonstep.analysis.compare_text import measurement_notes, verdict
+    from carbonstep.analysis.compare.text import measurement_notes, verdict
 
     result = Comparison(metric, mode, summaries, rows, "", notes, series, reached, recipe_rows, group_by,
                         measurement_notes(methods))

@@ -1,8 +1,8 @@
 """A synthetic month of a lab's training runs, for ``carbonstep usage``'s tests, example and benchmark.
 
-``python -m carbonstep.analysis.usage_synthetic OUT [--runs N] [--mlflow URI]`` writes report files the
+``python -m carbonstep.testing.usage_synthetic OUT [--runs N] [--mlflow URI]`` writes report files the
 way carbonstep writes them (``RunReport.save``; a multi-rank job as one report per rank beside the job's
-report, made by :func:`carbonstep.analysis.merge.merge`; a failed multi-rank job as its ranks' reports
+report, made by :func:`carbonstep.report.merge.merge`; a failed multi-rank job as its ranks' reports
 only) under ``OUT/<project>/<user>/``, and, with ``--mlflow``, the same runs as MLflow runs with the
 metrics, params and tags carbonstep's sink logs.
 
@@ -124,7 +124,7 @@ class MonthGenerator:
         names = tuple(f"carbonstep-{run_id}-rank{r}.json" for r in range(gpus))
         if status in ("failed", "interrupted"):  # ranks write their own; nobody writes the job's report
             return Job(project, user, tuple(ranks), names)
-        from carbonstep.analysis.merge import merge
+        from carbonstep.report.merge import merge
 
         return Job(project, user, (merge(ranks), *ranks), (f"carbonstep-{run_id}.json", *names))
 
@@ -211,12 +211,12 @@ def write_month_files(out: Path, files: int, start: datetime, seed: int = 7, mar
 
 def mlflow_run_data(job: Job) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
     """The metrics, params and tags carbonstep's MLflow sink leaves on a job's run (from its job report)."""
-    from carbonstep.analysis.usage_record import usage_figures, usage_tags
     from carbonstep.report.context import SLURM_VARIABLES
+    from carbonstep.report.usage_record import usage_figures, usage_tags
 
     report = job.reports[0]
     if len(job.reports) > 1 and "parts" not in report.extra:  # a failed job: no job report, ranks added up
-        from carbonstep.analysis.merge import merge
+        from carbonstep.report.merge import merge
 
         report = merge(list(job.reports))
     metrics = {"energy_kwh": report.energy_kwh, "co2_kg": report.co2_kg, "water_l": report.water_l,

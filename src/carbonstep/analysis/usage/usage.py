@@ -1,12 +1,12 @@
 """A lab's footprint over many runs, by user, project, Slurm account, host, GPU, region or period.
 
 ``carbonstep usage SOURCES... --since 30d --by user`` reads report folders and MLflow stores
-(:mod:`carbonstep.analysis.usage_sources`), keeps the runs in the window and the filters, groups them
+(:mod:`carbonstep.analysis.usage.sources`), keeps the runs in the window and the filters, groups them
 and prints per group: runs, GPU-hours, kWh, CO2e, water, share of the total energy, the energy of
 failed and interrupted runs ("wasted"), the energy those spent after their last completed epoch,
 the energy of idle GPUs and kWh per sample where samples were counted. ``--csv``, ``--json`` and
-``--html`` write the same table (the page with charts, :mod:`carbonstep.analysis.usage_html`); the
-command's options and body are in :mod:`carbonstep.analysis.usage_cli`.
+``--html`` write the same table (the page with charts, :mod:`carbonstep.analysis.usage.html`); the
+command's options and body are in :mod:`carbonstep.cli.usage`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
 
 from carbonstep.accounting.footprint import J_PER_KWH
-from carbonstep.analysis.usage_record import UsageRecord
 from carbonstep.errors import ConfigError
+from carbonstep.report.usage_record import UsageRecord
 
 STATUSES = ("completed", "failed", "interrupted", "running")
 PERIODS = ("month", "week", "day")

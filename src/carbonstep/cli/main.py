@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Sequence
 
-from carbonstep.analysis import compare_cli
+from carbonstep.cli import compare as compare_cli
 from carbonstep.errors import CarbonstepError
 from carbonstep.validate import check_output_file
 
@@ -121,7 +121,7 @@ def save_report(report: RunReport, path: Path) -> Path | None:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from carbonstep.analysis.merge import merge
+    from carbonstep.report.merge import merge
     from carbonstep.report.record import RunReport
     from carbonstep.report.summary import render
 
@@ -149,7 +149,7 @@ def _job_energy(args: argparse.Namespace) -> tuple[float, RunReport | None]:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from carbonstep.accounting.footprint import check_factor
-    from carbonstep.analysis import plan
+    from carbonstep.analysis.plan import plan
 
     if not args.sites and not args.forecast:
         raise CarbonstepError("plan what? --sites SITES.csv (where) and/or --forecast INTENSITY.csv (when)")
@@ -268,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ledgers", nargs="+", type=Path)
     p.add_argument("--tracking-uri", help="send to this server instead of the one recorded in the ledger")
     p.set_defaults(func=_cmd_sync)
-    from carbonstep.analysis import usage_cli as usage
     from carbonstep.callbacks import optuna as optuna_study  # optuna itself is imported only when used
+    from carbonstep.cli import usage
 
     usage.add_parser(sub)
     optuna_study.add_parser(sub)

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from carbonstep.analysis.usage import (
+from carbonstep.analysis.usage.html import page
+from carbonstep.analysis.usage.sources import collect
+from carbonstep.analysis.usage.usage import (
     GROUPS,
     PERIODS,
     SORT_KEYS,
@@ -23,8 +25,6 @@ from carbonstep.analysis.usage import (
     to_csv,
     to_json,
 )
-from carbonstep.analysis.usage_html import page
-from carbonstep.analysis.usage_sources import collect
 from carbonstep.errors import ConfigError
 
 
