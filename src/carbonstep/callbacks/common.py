@@ -54,6 +54,6 @@ LEDGER_FILE = "carbonstep-mlflow-ledger.jsonl"
 
 def mlflow_sink(output_dir: str | os.PathLike[str], **options: Any) -> Any:
     """An MlflowSink whose local ledger lives in ``output_dir`` (MLflow is imported only here, on use)."""
-    from carbonstep.sinks.mlflow import MlflowSink
+    from carbonstep.mlflow_io.sink import MlflowSink
 
     return MlflowSink(ledger_path=Path(output_dir) / LEDGER_FILE, **options)

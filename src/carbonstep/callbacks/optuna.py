@@ -45,9 +45,9 @@ from typing import Any, Callable, Sequence
 from carbonstep.analysis.study.study import TrialCost, analyse, dump_json, totals, trials_from_mlflow
 from carbonstep.callbacks import scope
 from carbonstep.callbacks.budget import PROJECTION_WINDOW, Budget, Decision
-from carbonstep.callbacks.trial_mlflow import TrialRun, objective_metrics
 from carbonstep.errors import CarbonstepError, ConfigError, require
 from carbonstep.measure.tracker import Tracker
+from carbonstep.mlflow_io.trial import TrialRun, objective_metrics
 from carbonstep.report.formatting import format_energy, format_mass, format_volume
 from carbonstep.report.record import RunReport
 from carbonstep.validate import check_output_file
@@ -431,7 +431,7 @@ def run(args: argparse.Namespace) -> int:
     if args.storage is not None:
         trials, direction, name = load_trials(args.storage, args.study)
     else:
-        from carbonstep.sinks.mlflow import _reachable
+        from carbonstep.mlflow_io.sink import _reachable
 
         uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         if uri and not _reachable(uri):  # MLflow's own retries would block for minutes

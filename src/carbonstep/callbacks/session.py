@@ -2,7 +2,7 @@
 
 A callback translates its hooks into ``begin`` / ``step`` / ``validation`` /
 ``epoch_end`` / ``end`` on a :class:`TrainingSession`; the session measures (through a
-:class:`~carbonstep.Tracker`), logs (through a sink such as :class:`~carbonstep.sinks.mlflow.MlflowSink`),
+:class:`~carbonstep.Tracker`), logs (through a sink such as :class:`~carbonstep.mlflow_io.sink.MlflowSink`),
 checks the :class:`~carbonstep.Budget` and writes the local report. Offsets carried in
 ``state_dict()`` make the footprint and the budget survive checkpoint and resume.
 

@@ -76,7 +76,7 @@ def _require_server_for(runs: list[str], tracking_uri: str | None) -> None:
     """A quick, clear error when runs must come from an MLflow server that does not answer (MLflow's own
     retries would block for minutes)."""
     from carbonstep.errors import CarbonstepError
-    from carbonstep.sinks.mlflow import _reachable
+    from carbonstep.mlflow_io.sink import _reachable
 
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if uri and not (runs and all(Path(run).is_file() for run in runs)) and not _reachable(uri):

@@ -193,7 +193,7 @@ def _warn(warnings: list[str]) -> None:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from carbonstep.sinks.mlflow import sync_ledger_details
+    from carbonstep.mlflow_io.sink import sync_ledger_details
 
     for path in args.ledgers:
         try:

@@ -38,7 +38,7 @@ def _from_report(path: Path, metric: str) -> RunSeries:
 
 def _client(tracking_uri: str | None) -> Any:
     """An MLflow client, once a short probe says its server answers (MLflow's own retries take minutes)."""
-    from carbonstep.sinks.probe import unreachable_reason
+    from carbonstep.mlflow_io.probe import unreachable_reason
 
     mlflow = require("mlflow", "mlflow")
     reason = unreachable_reason(tracking_uri or mlflow.get_tracking_uri())

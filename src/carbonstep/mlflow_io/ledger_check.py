@@ -1,6 +1,6 @@
 """Reading a local MLflow ledger (JSONL) back, each record checked before anything is sent.
 
-A ledger is written by :class:`~carbonstep.sinks.mlflow.MlflowSink`: a ``run`` record first, then
+A ledger is written by :class:`~carbonstep.mlflow_io.sink.MlflowSink`: a ``run`` record first, then
 ``metric``/``param``/``tag``/``artifact`` records numbered by ``seq``, and ``sent`` records saying
 how far delivery got. A damaged or foreign file raises :class:`DataFileError` naming the line.
 """

@@ -29,7 +29,7 @@ class TrialRun:
     @classmethod
     def start(cls, trial: Any, tracking_uri: str | None, experiment: str | None) -> "TrialRun | None":
         """Open the trial's run and make it active; None (and a warning) when MLflow cannot be reached."""
-        from carbonstep.sinks.mlflow import _reachable
+        from carbonstep.mlflow_io.sink import _reachable
 
         mlflow = require("mlflow", "mlflow")
         try:
@@ -52,9 +52,9 @@ class TrialRun:
 
     def finish(self, metrics: Mapping[str, float], params: Mapping[str, Any], tags: Mapping[str, Any], step: int,
                status: str, ledger: str | os.PathLike[str] | None) -> None:
-        """Log through an :class:`~carbonstep.sinks.mlflow.MlflowSink` (batched, bounded, kept in ``ledger`` when
+        """Log through an :class:`~carbonstep.mlflow_io.sink.MlflowSink` (batched, bounded, kept in ``ledger`` when
         the server is gone) at ``step``, then end the run with ``status``."""
-        from carbonstep.sinks.mlflow import MlflowSink, _reachable
+        from carbonstep.mlflow_io.sink import MlflowSink, _reachable
 
         sink = MlflowSink(run_id=self.run_id, ledger_path=Path(ledger) if ledger is not None else None)
         sink.log_metrics(metrics, step)  # at the last step a framework callback logged: the run's latest co2_kg

@@ -131,11 +131,11 @@ class LedgerContents:
 
 
 def read_ledger(path: str | os.PathLike[str]) -> LedgerContents:
-    """Read a ledger, each record checked (:mod:`carbonstep.sinks.ledger_check`). What a crash leaves is
+    """Read a ledger, each record checked (:mod:`carbonstep.mlflow_io.ledger_check`). What a crash leaves is
     skipped and its line number returned: a last line cut before its newline, or a cut line another writer
     appended onto (its record is recovered). Anything else damaged (a whole line that is no valid record), or
     no sink header at all, raises :class:`DataFileError` naming the line."""
-    from carbonstep.sinks.ledger_check import FIX, check_record
+    from carbonstep.mlflow_io.ledger_check import FIX, check_record
     from carbonstep.validate import read_file_bytes
 
     path = Path(path)
@@ -177,7 +177,7 @@ def _is_json(raw: bytes) -> bool:
 
 def _recover(path: Path, number: int, raw: bytes) -> dict[str, Any] | None:
     """The record another writer appended onto a cut line, if there is one whole."""
-    from carbonstep.sinks.ledger_check import check_record
+    from carbonstep.mlflow_io.ledger_check import check_record
 
     start = raw.rfind(RECORD_START)
     if start <= 0:

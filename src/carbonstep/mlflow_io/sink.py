@@ -3,7 +3,7 @@
 Everything goes through ``MlflowClient`` with an explicit ``run_id`` (MLflow's active run
 is per thread), batched and sent from the sink's own thread, never the sampler's and
 never the training loop's. Every point is first appended to a local JSONL ledger
-(:mod:`carbonstep.sinks.ledger`); when the tracking server cannot be reached, points wait
+(:mod:`carbonstep.mlflow_io.ledger`); when the tracking server cannot be reached, points wait
 there and in memory and are sent when it is back, or later with ``carbonstep sync LEDGER``.
 
 Nothing here raises into training: a ledger that cannot be written (read-only, removed or full
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from carbonstep.errors import SinkError, require
-from carbonstep.sinks.ledger import Ledger, file_digest, read_ledger
-from carbonstep.sinks.probe import PROBE_TIMEOUT_S, unreachable_reason
+from carbonstep.mlflow_io.ledger import Ledger, file_digest, read_ledger
+from carbonstep.mlflow_io.probe import PROBE_TIMEOUT_S, unreachable_reason
 
 log = logging.getLogger("carbonstep")
 BATCH_METRICS = 1000
