@@ -17,9 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-from carbonstep.callbacks.session import TrainingSession
 from carbonstep.errors import CarbonstepError
 from carbonstep.testing import CounterReader
+from carbonstep.training.session import TrainingSession
 
 SLOW_READ_S = 0.3
 FAULT_AT_READ = 10

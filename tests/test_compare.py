@@ -12,8 +12,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from carbonstep import ConfigError, compare
-from carbonstep.callbacks.session import TrainingSession
 from carbonstep.testing import ScriptedReader
+from carbonstep.training.session import TrainingSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integrations" / "gelu_study"))
 

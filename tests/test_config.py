@@ -13,13 +13,13 @@ import pytest
 from carbonstep import ConfigError, Tracker
 from carbonstep.accounting.curve import CarbonCurve
 from carbonstep.accounting.factors import build_accounting
-from carbonstep.callbacks.budget import Budget
-from carbonstep.callbacks.inference import InferenceSession
-from carbonstep.callbacks.session import TrainingSession
 from carbonstep.measure.config import TrackerConfig, tracker_config
 from carbonstep.measure.distributed import Place
 from carbonstep.report.builder import RunFacts, build_report, utc_iso
 from carbonstep.testing import CounterReader, ManualClock, ScriptedReader
+from carbonstep.training.budget import Budget
+from carbonstep.training.inference import InferenceSession
+from carbonstep.training.session import TrainingSession
 from carbonstep.vocabulary import Domain, Method
 
 J_PER_KWH = 3.6e6

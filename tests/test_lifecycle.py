@@ -14,12 +14,12 @@ from typing import Any, Mapping
 import pytest
 
 from carbonstep import Tracker
-from carbonstep.callbacks.session import TrainingSession
 from carbonstep.measure.readers.base import counter_delta
 from carbonstep.measure.readers.process import ProcessTree
 from carbonstep.measure.sampler import Sampler
 from carbonstep.measure.totals import MAX_PENDING_MARKS, EnergyTotals
 from carbonstep.testing import CounterReader, ManualClock
+from carbonstep.training.session import TrainingSession
 
 KWH = 3.6e6
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from carbonstep import ConfigError, Tracker
-from carbonstep.callbacks.session import slurm_tags
 from carbonstep.cli import main as cli
 from carbonstep.measure.distributed import Place, environment_place
 from carbonstep.measure.readers import discover
@@ -21,6 +20,7 @@ from carbonstep.measure.readers.process import ProcessTree
 from carbonstep.report.merge import merge
 from carbonstep.report.record import Device, Intensity, RunReport
 from carbonstep.testing import CounterReader, ManualClock
+from carbonstep.training.session import slurm_tags
 
 from .fake_nvml import FakeGpu, FakeNvml
 from .test_rapl import make_zone

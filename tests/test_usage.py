@@ -16,7 +16,6 @@ import pytest
 
 from carbonstep.analysis.usage.sources import _cut_marks, collect
 from carbonstep.analysis.usage.usage import GROUPS, Filters, parse_moment, parse_since, summarise, table, to_csv
-from carbonstep.callbacks.session import TrainingSession
 from carbonstep.cli import main
 from carbonstep.errors import ConfigError
 from carbonstep.report.context import run_context
@@ -25,6 +24,7 @@ from carbonstep.report.record import RunReport
 from carbonstep.report.usage_record import UNKNOWN, usage_tags
 from carbonstep.testing import ScriptedReader
 from carbonstep.testing.usage_synthetic import Job, MonthGenerator, write_mlflow, write_month
+from carbonstep.training.session import TrainingSession
 
 NOVEMBER = datetime(2026, 11, 1, tzinfo=timezone.utc)
 

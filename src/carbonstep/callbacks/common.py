@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from carbonstep.callbacks.budget import Budget
-from carbonstep.callbacks.session import TrainingSession
+from carbonstep.training.budget import Budget
+from carbonstep.training.session import TrainingSession
 
 
 def make_session(

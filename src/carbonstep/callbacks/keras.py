@@ -4,7 +4,7 @@ Training: energy and CO2 go into Keras ``logs`` (progress bar, ``History``) and 
 step = epoch, the step Keras and ``mlflow.keras.autolog()`` use for epoch and ``val_*`` metrics.
 With autolog on, the values reach MLflow through autolog (from ``logs``), not twice.
 Inference: passed to ``predict()`` / ``evaluate()``, it measures joules per batch and per sample
-(through the framework-free :class:`~carbonstep.callbacks.inference.InferenceSession`).
+(through the framework-free :class:`~carbonstep.training.inference.InferenceSession`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from carbonstep.callbacks.budget import Budget
 from carbonstep.callbacks.common import make_session, mlflow_sink, progress_units, wants_mlflow
-from carbonstep.callbacks.inference import InferenceSession
 from carbonstep.errors import require
 from carbonstep.report.record import RunReport
+from carbonstep.training.budget import Budget
+from carbonstep.training.inference import InferenceSession
 
 Callback: Any = require("keras", "keras").callbacks.Callback
 

@@ -8,7 +8,7 @@
 ``track`` measures each trial's objective with a :class:`~carbonstep.Tracker`. When the objective trains with
 one of carbonstep's framework callbacks, the callback's session measures the training and the trial takes its
 report; the trial's own Tracker measures only what runs outside the session (set-up, evaluation), so nothing is
-counted twice (:mod:`carbonstep.callbacks.scope`). The figures go into ``trial.user_attrs`` (``carbonstep.*``),
+counted twice (:mod:`carbonstep.training.scope`). The figures go into ``trial.user_attrs`` (``carbonstep.*``),
 that is into the study's storage, where every worker sees them: the study's totals and the budget are sums over
 ``study.get_trials()``, whatever worker ran each trial. Pruned and failed trials count.
 
@@ -43,13 +43,13 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from carbonstep.analysis.study.study import TrialCost, analyse, dump_json, totals, trials_from_mlflow
-from carbonstep.callbacks import scope
-from carbonstep.callbacks.budget import PROJECTION_WINDOW, Budget, Decision
 from carbonstep.errors import CarbonstepError, ConfigError, require
 from carbonstep.measure.tracker import Tracker
 from carbonstep.mlflow_io.trial import TrialRun, objective_metrics
 from carbonstep.report.formatting import format_energy, format_mass, format_volume
 from carbonstep.report.record import RunReport
+from carbonstep.training import scope
+from carbonstep.training.budget import PROJECTION_WINDOW, Budget, Decision
 from carbonstep.validate import check_output_file
 
 log = logging.getLogger("carbonstep")

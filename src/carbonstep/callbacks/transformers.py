@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from carbonstep.callbacks.budget import Budget
 from carbonstep.callbacks.common import make_session, mlflow_sink, wants_mlflow
 from carbonstep.errors import require
 from carbonstep.report.record import RunReport
+from carbonstep.training.budget import Budget
 
 TrainerCallback: Any = require("transformers", "transformers").TrainerCallback
 log = logging.getLogger("carbonstep")

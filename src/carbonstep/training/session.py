@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from carbonstep._version import __version__
-from carbonstep.callbacks import scope
-from carbonstep.callbacks.budget import Budget, Decision
 from carbonstep.measure import distributed
 from carbonstep.measure.tracker import Snapshot, Tracker
 from carbonstep.report.context import slurm_tags
 from carbonstep.report.record import RunReport
 from carbonstep.sinks.base import Sink
+from carbonstep.training import scope
+from carbonstep.training.budget import Budget, Decision
 
 log = logging.getLogger("carbonstep")
 CUMULATIVE = ("energy_kwh", "co2_kg", "water_l", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram")

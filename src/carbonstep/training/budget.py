@@ -1,7 +1,7 @@
 """Carbon budgets: when to stop training, as a pure function of what was spent.
 
 Shared by every framework's callback through
-:meth:`carbonstep.callbacks.session.TrainingSession.epoch_end`, which also reduces the decision across
+:meth:`carbonstep.training.session.TrainingSession.epoch_end`, which also reduces the decision across
 ranks (:func:`carbonstep.measure.distributed.any_rank`): every rank stops at the same epoch.
 """
 

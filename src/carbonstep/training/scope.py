@@ -2,7 +2,7 @@
 
 A hyperparameter trial (:mod:`carbonstep.callbacks.optuna`) measures its objective with a
 :class:`~carbonstep.Tracker`; when the objective trains with one of carbonstep's framework callbacks, the
-callback's :class:`~carbonstep.callbacks.session.TrainingSession` announces itself here, the trial stops its
+callback's :class:`~carbonstep.training.session.TrainingSession` announces itself here, the trial stops its
 own Tracker while the session measures, and takes the session's report instead: nothing is counted twice.
 The owner is a context variable, so each thread (Optuna's ``n_jobs``) sees only its own trial.
 """
