@@ -45,6 +45,7 @@ from typing import Any, Callable, Sequence
 from carbonstep.analysis.study.study import TrialCost, analyse, dump_json, totals, trials_from_mlflow
 from carbonstep.errors import CarbonstepError, ConfigError, require
 from carbonstep.measure.tracker import Tracker
+from carbonstep.mlflow_io import names
 from carbonstep.mlflow_io.trial import TrialRun, objective_metrics
 from carbonstep.report.formatting import format_energy, format_mass, format_volume
 from carbonstep.report.record import RunReport
@@ -53,7 +54,7 @@ from carbonstep.training.budget import PROJECTION_WINDOW, Budget, Decision
 from carbonstep.validate import check_output_file
 
 log = logging.getLogger("carbonstep")
-PREFIX = "carbonstep."
+PREFIX = names.PREFIX
 FIGURES = ("energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "co2_kg", "water_l", "duration_s")
 BUDGET_QUANTITIES = {"co2_kg": "co2_kg", "kwh": "energy_kwh", "water_l": "water_l"}  # Budget's name → attr's
 FORMATS: dict[str, Callable[[float], str]] = {

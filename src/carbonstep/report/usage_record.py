@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Mapping
 
+from carbonstep.mlflow_io import names
 from carbonstep.report.hints import IDLE_SHARE
 
 WASTED_STATUSES = ("failed", "interrupted")
@@ -196,5 +197,5 @@ def usage_figures(report: Any) -> dict[str, float]:
 def usage_tags(report: Any) -> dict[str, str]:
     """The labels an MLflow run carries for ``carbonstep usage`` (``carbonstep.*`` tags)."""
     data = report.to_dict()
-    return {"carbonstep.run_id": report.run_id, "carbonstep.host": report.host,
-            "carbonstep.gpu_model": gpu_model_of(data["devices"]), "carbonstep.user": user_of(report.extra)}
+    return {names.RUN_ID: report.run_id, names.HOST: report.host,
+            names.GPU_MODEL: gpu_model_of(data["devices"]), names.USER: user_of(report.extra)}

@@ -22,6 +22,7 @@ from typing import Any, Iterator, Sequence
 
 from carbonstep.accounting import footprint, regions
 from carbonstep.accounting.footprint import DEFAULT_WATER_L_PER_KWH
+from carbonstep.mlflow_io import names
 from carbonstep.report.record import Device, Epoch, Intensity, Mark, RunReport
 
 
@@ -223,12 +224,12 @@ def mlflow_run_data(job: Job) -> tuple[dict[str, float], dict[str, str], dict[st
                "energy_kwh_gpu": report.energy_kwh_gpu, "energy_kwh_cpu": report.energy_kwh_cpu,
                "energy_kwh_ram": report.energy_kwh_ram, **usage_figures(report)}
     i = report.intensity
-    params = {"carbonstep.region": i.region or i.region_name, "carbonstep.intensity_g_per_kwh": str(i.g_per_kwh),
-              "carbonstep.intensity_source": i.source, "carbonstep.pue": str(report.pue),
-              "carbonstep.devices": ", ".join(f"{d.name} ({d.method})" for d in report.devices)}
+    params = {names.REGION: i.region or i.region_name, names.INTENSITY_G_PER_KWH: str(i.g_per_kwh),
+              names.INTENSITY_SOURCE: i.source, names.PUE: str(report.pue),
+              names.DEVICES: ", ".join(f"{d.name} ({d.method})" for d in report.devices)}
     slurm = report.extra.get("slurm", {})
     tags = {f"slurm.{k}": str(v) for k, v in slurm.items() if f"slurm.{k}" in SLURM_VARIABLES}
-    tags.update({"carbonstep.status": report.status, "carbonstep.wasted": str(report.wasted).lower(),
+    tags.update({names.STATUS: report.status, names.WASTED: str(report.wasted).lower(),
                  **usage_tags(report)})
     return metrics, params, tags
 

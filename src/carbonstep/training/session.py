@@ -26,6 +26,7 @@ from typing import Any, Mapping
 from carbonstep._version import __version__
 from carbonstep.measure import distributed
 from carbonstep.measure.tracker import Snapshot, Tracker
+from carbonstep.mlflow_io import names
 from carbonstep.report.context import slurm_tags
 from carbonstep.report.record import RunReport
 from carbonstep.sinks.base import Sink
@@ -33,7 +34,7 @@ from carbonstep.training import scope
 from carbonstep.training.budget import Budget, Decision
 
 log = logging.getLogger("carbonstep")
-CUMULATIVE = ("energy_kwh", "co2_kg", "water_l", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram")
+CUMULATIVE = names.CUMULATIVE
 
 
 class TrainingSession:
@@ -105,7 +106,7 @@ class TrainingSession:
         self._epoch_start = self.job_totals(self.tracker.snapshot(refresh=False))
         if sink is not None:
             sink.log_params(self._params())
-            sink.set_tags({"carbonstep.version": __version__, **slurm_tags()})
+            sink.set_tags({names.VERSION: __version__, **slurm_tags()})
 
     def _next_run(self) -> None:
         """Forget the finished run: a new Tracker, no report, no per-run records. Offsets and epoch costs are
@@ -126,12 +127,12 @@ class TrainingSession:
         intensity = t.intensity()
         devices = ", ".join(f"{name} ({method})" for name, _, method in t.devices)
         return {
-            "carbonstep.region": intensity.region or intensity.region_name,
-            "carbonstep.intensity_g_per_kwh": round(intensity.g_per_kwh, 3),
-            "carbonstep.intensity_source": intensity.source, "carbonstep.intensity_year": intensity.year or "",
-            "carbonstep.intensity_basis": intensity.basis, "carbonstep.pue": t.pue, "carbonstep.wue": t.wue,
-            "carbonstep.methods": ", ".join(sorted({f"{domain}: {method}" for _, domain, method in t.devices})),
-            "carbonstep.devices": devices[:6000], "carbonstep.attribution": t.attribution,
+            names.REGION: intensity.region or intensity.region_name,
+            names.INTENSITY_G_PER_KWH: round(intensity.g_per_kwh, 3),
+            names.INTENSITY_SOURCE: intensity.source, names.INTENSITY_YEAR: intensity.year or "",
+            names.INTENSITY_BASIS: intensity.basis, names.PUE: t.pue, names.WUE: t.wue,
+            names.METHODS: ", ".join(sorted({f"{domain}: {method}" for _, domain, method in t.devices})),
+            names.DEVICES: devices[:6000], names.ATTRIBUTION: t.attribution,
         }
 
     def cumulative(self, snap: Snapshot) -> dict[str, float]:
@@ -237,7 +238,7 @@ class TrainingSession:
                                 f"another rank's budget check stopped training after epoch {epoch}")
         self.decision = decision
         if self.sink is not None:
-            self.sink.set_tags({f"carbonstep.callbacks.budget.{k}": v for k, v in decision.to_dict().items()})
+            self.sink.set_tags(names.budget_tags(decision.to_dict()))
         log.warning("carbonstep: %s", decision.reason)
         return decision.reason
 
@@ -336,7 +337,7 @@ class TrainingSession:
         self.report = job if self.rank == 0 or self.world_size == 1 else own
         scope.session_ended(self)  # the trial around this run (if any) takes this report and measures on
         if self.sink is not None:
-            tags = {"carbonstep.status": status, "carbonstep.wasted": str(job.wasted).lower()}
+            tags = {names.STATUS: status, names.WASTED: str(job.wasted).lower()}
             if self.world_size == 1 or together:  # a lone rank's figures are not the job's: not logged as such
                 from carbonstep.report.usage_record import usage_figures, usage_tags
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from carbonstep.analysis.compare.records import RunSeries
 from carbonstep.errors import ConfigError, require
+from carbonstep.mlflow_io import names
 from carbonstep.report.record import RunReport
 
 
@@ -92,7 +93,7 @@ def _from_mlflow(ref: str, metric: str, experiment: str | None, tracking_uri: st
 
 def methods_param(params: dict[str, str]) -> dict[str, str]:
     """domain → method from the ``carbonstep.methods`` param the callbacks log ("cpu: estimate, ram: estimate")."""
-    pairs = (part.split(":", 1) for part in params.get("carbonstep.methods", "").split(",") if ":" in part)
+    pairs = (part.split(":", 1) for part in params.get(names.METHODS, "").split(",") if ":" in part)
     return {domain.strip(): method.strip() for domain, method in pairs}
 
 

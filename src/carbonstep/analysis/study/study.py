@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from carbonstep.errors import ConfigError, require
+from carbonstep.mlflow_io import names
 from carbonstep.report.formatting import format_energy, format_mass, format_volume
 
 MILESTONES_PCT = (50.0, 90.0, 99.0, 100.0)
@@ -317,4 +318,4 @@ def _trial_of_run(run: Any, metric: str) -> TrialCost:
     end_ms = run.info.end_time
     return TrialCost(int(tags["number"]), tags.get("state", "COMPLETE"), metrics.get(metric), metrics.get("co2_kg"),
                      metrics.get("energy_kwh"), metrics.get("water_l"), end_ms / 1000.0 if end_ms else None,
-                     dict(run.data.params), tags.get("carbonstep.skipped") == "true")
+                     dict(run.data.params), tags.get(names.SKIPPED) == "true")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from carbonstep.errors import ConfigError, require
+from carbonstep.mlflow_io import names
 from carbonstep.report.record import SCHEMA_VERSION
 from carbonstep.report.usage_record import UNKNOWN, UsageRecord, from_report_dict
 
@@ -199,21 +200,21 @@ def record_from_run(run: Any, experiment: str) -> UsageRecord | None:
     info = run.info
     started_s = (info.start_time or 0) / 1e3
     duration_s = max(0.0, ((info.end_time or info.start_time or 0) / 1e3) - started_s)
-    status = tags.get("carbonstep.status") or STATUS_FROM_MLFLOW.get(str(info.status), str(info.status).lower())
+    status = tags.get(names.STATUS) or STATUS_FROM_MLFLOW.get(str(info.status), str(info.status).lower())
     gpu_hours = _float(metrics, "usage_gpu_hours")
     if gpu_hours is None:  # logged before carbonstep recorded it: the GPUs it read × the run's time
-        gpu_hours = _gpus_in(params.get("carbonstep.devices", "")) * duration_s / 3600.0
+        gpu_hours = _gpus_in(params.get(names.DEVICES, "")) * duration_s / 3600.0
     return UsageRecord(
-        run_id=tags.get("carbonstep.run_id") or info.run_id, source=f"mlflow:{info.run_id}",
+        run_id=tags.get(names.RUN_ID) or info.run_id, source=f"mlflow:{info.run_id}",
         name=info.run_name or info.run_id, started_s=started_s, duration_s=duration_s, status=status,
-        user=tags.get("slurm.user") or tags.get("carbonstep.user") or tags.get("mlflow.user") or info.user_id
+        user=tags.get("slurm.user") or tags.get(names.USER) or tags.get("mlflow.user") or info.user_id
         or UNKNOWN,
         experiment=experiment, account=tags.get("slurm.account") or UNKNOWN,
         partition=tags.get("slurm.partition") or UNKNOWN, job_id=tags.get("slurm.job_id") or "",
-        host=tags.get("carbonstep.host") or tags.get("slurm.node") or UNKNOWN,
-        gpu_model=tags.get("carbonstep.gpu_model") or UNKNOWN, region=params.get("carbonstep.region") or UNKNOWN,
-        intensity_g_per_kwh=_float(params, "carbonstep.intensity_g_per_kwh"),
-        intensity_source=params.get("carbonstep.intensity_source", ""),
+        host=tags.get(names.HOST) or tags.get("slurm.node") or UNKNOWN,
+        gpu_model=tags.get(names.GPU_MODEL) or UNKNOWN, region=params.get(names.REGION) or UNKNOWN,
+        intensity_g_per_kwh=_float(params, names.INTENSITY_G_PER_KWH),
+        intensity_source=params.get(names.INTENSITY_SOURCE, ""),
         energy_kwh=float(metrics["energy_kwh"]), co2_kg=float(metrics.get("co2_kg", 0.0)),
         water_l=float(metrics.get("water_l", 0.0)), gpu_hours=gpu_hours,
         idle_gpu_kwh=float(metrics.get("usage_idle_gpu_kwh", 0.0)),
