@@ -27,9 +27,9 @@ def wants_mlflow(mlflow: bool | None) -> bool:
         return False
     if mlflow is True:
         return True
-    import importlib.util
+    from carbonstep.mlflow_io.client import installed
 
-    return importlib.util.find_spec("mlflow") is not None
+    return installed()
 
 
 def batch_size(batch: Any) -> int | None:

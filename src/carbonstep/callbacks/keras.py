@@ -23,9 +23,9 @@ Callback: Any = require("keras", "keras").callbacks.Callback
 
 
 def _autolog_active() -> bool:
-    from mlflow.utils.autologging_utils import autologging_is_disabled
+    from carbonstep.mlflow_io.client import autologging_disabled
 
-    return not autologging_is_disabled("keras")
+    return not autologging_disabled("keras")
 
 
 def _leading_dim(value: Any) -> int | None:

@@ -243,7 +243,9 @@ class CarbonCallback:
         self.decision: Decision | None = None  #: this worker's last budget decision
         self._warned_untracked = False
         if mlflow:
-            require("mlflow", "mlflow")
+            from carbonstep.mlflow_io.client import load_mlflow
+
+            load_mlflow()  # a missing extra is said now, not at the first trial
 
     # -- measuring a trial ----------------------------------------------------------------
     def track(self, objective: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -394,14 +396,14 @@ def load_trials(storage: str, study_name: str | None) -> tuple[list[TrialCost], 
         summaries = optuna.get_all_study_summaries(storage)
     except Exception as exc:  # noqa: BLE001 - the storage's own error, said plainly
         raise ConfigError(f"cannot open the Optuna storage {storage!r}: {exc}") from None
-    names = [s.study_name for s in summaries]
+    study_names = [s.study_name for s in summaries]
     if study_name is None:
-        if len(names) != 1:
-            raise ConfigError(f"{storage} holds {len(names)} studies ({', '.join(names) or 'none'}): "
+        if len(study_names) != 1:
+            raise ConfigError(f"{storage} holds {len(study_names)} studies ({', '.join(study_names) or 'none'}): "
                               "name one with --study NAME")
-        study_name = names[0]
-    if study_name not in names:
-        raise ConfigError(f"no study {study_name!r} in {storage}; there are: {', '.join(names) or 'none'}")
+        study_name = study_names[0]
+    if study_name not in study_names:
+        raise ConfigError(f"no study {study_name!r} in {storage}; there are: {', '.join(study_names) or 'none'}")
     study = optuna.load_study(study_name=study_name, storage=storage)
     if len(study.directions) > 1:
         raise ConfigError(f"study {study_name!r} has {len(study.directions)} objectives; carbonstep study "

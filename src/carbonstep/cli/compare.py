@@ -76,10 +76,10 @@ def _require_server_for(runs: list[str], tracking_uri: str | None) -> None:
     """A quick, clear error when runs must come from an MLflow server that does not answer (MLflow's own
     retries would block for minutes)."""
     from carbonstep.errors import CarbonstepError
-    from carbonstep.mlflow_io.sink import _reachable
+    from carbonstep.mlflow_io.probe import reachable
 
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if uri and not (runs and all(Path(run).is_file() for run in runs)) and not _reachable(uri):
+    if uri and not (runs and all(Path(run).is_file() for run in runs)) and not reachable(uri):
         raise CarbonstepError(f"the MLflow server {uri} is not reachable: start it, pass --tracking-uri URL, "
                               "or compare report files")
 
@@ -88,9 +88,9 @@ def _attach(result: Any, written: list[Path], tracking_uri: str | None) -> None:
     if not written:
         print("--log-artifact: nothing to attach (give --plot and/or --json)", file=sys.stderr)
         return
-    from carbonstep.errors import require
+    from carbonstep.mlflow_io.client import client as mlflow_client
 
-    client = require("mlflow", "mlflow").MlflowClient(tracking_uri)
+    client = mlflow_client(tracking_uri)
     for series in result.series:
         if series.run_id is None:
             continue

@@ -12,14 +12,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from carbonstep.errors import require
+from carbonstep.errors import MissingExtraError, require
 
 PROBE_TIMEOUT_S = 2.0
 
 
 def tls_options() -> dict[str, Any]:
     """``requests`` keyword arguments for TLS, read from MLflow's environment variables by MLflow's own parser."""
-    env = require("mlflow.environment_variables", "mlflow")
+    try:
+        import mlflow.environment_variables as env
+    except ImportError as exc:
+        raise MissingExtraError("mlflow", "mlflow") from exc
     cert_path = env.MLFLOW_TRACKING_SERVER_CERT_PATH.get()
     verify: bool | str = cert_path if cert_path else not env.MLFLOW_TRACKING_INSECURE_TLS.get()
     options: dict[str, Any] = {"verify": verify}
@@ -56,4 +59,9 @@ def _first_line(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
-__all__ = ["PROBE_TIMEOUT_S", "tls_options", "unreachable_reason"]
+def reachable(tracking_uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether ``tracking_uri`` answers its health probe within ``timeout_s`` (TLS verified as MLflow does)."""
+    return unreachable_reason(tracking_uri, timeout_s) is None
+
+
+__all__ = ["PROBE_TIMEOUT_S", "reachable", "tls_options", "unreachable_reason"]

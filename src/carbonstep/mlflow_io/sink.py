@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from carbonstep.errors import SinkError, require
+from carbonstep.errors import SinkError
 from carbonstep.mlflow_io.ledger import Ledger, file_digest, read_ledger
-from carbonstep.mlflow_io.probe import PROBE_TIMEOUT_S, unreachable_reason
+from carbonstep.mlflow_io.probe import unreachable_reason
 
 log = logging.getLogger("carbonstep")
 BATCH_METRICS = 1000
@@ -37,11 +37,6 @@ CLOSE_TIMEOUT_S = 20.0  #: the longest ``close()`` waits for the last send befor
 REPORT_GLOB = "carbonstep-*.json"  #: the only files ``sync`` uploads: reports the sink wrote beside its ledger
 
 _LIVE_SINKS: "weakref.WeakSet[MlflowSink]" = weakref.WeakSet()
-
-
-def _reachable(tracking_uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
-    """Whether ``tracking_uri`` answers its health probe within ``timeout_s`` (TLS verified as MLflow does)."""
-    return unreachable_reason(tracking_uri, timeout_s) is None
 
 
 def _after_fork_in_child() -> None:
@@ -71,23 +66,19 @@ class MlflowSink:
         run_name: str | None = None,
         close_timeout_s: float = CLOSE_TIMEOUT_S,
     ) -> None:
-        mlflow = require("mlflow", "mlflow")
-        self._entities = require("mlflow.entities", "mlflow")
-        self.client = client or mlflow.MlflowClient(tracking_uri)
-        self.tracking_uri = str(getattr(self.client, "tracking_uri", None) or tracking_uri or mlflow.get_tracking_uri())
+        self._target = (run_id, client, tracking_uri, experiment, run_name)
+        self.client: Any = client
+        self.tracking_uri: str | None = tracking_uri
+        self._run_id: str | None = run_id
+        self._entities: Any = None
         self.owns_run = False
         self.error: str | None = None  #: the last send error (None after a successful send)
         self._errors: list[SinkError] = []
-        if run_id is None:
-            active = mlflow.active_run()
-            run_id = active.info.run_id if active else self._create_run(experiment, run_name)
-        self.run_id = run_id
         self.flush_interval_s = flush_interval_s
         self.close_timeout_s = close_timeout_s
         self.sink_id = os.urandom(4).hex()
         self.ledger_path = Path(ledger_path) if ledger_path else None
-        self._ledger = Ledger(self.ledger_path, self.sink_id, {"run_id": self.run_id, "tracking_uri": self.tracking_uri,
-                                                               "pid": os.getpid()}) if self.ledger_path else None
+        self._ledger: Ledger | None = None
         self._queue: deque[dict[str, Any]] = deque()
         self._unsent: list[dict[str, Any]] = []
         self._seq = 0
@@ -95,13 +86,47 @@ class MlflowSink:
         self._owner_pid = os.getpid()
         self._ledger_lock = threading.Lock()  # queue → ledger → unsent: short, file I/O only
         self._send_lock = threading.Lock()  # one send at a time; may be slow (network)
+        self._start_lock = threading.Lock()
         self._stop = threading.Event()
+        self._started = False
         self._closed = False
         self._status = "FINISHED"
-        self._thread = threading.Thread(target=self._run, name="carbonstep-mlflow", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
         _LIVE_SINKS.add(self)
-        atexit.register(self.close)
+
+    def start(self) -> MlflowSink:
+        """Find or create the run (a probe and a request or two), open the ledger and start the sending thread.
+
+        The constructor does no I/O: this runs at the first record queued, at the first read of
+        :attr:`run_id`, or when called; later calls do nothing. Returns the sink."""
+        with self._start_lock:
+            if self._started:
+                return self
+            self._started = True
+            from carbonstep.mlflow_io.client import load_entities, load_mlflow
+
+            mlflow = load_mlflow()
+            self._entities = load_entities()
+            run_id, client, tracking_uri, experiment, run_name = self._target
+            self.client = client or mlflow.MlflowClient(tracking_uri)
+            self.tracking_uri = str(getattr(self.client, "tracking_uri", None) or tracking_uri
+                                    or mlflow.get_tracking_uri())
+            if run_id is None:
+                active = mlflow.active_run()
+                run_id = active.info.run_id if active else self._create_run(experiment, run_name)
+            self._run_id = run_id
+            self._ledger = Ledger(self.ledger_path, self.sink_id, {"run_id": run_id, "tracking_uri": self.tracking_uri,
+                                                                   "pid": os.getpid()}) if self.ledger_path else None
+            self._thread = threading.Thread(target=self._run, name="carbonstep-mlflow", daemon=True)
+            self._thread.start()
+            atexit.register(self.close)
+        return self
+
+    @property
+    def run_id(self) -> str | None:
+        """The MLflow run the records go to (None when it could not be created); starts the sink."""
+        self.start()
+        return self._run_id
 
     def _create_run(self, experiment: str | None, run_name: str | None) -> str | None:
         name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or "Default"
@@ -120,23 +145,27 @@ class MlflowSink:
 
     # -- called from the training thread: append and return ------------------------------
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
-        """Queue metrics at a training step (no I/O)."""
+        """Queue metrics at a training step (no I/O once started)."""
+        self.start()
         stamp = int(time.time() * 1000)
         for key, value in metrics.items():
             self._queue.append({"type": "metric", "key": key, "value": float(value), "timestamp": stamp, "step": step})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Queue run parameters (no I/O)."""
+        """Queue run parameters (no I/O once started)."""
+        self.start()
         for key, value in params.items():
             self._queue.append({"type": "param", "key": key, "value": str(value)[:6000]})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        """Queue run tags (no I/O)."""
+        """Queue run tags (no I/O once started)."""
+        self.start()
         for key, value in tags.items():
             self._queue.append({"type": "tag", "key": key, "value": str(value)[:5000]})
 
     def log_artifact(self, path: str | os.PathLike[str]) -> None:
         """Queue a file the sink's caller wrote (the report); its digest lets ``sync`` check it is unchanged."""
+        self.start()
         resolved = Path(path).resolve()
         self._queue.append({"type": "artifact", "path": str(resolved), "sha256": file_digest(resolved)})
 
@@ -182,13 +211,13 @@ class MlflowSink:
     def _send_unsent(self) -> bool:
         with self._ledger_lock:
             batch = list(self._unsent)
-        if not batch or self.run_id is None:
+        if not batch or self._run_id is None:
             return not batch
         try:
             reason = unreachable_reason(self.tracking_uri)
             if reason:
                 raise ConnectionError(reason)
-            send(self.client, self._entities, self.run_id, batch)
+            send(self.client, self._entities, self._run_id, batch)
         except Exception as exc:  # noqa: BLE001 - keep the points, try again later
             if self.error is None:
                 log.warning("carbonstep: MLflow unreachable (%s); %d records kept for later", exc, len(batch))
@@ -198,15 +227,15 @@ class MlflowSink:
             del self._unsent[:len(batch)]
             self.sent += len(batch)
             if self._ledger is not None:
-                self._ledger.append([{"type": "sent", "upto": batch[-1]["seq"], "run_id": self.run_id}])
+                self._ledger.append([{"type": "sent", "upto": batch[-1]["seq"], "run_id": self._run_id}])
             left = bool(self._unsent)
         self.error = None
         return not left
 
     def _end_run(self) -> None:
-        if self.owns_run and self.run_id and not self._unsent:
+        if self.owns_run and self._run_id and not self._unsent:
             try:
-                self.client.set_terminated(self.run_id, self._status)
+                self.client.set_terminated(self._run_id, self._status)
             except Exception as exc:  # noqa: BLE001
                 self.error = str(exc)
 
@@ -218,10 +247,15 @@ class MlflowSink:
             return None
         if self._closed:
             return self.unsent_message()
+        if not self._started and not self._queue:
+            self._closed = True  # never used: no run to end, nothing to send
+            return None
+        self.start()
         self._closed = True
         self._status = status
         atexit.unregister(self.close)
         self._stop.set()
+        assert self._thread is not None  # set by start()
         self._thread.join(self.close_timeout_s)
         if self._thread.is_alive():
             self._record(SinkError(f"MLflow ({self.tracking_uri}) did not answer within {self.close_timeout_s:g} s "
@@ -240,6 +274,7 @@ class MlflowSink:
         """In a forked child: fresh locks (the parent's may have been held at the fork), no thread, nothing to send."""
         self._ledger_lock = threading.Lock()
         self._send_lock = threading.Lock()
+        self._start_lock = threading.Lock()
         if self._ledger is not None:
             self._ledger._lock = threading.Lock()
         self._closed = True  # the child neither sends the parent's records nor ends its run
@@ -270,7 +305,7 @@ class MlflowSink:
         ledger_ok = self._ledger is not None and self._ledger.error is None
         where = (f"; they are kept in {self.ledger_path}: send them with 'carbonstep sync {self.ledger_path}'"
                  if ledger_ok else "; the ledger could not be written, so they are lost")
-        return f"not sent to MLflow ({self.tracking_uri}, run {self.run_id}): {what} ({self.error}){where}"
+        return f"not sent to MLflow ({self.tracking_uri}, run {self._run_id}): {what} ({self.error}){where}"
 
 
 class _bounded:
@@ -342,8 +377,10 @@ def sync_ledger_details(path: str | os.PathLike[str], tracking_uri: str | None =
     """:func:`sync_ledger`, with what was skipped and where the records went."""
     path = Path(path)
     contents = read_ledger(path)  # a damaged ledger is named before MLflow is even imported
-    mlflow = require("mlflow", "mlflow")
-    entities = require("mlflow.entities", "mlflow")
+    from carbonstep.mlflow_io.client import load_entities, load_mlflow
+
+    mlflow = load_mlflow()
+    entities = load_entities()
     result = SyncResult()
     result.damaged_lines = contents.damaged_lines
     for sink_id, sink in contents.sinks.items():

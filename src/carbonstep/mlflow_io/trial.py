@@ -13,8 +13,6 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from carbonstep.errors import require
-
 log = logging.getLogger("carbonstep")
 RUN_ID_KEY = "mlflow_run_id"  #: the trial system attr where Optuna's MLflowCallback finds the trial's run
 
@@ -29,19 +27,17 @@ class TrialRun:
     @classmethod
     def start(cls, trial: Any, tracking_uri: str | None, experiment: str | None) -> "TrialRun | None":
         """Open the trial's run and make it active; None (and a warning) when MLflow cannot be reached."""
-        from carbonstep.mlflow_io.sink import _reachable
+        from carbonstep.mlflow_io.client import experiment_id, load_mlflow
+        from carbonstep.mlflow_io.probe import reachable
 
-        mlflow = require("mlflow", "mlflow")
+        mlflow = load_mlflow()
         try:
             if tracking_uri is not None:
                 mlflow.set_tracking_uri(tracking_uri)  # as Optuna's MLflowCallback does
-            if not _reachable(mlflow.get_tracking_uri()):
+            if not reachable(mlflow.get_tracking_uri()):
                 raise ConnectionError(f"{mlflow.get_tracking_uri()} is not reachable")
-            client = mlflow.MlflowClient()
-            name = experiment or trial.study.study_name
-            found = client.get_experiment_by_name(name)
-            experiment_id = found.experiment_id if found else client.create_experiment(name)
-            run = mlflow.start_run(experiment_id=experiment_id, run_name=str(trial.number),
+            found = experiment_id(mlflow.MlflowClient(), experiment or trial.study.study_name)
+            run = mlflow.start_run(experiment_id=found, run_name=str(trial.number),
                                    nested=mlflow.active_run() is not None)
             trial.storage.set_trial_system_attr(trial._trial_id, RUN_ID_KEY, run.info.run_id)
         except Exception as exc:  # noqa: BLE001 - no MLflow must not stop the search
@@ -54,7 +50,8 @@ class TrialRun:
                status: str, ledger: str | os.PathLike[str] | None) -> None:
         """Log through an :class:`~carbonstep.mlflow_io.sink.MlflowSink` (batched, bounded, kept in ``ledger`` when
         the server is gone) at ``step``, then end the run with ``status``."""
-        from carbonstep.mlflow_io.sink import MlflowSink, _reachable
+        from carbonstep.mlflow_io.probe import reachable
+        from carbonstep.mlflow_io.sink import MlflowSink
 
         sink = MlflowSink(run_id=self.run_id, ledger_path=Path(ledger) if ledger is not None else None)
         sink.log_metrics(metrics, step)  # at the last step a framework callback logged: the run's latest co2_kg
@@ -64,7 +61,7 @@ class TrialRun:
         if message:
             log.warning("carbonstep: %s", message)
         try:
-            if _reachable(self.mlflow.get_tracking_uri()):
+            if reachable(self.mlflow.get_tracking_uri()):
                 self.mlflow.end_run(status)
             else:
                 forget_active_run(self.mlflow)

@@ -122,12 +122,12 @@ class MonthGenerator:
                  for r in range(gpus)]
         if gpus == 1:
             return Job(project, user, (ranks[0],), (f"carbonstep-{run_id}.json",))
-        names = tuple(f"carbonstep-{run_id}-rank{r}.json" for r in range(gpus))
+        file_names = tuple(f"carbonstep-{run_id}-rank{r}.json" for r in range(gpus))
         if status in ("failed", "interrupted"):  # ranks write their own; nobody writes the job's report
-            return Job(project, user, tuple(ranks), names)
+            return Job(project, user, tuple(ranks), file_names)
         from carbonstep.report.merge import merge
 
-        return Job(project, user, (merge(ranks), *ranks), (f"carbonstep-{run_id}.json", *names))
+        return Job(project, user, (merge(ranks), *ranks), (f"carbonstep-{run_id}.json", *file_names))
 
     def _rank(self, run_id: str, name: str, rank: int, world: int, host: str, partition: Partition,
               start_s: float, hours: float, status: str, n_epochs: int, idle: bool, user: str, project: str,
@@ -236,16 +236,15 @@ def mlflow_run_data(job: Job) -> tuple[dict[str, float], dict[str, str], dict[st
 
 def write_mlflow(uri: str, jobs: Sequence[Job]) -> int:
     """Log ``jobs`` as MLflow runs (one per job, as the sink does: rank zero logs) to ``uri``; returns runs."""
-    from carbonstep.errors import require
+    from carbonstep.mlflow_io.client import client as mlflow_client
+    from carbonstep.mlflow_io.client import experiment_id, load_entities
 
-    mlflow = require("mlflow", "mlflow")
-    entities = require("mlflow.entities", "mlflow")
-    client = mlflow.MlflowClient(uri)
+    entities = load_entities()
+    client = mlflow_client(uri)
     experiments: dict[str, str] = {}
     for job in jobs:
         if job.project not in experiments:
-            found = client.get_experiment_by_name(job.project)
-            experiments[job.project] = found.experiment_id if found else client.create_experiment(job.project)
+            experiments[job.project] = experiment_id(client, job.project)
         metrics, params, tags = mlflow_run_data(job)
         report = job.reports[0]
         start_ms = int(datetime.fromisoformat(report.started_at).timestamp() * 1000)

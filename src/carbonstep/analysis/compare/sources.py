@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from carbonstep.analysis.compare.records import RunSeries
-from carbonstep.errors import ConfigError, require
+from carbonstep.errors import ConfigError
 from carbonstep.mlflow_io import names
 from carbonstep.report.record import RunReport
 
@@ -39,13 +39,9 @@ def _from_report(path: Path, metric: str) -> RunSeries:
 
 def _client(tracking_uri: str | None) -> Any:
     """An MLflow client, once a short probe says its server answers (MLflow's own retries take minutes)."""
-    from carbonstep.mlflow_io.probe import unreachable_reason
+    from carbonstep.mlflow_io.client import answering_client
 
-    mlflow = require("mlflow", "mlflow")
-    reason = unreachable_reason(tracking_uri or mlflow.get_tracking_uri())
-    if reason:
-        raise ConfigError(f"{reason}: start the tracking server, or pass --tracking-uri")
-    return mlflow.MlflowClient(tracking_uri)
+    return answering_client(tracking_uri)
 
 
 def _find_run(client: Any, ref: str, experiment: str | None) -> Any:
@@ -54,19 +50,17 @@ def _find_run(client: Any, ref: str, experiment: str | None) -> Any:
             return client.get_run(ref)
         except Exception as exc:  # noqa: BLE001 - MLflow raises its own exception type
             raise ConfigError(f"no MLflow run with id {ref}: {exc}") from None
+    from carbonstep.mlflow_io.client import find_experiment, iter_runs
+
     if experiment:
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            names = [e.name for e in client.search_experiments()]
-            raise ConfigError(f"no MLflow experiment {experiment!r}; there are: {', '.join(names)}")
-        experiment_ids = [found.experiment_id]
+        experiment_ids = [find_experiment(client, experiment).experiment_id]
     else:
         experiment_ids = [e.experiment_id for e in client.search_experiments()]
     escaped = ref.replace("'", "\\'")
-    runs = client.search_runs(experiment_ids, f"attributes.run_name = '{escaped}'", order_by=["start_time DESC"])
+    runs = list(iter_runs(client, experiment_ids, f"attributes.run_name = '{escaped}'", ["start_time DESC"], limit=1))
     if not runs:
-        names = sorted({r.info.run_name for r in client.search_runs(experiment_ids, max_results=50)})
-        raise ConfigError(f"no run named {ref!r} (and no such file); runs here: {', '.join(names) or 'none'}")
+        run_names = sorted({r.info.run_name for r in iter_runs(client, experiment_ids, limit=50)})
+        raise ConfigError(f"no run named {ref!r} (and no such file); runs here: {', '.join(run_names) or 'none'}")
     return runs[0]
 
 
@@ -99,13 +93,12 @@ def methods_param(params: dict[str, str]) -> dict[str, str]:
 
 def experiment_refs(experiment: str, tracking_uri: str | None) -> list[str]:
     """The ids of an experiment's finished runs, oldest first (what ``compare --experiment`` compares)."""
+    from carbonstep.mlflow_io.client import find_experiment, iter_runs
+
     client = _client(tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        names = [e.name for e in client.search_experiments()]
-        raise ConfigError(f"no MLflow experiment {experiment!r}; there are: {', '.join(names)}")
-    runs = client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'", order_by=["start_time ASC"],
-                              max_results=1000)
+    found = find_experiment(client, experiment)
+    runs = list(iter_runs(client, [found.experiment_id], "attributes.status = 'FINISHED'", ["start_time ASC"],
+                          limit=1000))
     if not runs:
         raise ConfigError(f"MLflow experiment {experiment!r} has no finished runs to compare")
     return [run.info.run_id for run in runs]

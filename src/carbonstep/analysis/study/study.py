@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from carbonstep.errors import ConfigError, require
+from carbonstep.errors import ConfigError
 from carbonstep.mlflow_io import names
 from carbonstep.report.formatting import format_energy, format_mass, format_volume
 
@@ -299,12 +299,12 @@ def trials_from_mlflow(experiment: str, tracking_uri: str | None = None,
     """The trials of a study from its MLflow runs (one run per trial, tagged ``number``, ``state`` and
     ``direction``, with ``metric`` and ``co2_kg``: what :class:`~carbonstep.optuna.CarbonCallback` logs) and the
     study's direction."""
-    client = require("mlflow", "mlflow").MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        names = [e.name for e in client.search_experiments()]
-        raise ConfigError(f"no MLflow experiment {experiment!r}; there are: {', '.join(names) or 'none'}")
-    runs = [r for r in client.search_runs([found.experiment_id], max_results=50000) if "number" in r.data.tags]
+    from carbonstep.mlflow_io.client import client as mlflow_client
+    from carbonstep.mlflow_io.client import find_experiment, iter_runs
+
+    client = mlflow_client(tracking_uri)
+    found = find_experiment(client, experiment)
+    runs = [r for r in iter_runs(client, [found.experiment_id], limit=50000) if "number" in r.data.tags]
     if not runs:
         raise ConfigError(f"MLflow experiment {experiment!r} has no trial runs (runs tagged 'number'): was it "
                           "logged by carbonstep's Optuna CarbonCallback(mlflow=True)?")

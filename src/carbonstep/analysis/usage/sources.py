@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from carbonstep.errors import ConfigError, require
+from carbonstep.errors import ConfigError
 from carbonstep.mlflow_io import names
 from carbonstep.report.record import SCHEMA_VERSION
 from carbonstep.report.usage_record import UNKNOWN, UsageRecord, from_report_dict
@@ -234,34 +234,29 @@ def _mlflow_time_filter(since_s: float | None, until_s: float | None) -> str:
 def read_mlflow(uri: str, experiments: list[str] | None, since_s: float | None, until_s: float | None,
                 collected: Collected, page_size: int = MLFLOW_PAGE) -> list[UsageRecord]:
     """The carbonstep runs of an MLflow store (all experiments, or those named), a page at a time."""
-    client = require("mlflow", "mlflow").MlflowClient(uri)
+    from carbonstep.mlflow_io.client import client as mlflow_client
+    from carbonstep.mlflow_io.client import iter_runs
+
+    client = mlflow_client(uri)
     try:
         found = client.search_experiments()
     except Exception as exc:  # noqa: BLE001 - MLflow's own exception types
         raise ConfigError(f"cannot read the MLflow store {uri}: {exc}") from None
-    names = {e.experiment_id: e.name for e in found}
+    by_id = {e.experiment_id: e.name for e in found}
     if experiments:
-        names = {i: n for i, n in names.items() if n in experiments}
-        if not names:
+        by_id = {i: n for i, n in by_id.items() if n in experiments}
+        if not by_id:
             collected.notes.append(f"{uri}: no experiment named {', '.join(experiments)}; it has: "
                                    f"{', '.join(sorted(e.name for e in found))}")
     records: list[UsageRecord] = []
     others = 0
     time_filter = _mlflow_time_filter(since_s, until_s)
-    ids = list(names)
-    for start in range(0, len(ids), 100):  # search_runs takes at most 100 experiments at a time
-        token = None
-        while True:
-            page = client.search_runs(ids[start:start + 100], time_filter, max_results=page_size, page_token=token)
-            for run in page:
-                record = record_from_run(run, names.get(run.info.experiment_id, UNKNOWN))
-                if record is None:
-                    others += 1
-                else:
-                    records.append(record)
-            token = page.token
-            if not token:
-                break
+    for run in iter_runs(client, list(by_id), time_filter, page_size=page_size):
+        record = record_from_run(run, by_id.get(run.info.experiment_id, UNKNOWN))
+        if record is None:
+            others += 1
+        else:
+            records.append(record)
     if others:
         collected.notes.append(f"{uri}: {others} runs without carbonstep metrics left out")
     collected.sources.append(uri)
