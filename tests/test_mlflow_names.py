@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from carbonstep import Budget
 from carbonstep.mlflow_io import names
 from carbonstep.testing import CounterReader
+from carbonstep.training.options import TrainingOptions
 from carbonstep.training.session import TrainingSession
 
 PINNED = {
@@ -76,8 +77,8 @@ class _Tags:
 def test_a_stopping_budget_is_tagged_under_carbonstep_budget(tmp_path: Path) -> None:
     steps = [0]
     reader = CounterReader("steps", "gpu", lambda: steps[0] * 3.6e5)  # 0.1 kWh a step
-    session = TrainingSession({"intensity": 100.0, "readers": [reader], "interval_s": 0.02},
-                              budget=Budget(kwh=0.25), summary=False)
+    session = TrainingSession(TrainingOptions.of(**{"intensity": 100.0, "readers": [reader], "interval_s": 0.02},
+                              budget=Budget(kwh=0.25), summary=False))
     sink = _Tags()
     session.begin(sink, tmp_path, 1)
     decision = None

@@ -24,6 +24,7 @@ from carbonstep.report.record import RunReport
 from carbonstep.report.usage_record import UNKNOWN, usage_tags
 from carbonstep.testing import ScriptedReader
 from carbonstep.testing.usage_synthetic import Job, MonthGenerator, write_mlflow, write_month
+from carbonstep.training.options import TrainingOptions
 from carbonstep.training.session import TrainingSession
 
 NOVEMBER = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -291,8 +292,8 @@ def test_runs_record_who_ran_them_and_the_sink_gets_usage_figures(tmp_path: Path
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     sink = RecordingSink()
-    session = TrainingSession({"intensity": 100.0, "interval_s": 0.01,
-                               "readers": [ScriptedReader("g", "gpu", lambda t: 300.0)]}, summary=False)
+    session = TrainingSession(TrainingOptions.of(**{"intensity": 100.0, "interval_s": 0.01,
+                               "readers": [ScriptedReader("g", "gpu", lambda t: 300.0)]}, summary=False))
     session.begin(sink, tmp_path, 1)
     for step in range(3):
         session.step(step, 0, count=16)

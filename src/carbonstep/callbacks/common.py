@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from carbonstep.training.budget import Budget
+from carbonstep.training.options import TrainingOptions
 from carbonstep.training.session import TrainingSession
 
 
@@ -14,11 +15,11 @@ def make_session(
     region: str | None, budget: Budget | None, log_every_n_steps: int | None,
     output_dir: str | os.PathLike[str] | None, training_type: str, options: dict[str, Any],
 ) -> TrainingSession:
-    """A TrainingSession from a callback's arguments (``options``: further Tracker arguments, and
-    ``summary=False`` to skip the end-of-run summary)."""
-    summary = options.pop("summary", True)
-    return TrainingSession({"region": region, **options}, budget, log_every_n_steps, output_dir, training_type,
-                           summary)
+    """A TrainingSession from a callback's arguments, gathered once into a :class:`TrainingOptions` that the
+    session receives unchanged (``options``: ``pue``, ``wue``, ``intensity``, ``summary=False`` to skip the
+    end-of-run summary, and further Tracker arguments)."""
+    return TrainingSession(TrainingOptions.of(region, budget, log_every_n_steps, output_dir, training_type,
+                                              **options))
 
 
 def wants_mlflow(mlflow: bool | None) -> bool:

@@ -45,7 +45,6 @@ class CarbonCallback(Callback):
         self.session = make_session(region, budget, log_every_n_steps or 10, output_dir, training_type,
                                     tracker_options)
         self.mlflow = mlflow
-        self._tracker_options = {"region": region, **tracker_options}
         self._global_step = self._epoch = 0
         self._log_here = True
         self._inference: InferenceSession | None = None
@@ -106,7 +105,7 @@ class CarbonCallback(Callback):
     def _begin_inference(self, mode: str) -> None:
         if self.session.tracker.running:
             return  # validation inside fit(): part of training
-        self._inference = InferenceSession(mode, self._tracker_options, self._output_dir()).begin()
+        self._inference = InferenceSession(mode, self.session.options.tracker_arguments(), self._output_dir()).begin()
 
     def _inference_batch(self, batch: int, count: int | None) -> None:
         if self._inference is not None:

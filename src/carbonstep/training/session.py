@@ -17,48 +17,41 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any, Mapping
 
-from carbonstep._version import __version__
 from carbonstep.measure import distributed
 from carbonstep.measure.tracker import Snapshot, Tracker
 from carbonstep.mlflow_io import names
-from carbonstep.report.context import slurm_tags
 from carbonstep.report.record import RunReport
 from carbonstep.sinks.base import Sink
 from carbonstep.training import scope
-from carbonstep.training.budget import Budget, Decision
+from carbonstep.training.budget import Decision
+from carbonstep.training.budget_check import BudgetChecks
+from carbonstep.training.mlflow_record import end_tags, final_metrics, run_params, start_tags, usage_record
+from carbonstep.training.options import TrainingOptions
+from carbonstep.training.resume import Resumable
+from carbonstep.training.signals import EndOnSignal
 
 log = logging.getLogger("carbonstep")
 CUMULATIVE = names.CUMULATIVE
 
 
-class TrainingSession:
-    """Measures one training run for a callback: marks, logging cadence, budget, report."""
+class TrainingSession(BudgetChecks, EndOnSignal, Resumable):
+    """Measures one training run for a callback: marks, logging cadence, budget, report; checkpoints and the
+    end on a signal come from its parts (:mod:`~carbonstep.training.resume`, :mod:`~carbonstep.training.signals`)."""
 
-    def __init__(
-        self,
-        tracker_options: Mapping[str, Any],
-        budget: Budget | None = None,
-        log_every_n_steps: int | None = None,
-        output_dir: str | os.PathLike[str] | None = None,
-        training_type: str = "pre-training",
-        summary: bool = True,
-    ) -> None:
-        options = {**tracker_options, "output_dir": None}  # the session writes the report itself, at end()
-        self._tracker_options = options  # a second fit() starts a fresh Tracker from them
-        self.tracker = Tracker(**options)  # validates the configuration at once
-        if budget is not None and not isinstance(budget, Budget):
-            raise TypeError(f"budget must be a carbonstep.Budget, got {type(budget).__name__}")
-        self.budget = budget
-        self.log_every_n_steps = log_every_n_steps
-        self.output_dir = Path(output_dir) if output_dir is not None else None
-        self.training_type = training_type
-        self.summary = summary
+    def __init__(self, options: TrainingOptions) -> None:
+        if not isinstance(options, TrainingOptions):
+            raise TypeError(f"options must be a carbonstep TrainingOptions, got {type(options).__name__}")
+        self.options = options  #: as the adapter received them; a second fit() starts a fresh Tracker from them
+        self.tracker = Tracker(**options.tracker_arguments())  # validates the configuration at once
+        self.budget = options.budget
+        self.log_every_n_steps = options.log_every_n_steps
+        self.output_dir = Path(options.output_dir) if options.output_dir is not None else None
+        self.training_type = options.training_type
+        self.summary = options.summary
         self.rank = 0
         self.world_size = 1
         self.distributed = False  #: several ranks in a torch.distributed process group: totals are reduced
@@ -105,13 +98,13 @@ class TrainingSession:
         self._catch_sigterm()
         self._epoch_start = self.job_totals(self.tracker.snapshot(refresh=False))
         if sink is not None:
-            sink.log_params(self._params())
-            sink.set_tags({names.VERSION: __version__, **slurm_tags()})
+            sink.log_params(run_params(self.tracker))
+            sink.set_tags(start_tags())
 
     def _next_run(self) -> None:
         """Forget the finished run: a new Tracker, no report, no per-run records. Offsets and epoch costs are
         kept only when ``load_state_dict()`` came in between (a resume from a checkpoint)."""
-        self.tracker = Tracker(**self._tracker_options)
+        self.tracker = Tracker(**self.options.tracker_arguments())
         self.report = self.rank_report = self.report_path = self.decision = self.latest = self.sink = None
         self.messages, self.validations = [], []
         self.last_step, self._logged_step, self._micro_count = 0, None, 0.0
@@ -121,19 +114,6 @@ class TrainingSession:
             self.epoch_costs = []
             self._epoch_start = dict(self.offset)
         self._restored = False
-
-    def _params(self) -> dict[str, Any]:
-        t = self.tracker
-        intensity = t.intensity()
-        devices = ", ".join(f"{name} ({method})" for name, _, method in t.devices)
-        return {
-            names.REGION: intensity.region or intensity.region_name,
-            names.INTENSITY_G_PER_KWH: round(intensity.g_per_kwh, 3),
-            names.INTENSITY_SOURCE: intensity.source, names.INTENSITY_YEAR: intensity.year or "",
-            names.INTENSITY_BASIS: intensity.basis, names.PUE: t.pue, names.WUE: t.wue,
-            names.METHODS: ", ".join(sorted({f"{domain}: {method}" for _, domain, method in t.devices})),
-            names.DEVICES: devices[:6000], names.ATTRIBUTION: t.attribution,
-        }
 
     def cumulative(self, snap: Snapshot) -> dict[str, float]:
         """This process's totals since the first segment (resume included), with average power."""
@@ -217,74 +197,6 @@ class TrainingSession:
             self.sink.log_metrics(metrics, step)
         return metrics, self._budget_decision(epoch, totals)
 
-    def _budget_decision(self, epoch: int, totals: Mapping[str, float]) -> Decision | None:
-        """The budget's decision for the whole job, reduced across ranks here and nowhere else."""
-        if self.budget is None:
-            return None
-        spent = {"kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"], "water_l": totals["water_l"]}
-        decision = self.budget.check(epoch, spent, self.epoch_costs)
-        stop = distributed.any_rank(decision.stop) if self.distributed else decision.stop
-        if not stop:
-            return decision
-        self.record_stop(decision, epoch)
-        return self.decision
-
-    def record_stop(self, decision: Decision | None, epoch: int) -> str:
-        """Record that training stops after ``epoch`` (this rank's decision, or another rank's); called by
-        :meth:`epoch_end` when the budget stops the job."""
-        if decision is None or not decision.stop:
-            base = decision or Decision(False, epoch, "", 0.0, 0.0, 0.0, "")
-            decision = Decision(True, epoch, base.quantity, base.spent, base.projected, base.limit,
-                                f"another rank's budget check stopped training after epoch {epoch}")
-        self.decision = decision
-        if self.sink is not None:
-            self.sink.set_tags(names.budget_tags(decision.to_dict()))
-        log.warning("carbonstep: %s", decision.reason)
-        return decision.reason
-
-    def _catch_sigterm(self) -> None:
-        """On SIGTERM (a scheduler's preemption, ``kill``): write the report marked wasted, then do what the
-        signal did before (the framework's handler, or terminate)."""
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal handlers can only be set from the main thread
-        try:
-            self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
-        except ValueError:
-            self._previous_sigterm = None
-
-    def _on_sigterm(self, signum: int, frame: Any) -> None:
-        """Write the report, then do what SIGTERM did before. Never waits on a lock the interrupted code may
-        hold: the tracker's reads are on its own thread and every wait is bounded. If ``end()`` was already
-        under way on this thread, the signal waits until it has written the report."""
-        if self._ending:
-            self._deferred_signal = signum
-            return
-        previous = self._previous_sigterm
-        self._restore_sigterm()
-        if self.report is None and self.tracker.running:
-            self.end("interrupted")
-        self._forward_sigterm(previous, signum, frame)
-
-    @staticmethod
-    def _forward_sigterm(previous: Any, signum: int, frame: Any) -> None:
-        if callable(previous):
-            previous(signum, frame)
-        elif previous in (signal.SIG_DFL, None):
-            os.kill(os.getpid(), signum)  # the default action, now that the report is safe
-
-    def _restore_sigterm(self) -> None:
-        if self._previous_sigterm is not None and threading.current_thread() is threading.main_thread():
-            if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
-                signal.signal(signal.SIGTERM, self._previous_sigterm)
-            self._previous_sigterm = None
-
-    def _end_at_exit(self) -> None:
-        """The interpreter exits with the session open: an uncaught exception, Ctrl-C, ``sys.exit``."""
-        if self.report is None and self.tracker.running:  # not running in a forked child
-            uncaught = getattr(sys, "last_type", None)  # set by Python for an exception nobody caught
-            interrupted = uncaught is not None and issubclass(uncaught, KeyboardInterrupt)
-            self.end("interrupted" if interrupted else "failed")
-
     def end(self, status: str = "completed") -> RunReport:
         """Stop measuring, write the report(s), send the rest to the sink (idempotent).
 
@@ -337,16 +249,10 @@ class TrainingSession:
         self.report = job if self.rank == 0 or self.world_size == 1 else own
         scope.session_ended(self)  # the trial around this run (if any) takes this report and measures on
         if self.sink is not None:
-            tags = {names.STATUS: status, names.WASTED: str(job.wasted).lower()}
+            tags = end_tags(status, job)
             if self.world_size == 1 or together:  # a lone rank's figures are not the job's: not logged as such
-                from carbonstep.report.usage_record import usage_figures, usage_tags
-
-                try:  # what `carbonstep usage` counts and groups by
-                    figures, labels = usage_figures(job), usage_tags(job)
-                except Exception as exc:  # noqa: BLE001 - a derived figure must never fail the run's end
-                    log.warning("carbonstep: usage figures not logged: %s", exc)
-                    figures, labels = {}, {}
-                self.sink.log_metrics({**final, **figures}, self.last_step)
+                figures, labels = usage_record(job)  # what `carbonstep usage` counts and groups by
+                self.sink.log_metrics(final_metrics(final, figures), self.last_step)
                 tags.update(labels)
             self.sink.set_tags(tags)
             if self.report_path is not None:  # always set above; the check is for the type
@@ -374,27 +280,3 @@ class TrainingSession:
             self.messages.append(message)
             log.warning("carbonstep: %s", message)
         return written
-
-    # -- checkpoint and resume -----------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """The footprint so far, epoch costs, budget and decision: saved in a checkpoint."""
-        if self.report is not None:
-            totals = self.report.extra["cumulative_with_resume"]
-        elif self.distributed and self.latest is not None:
-            totals = self.latest  # the job totals of the last reduction: no collective here
-        elif self.tracker.running:
-            totals = self.cumulative(self.tracker.snapshot())  # checkpoints are rare: take a fresh sample
-        else:
-            totals = self.offset
-        return {"offset": {k: totals[k] for k in CUMULATIVE}, "epoch_costs": list(self.epoch_costs),
-                "budget": None if self.budget is None else {**self.budget.limits(), "predict": self.budget.predict},
-                "decision": self.decision.to_dict() if self.decision else None, "version": __version__}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume from :meth:`state_dict`: totals continue from the saved ones."""
-        self._restored = self.report is not None  # a resume after a finished run: the next begin() keeps these
-        self.offset = {k: float(state["offset"].get(k, 0.0)) for k in CUMULATIVE}
-        self.epoch_costs = [dict(c) for c in state.get("epoch_costs", [])]
-        if self.budget is None and state.get("budget"):
-            self.budget = Budget(**state["budget"])  # the budget survives resume
-        self._epoch_start = dict(self.offset)
