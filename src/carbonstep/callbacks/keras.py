@@ -14,12 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from carbonstep.callbacks.common import make_session, mlflow_sink, progress_units, wants_mlflow
-from carbonstep.errors import require
+from carbonstep.errors import MissingExtraError
 from carbonstep.report.record import RunReport
 from carbonstep.training.budget import Budget
 from carbonstep.training.inference import InferenceSession
 
-Callback: Any = require("keras", "keras").callbacks.Callback
+try:
+    import keras
+except ImportError as exc:
+    raise MissingExtraError("keras", "keras") from exc
+
+Callback: Any = keras.callbacks.Callback
 
 
 def _autolog_active() -> bool:

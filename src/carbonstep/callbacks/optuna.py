@@ -42,7 +42,7 @@ from typing import Any, Callable, Sequence
 
 from carbonstep.analysis.study.study import TrialCost
 from carbonstep.callbacks.study_budget import check_study_budget, figures_of, study_totals, trial_costs
-from carbonstep.errors import ConfigError, require
+from carbonstep.errors import ConfigError, MissingExtraError
 from carbonstep.measure.tracker import Tracker
 from carbonstep.mlflow_io import names
 from carbonstep.mlflow_io.trial import TrialRun, objective_metrics
@@ -56,7 +56,11 @@ SESSION_STATUS = {"completed": "completed", "pruned": "interrupted", "failed": "
 
 
 def _optuna() -> Any:
-    return require("optuna", "optuna")
+    try:
+        import optuna
+    except ImportError as exc:
+        raise MissingExtraError("optuna", "optuna") from exc
+    return optuna
 
 
 class TrialMeter:
