@@ -12,7 +12,7 @@ from carbonstep.mlflow_io.sink import MlflowSink
 
 
 def test_only_the_mlflow_package_imports_mlflow() -> None:
-    graph = grimp.build_graph("carbonstep", include_external_packages=True)
+    graph = grimp.build_graph("carbonstep", include_external_packages=True, cache_dir=None)
     importers = {m for m in graph.find_modules_that_directly_import("mlflow")}
     assert importers and all(m.startswith("carbonstep.mlflow_io.") for m in importers), importers
 
