@@ -25,9 +25,13 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from carbonstep import Budget  # noqa: E402
-from carbonstep.analysis.study.study import analyse  # noqa: E402
 from carbonstep.lightning import CarbonCallback as LightningCarbon  # noqa: E402
-from carbonstep.optuna import CarbonCallback, study_totals, trial_costs  # noqa: E402
+from carbonstep.optuna import (  # noqa: E402
+    CarbonCallback,
+    analyse,  # noqa: E402
+    study_totals,
+    trial_costs,
+)
 
 
 class Regressor(pl.LightningModule):

@@ -40,7 +40,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from carbonstep.analysis.study.study import TrialCost
+from carbonstep.analysis.study.study import StudyAnalysis, TrialCost, analyse
 from carbonstep.callbacks.study_budget import check_study_budget, figures_of, study_totals, trial_costs
 from carbonstep.errors import ConfigError, MissingExtraError
 from carbonstep.measure.tracker import Tracker
@@ -346,4 +346,7 @@ def load_trials(storage: str, study_name: str | None) -> tuple[list[TrialCost], 
     return trial_costs(study), study.direction.name.lower(), study_name
 
 
-__all__ = ["CarbonCallback", "check_study_budget", "load_trials", "study_totals", "trial_costs"]
+__all__ = [
+    "CarbonCallback", "StudyAnalysis", "TrialCost", "analyse", "check_study_budget", "load_trials", "study_totals",
+    "trial_costs",
+]
