@@ -26,12 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from carbonstep import Budget  # noqa: E402
 from carbonstep.lightning import CarbonCallback as LightningCarbon  # noqa: E402
-from carbonstep.optuna import (  # noqa: E402
-    CarbonCallback,
-    analyse,  # noqa: E402
-    study_totals,
-    trial_costs,
-)
+from carbonstep.optuna import CarbonCallback, analyse, study_totals, trial_costs  # noqa: E402
 
 
 class Regressor(pl.LightningModule):

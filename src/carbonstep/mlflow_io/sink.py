@@ -131,7 +131,7 @@ class MlflowSink:
     def _create_run(self, experiment: str | None, run_name: str | None) -> str | None:
         name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or "Default"
         try:
-            reason = unreachable_reason(self.tracking_uri)
+            reason = unreachable_reason(str(self.tracking_uri))
             if reason:
                 raise ConnectionError(reason)
             found = self.client.get_experiment_by_name(name)
@@ -214,7 +214,7 @@ class MlflowSink:
         if not batch or self._run_id is None:
             return not batch
         try:
-            reason = unreachable_reason(self.tracking_uri)
+            reason = unreachable_reason(str(self.tracking_uri))
             if reason:
                 raise ConnectionError(reason)
             send(self.client, self._entities, self._run_id, batch)
