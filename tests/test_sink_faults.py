@@ -22,7 +22,8 @@ from mlflow import MlflowClient
 
 from carbonstep.errors import CarbonstepError, ConfigError, SinkError
 from carbonstep.mlflow_io.ledger import read_ledger
-from carbonstep.mlflow_io.sink import MlflowSink, sync_ledger, sync_ledger_details
+from carbonstep.mlflow_io.sink import MlflowSink
+from carbonstep.mlflow_io.sync import sync_ledger, sync_ledger_details
 from carbonstep.report.record import RunReport
 
 from .mlflow_server import free_port

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from carbonstep.mlflow_io.sink import MlflowSink, sync_ledger_details
+from carbonstep.mlflow_io.sink import MlflowSink
+from carbonstep.mlflow_io.sync import sync_ledger_details
 from carbonstep.report.record import RunReport
 from carbonstep.report.summary import render
 

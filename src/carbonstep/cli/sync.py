@@ -21,7 +21,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``carbonstep sync``."""
-    from carbonstep.mlflow_io.sink import sync_ledger_details
+    from carbonstep.mlflow_io.sync import sync_ledger_details
 
     for path in args.ledgers:
         try:
