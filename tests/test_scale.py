@@ -17,10 +17,10 @@ from carbonstep.measure.distributed import Place, environment_place
 from carbonstep.measure.readers import discover
 from carbonstep.measure.readers.nvml import discover_nvml
 from carbonstep.measure.readers.process import ProcessTree
+from carbonstep.report.context import slurm_tags
 from carbonstep.report.merge import merge
 from carbonstep.report.record import Device, Intensity, RunReport
 from carbonstep.testing import CounterReader, ManualClock
-from carbonstep.training.session import slurm_tags
 
 from .fake_nvml import FakeGpu, FakeNvml
 from .test_rapl import make_zone
