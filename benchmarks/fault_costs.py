@@ -45,7 +45,7 @@ def logged_step_cost(points: int, folder: Path, constant: bool = False) -> float
 def plan_cost(rows: int, folder: Path) -> tuple[float, float]:
     """CPU seconds to read a forecast of ``rows`` rows, and to find the best start of a 6 h job in it."""
     from carbonstep.accounting.timeseries import read_series
-    from carbonstep.analysis.plan import best_start
+    from carbonstep.analysis.plan.plan import best_start
 
     path = write_forecast(folder / f"forecast-{rows}.csv", rows, 1.7e9)
     started = time.process_time()  # CPU seconds: the figure a loaded machine does not inflate

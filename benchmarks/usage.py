@@ -2,7 +2,7 @@
 
     python benchmarks/usage.py [--files 10000] [--runs 10000] [--marks 200] [--cache DIR]
 
-The data is the synthetic month (:mod:`carbonstep.analysis.usage_synthetic`), kept in ``--cache`` between
+The data is the synthetic month (:mod:`carbonstep.testing.usage_synthetic`), kept in ``--cache`` between
 runs. Report files are written with ``RunReport.save`` (multi-rank jobs as a job report beside its ranks').
 The MLflow store is SQLite; its runs carry exactly the metrics, params and tags carbonstep's sink logs
 (``usage_synthetic.mlflow_run_data``), inserted through MLflow's own SQLAlchemy models in one transaction
@@ -51,7 +51,7 @@ def usage_command(args: list[str]) -> tuple[float, float, float]:
 
 def reports(folder: Path, files: int, marks: int) -> tuple[int, float]:
     """The report folder (written once): (jobs, MiB on disk)."""
-    from carbonstep.analysis.usage_synthetic import write_month_files
+    from carbonstep.testing.usage_synthetic import write_month_files
 
     done = folder / "DONE.txt"
     if not done.exists():
@@ -73,7 +73,7 @@ def mlflow_store(path: Path, runs: int) -> str:
     from mlflow.store.tracking.dbmodels import models
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    from carbonstep.analysis.usage_synthetic import MonthGenerator, mlflow_run_data
+    from carbonstep.testing.usage_synthetic import MonthGenerator, mlflow_run_data
 
     start = time.perf_counter()
     client = mlflow.MlflowClient(uri)

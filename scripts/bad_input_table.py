@@ -75,7 +75,7 @@ def _cli(*argv: str) -> str:
 
 def file_cases(tmp: Path) -> list[Case]:
     from carbonstep.accounting.timeseries import read_series
-    from carbonstep.analysis.plan import read_sites
+    from carbonstep.analysis.plan.plan import read_sites
 
     def series_warnings(name: str, text: str) -> object:
         return list(read_series(_file(tmp, name, text)).warnings)
@@ -145,7 +145,7 @@ def file_cases(tmp: Path) -> list[Case]:
 
 
 def report_cases(tmp: Path) -> list[Case]:
-    from carbonstep.analysis.merge import merge
+    from carbonstep.report.merge import merge
     from carbonstep.report.record import RunReport
 
     good = json.loads(_measured_report().to_json())
@@ -187,7 +187,7 @@ def report_cases(tmp: Path) -> list[Case]:
 
 
 def cli_cases(tmp: Path) -> list[Case]:
-    from carbonstep.analysis.plan import parse_duration
+    from carbonstep.analysis.plan.plan import parse_duration
 
     forecast = _file(tmp, "forecast.csv", GOOD_SERIES)
     plan = ["plan", "--kwh", "1", "--duration", "1h", "--forecast", forecast, "--now"]
@@ -240,7 +240,7 @@ def _with_truncated_report(runs: Path) -> str:
 
 
 def optuna_cases(tmp: Path) -> list[Case]:
-    from carbonstep.analysis.study import analyse
+    from carbonstep.analysis.study.study import analyse
     from carbonstep.optuna import CarbonCallback
 
     missing = f"sqlite:///{tmp}/missing.db"

@@ -11,8 +11,9 @@ times run-to-run noise of mean 1 and coefficient of variation ``cv``:
   P(Z < −2.5) = 0.6 % of draws, at 20 % and 5 % practically none).
 
 The two recipes share the noise's distribution, so their true ratio (of means, of medians, of geometric means)
-is the ratio of their true values. Every study is judged by ``compare_stats.log_ratio_intervals``, the function
-``compare`` itself uses, vectorised over studies. Fixed seeds: the tables are the same on every run.
+is the ratio of their true values. Every study is judged by
+``carbonstep.analysis.compare.stats.log_ratio_intervals``, the function ``compare`` itself uses, vectorised over
+studies. Fixed seeds: the tables are the same on every run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from carbonstep.analysis import compare_stats as stats  # noqa: E402
+from carbonstep.analysis.compare import stats  # noqa: E402
 
 STUDIES = 20_000  #: simulated studies per case
 SEED = 20261203

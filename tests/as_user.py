@@ -20,16 +20,16 @@ def main() -> int:
     import socket  # noqa: F401
     import tempfile
 
-    import carbonstep.analysis.usage  # noqa: F401
-    import carbonstep.analysis.usage_cli  # noqa: F401
-    import carbonstep.analysis.usage_html  # noqa: F401
-    import carbonstep.analysis.usage_record  # noqa: F401
-    import carbonstep.analysis.usage_sources  # noqa: F401
+    import carbonstep.analysis.usage.html  # noqa: F401
+    import carbonstep.analysis.usage.sources  # noqa: F401
+    import carbonstep.analysis.usage.usage  # noqa: F401
+    import carbonstep.cli.usage  # noqa: F401
     import carbonstep.measure.distributed  # noqa: F401
     import carbonstep.measure.readers.base  # noqa: F401
     import carbonstep.measure.sampler  # noqa: F401
     import carbonstep.measure.totals  # noqa: F401
     import carbonstep.report.summary  # noqa: F401
+    import carbonstep.report.usage_record  # noqa: F401
     from carbonstep import Tracker
     from carbonstep.cli import main as cli
     from carbonstep.testing import ScriptedReader

@@ -17,9 +17,10 @@ import threading
 import time
 from pathlib import Path
 
-from carbonstep.callbacks.session import TrainingSession
 from carbonstep.errors import CarbonstepError
 from carbonstep.testing import CounterReader
+from carbonstep.training.options import TrainingOptions
+from carbonstep.training.session import TrainingSession
 
 SLOW_READ_S = 0.3
 FAULT_AT_READ = 10
@@ -45,8 +46,9 @@ def main() -> None:
     mode, out = sys.argv[1], Path(sys.argv[2])
     steps = [0]
     interval = 0.05 if mode in ("signals", "hung", "raising") else 0.02
-    session = TrainingSession({"intensity": 100.0, "readers": [_device(mode, steps)], "interval_s": interval},
+    options = TrainingOptions(intensity=100.0, tracker={"readers": [_device(mode, steps)], "interval_s": interval},
                               summary=False)
+    session = TrainingSession(options)
     session.begin(None, out, 1)
     progress = os.open(out / "progress", os.O_WRONLY | os.O_CREAT, 0o644)
     for step in range(1, 10**9):

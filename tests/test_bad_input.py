@@ -15,7 +15,7 @@ import pytest
 
 from carbonstep import Tracker
 from carbonstep.accounting.timeseries import read_series
-from carbonstep.analysis.plan import read_sites
+from carbonstep.analysis.plan.plan import read_sites
 from carbonstep.cli import main
 from carbonstep.errors import ConfigError, DataFileError
 from carbonstep.measure.readers import Discovery, Unavailable

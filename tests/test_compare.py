@@ -12,8 +12,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from carbonstep import ConfigError, compare
-from carbonstep.callbacks.session import TrainingSession
 from carbonstep.testing import ScriptedReader
+from carbonstep.training.options import TrainingOptions
+from carbonstep.training.session import TrainingSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integrations" / "gelu_study"))
 
@@ -93,8 +94,8 @@ def test_report_files_plot_and_cli(store, tmp_path: Path) -> None:
     uri, client, exp = store
     paths = []
     for name, losses in (("a", [2.0, 1.0, 0.5]), ("b", [1.8, 0.9, 0.6])):
-        session = TrainingSession({"intensity": 100.0, "interval_s": 0.01, "name": name,
-                                   "readers": [ScriptedReader("g", "gpu", lambda t: 500.0)]}, summary=False)
+        session = TrainingSession(TrainingOptions.of(**{"intensity": 100.0, "interval_s": 0.01, "name": name,
+                                   "readers": [ScriptedReader("g", "gpu", lambda t: 500.0)]}, summary=False))
         session.begin(None, tmp_path / name, 1)
         for step, loss in enumerate(losses):
             session.step(step, 0)

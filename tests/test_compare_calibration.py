@@ -17,9 +17,10 @@ import numpy
 import pytest
 
 from carbonstep import compare
-from carbonstep.analysis import compare_stats as stats
-from carbonstep.callbacks.session import TrainingSession
+from carbonstep.analysis.compare import stats
 from carbonstep.testing import ScriptedReader
+from carbonstep.training.options import TrainingOptions
+from carbonstep.training.session import TrainingSession
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,8 +85,9 @@ LOSSES = (2.0, 1.0, 0.5, 0.25)
 def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A real report (a session with a scripted GPU), whose validation records the studies then replace."""
     folder = tmp_path_factory.mktemp("template")
-    session = TrainingSession({"intensity": 100.0, "interval_s": 0.01, "name": "t",
-                               "readers": [ScriptedReader("g", "gpu", lambda t: 500.0)]}, summary=False)
+    session = TrainingSession(TrainingOptions.of(**{"intensity": 100.0, "interval_s": 0.01, "name": "t",
+                                                    "readers": [ScriptedReader("g", "gpu", lambda t: 500.0)]},
+                                                 summary=False))
     session.begin(None, folder, 1)
     for step, loss in enumerate(LOSSES):
         session.step(step, 0)

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
 from carbonstep import ConfigError, compare
-from carbonstep.analysis import compare_stats as stats
+from carbonstep.analysis.compare import stats
 
 STEPS = range(10, 310, 10)
 
@@ -160,7 +160,7 @@ def test_methods_without_an_error_figure_cannot_be_ranked(store) -> None:
 
 
 def test_importing_compare_loads_no_heavy_module() -> None:
-    code = ("import sys, carbonstep, carbonstep.cli, carbonstep.analysis.compare; "
+    code = ("import sys, carbonstep, carbonstep.cli, carbonstep.analysis.compare.compare; "
             "heavy = {'numpy', 'scipy', 'matplotlib', 'mlflow', 'torch'}; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -13,13 +13,14 @@ import pytest
 from carbonstep import ConfigError, Tracker
 from carbonstep.accounting.curve import CarbonCurve
 from carbonstep.accounting.factors import build_accounting
-from carbonstep.callbacks.budget import Budget
-from carbonstep.callbacks.inference import InferenceSession
-from carbonstep.callbacks.session import TrainingSession
 from carbonstep.measure.config import TrackerConfig, tracker_config
 from carbonstep.measure.distributed import Place
 from carbonstep.report.builder import RunFacts, build_report, utc_iso
 from carbonstep.testing import CounterReader, ManualClock, ScriptedReader
+from carbonstep.training.budget import Budget
+from carbonstep.training.inference import InferenceSession
+from carbonstep.training.options import TrainingOptions
+from carbonstep.training.session import TrainingSession
 from carbonstep.vocabulary import Domain, Method
 
 J_PER_KWH = 3.6e6
@@ -168,8 +169,9 @@ def test_the_carbon_curve_weights_a_time_series_by_energy(tmp_path: Path) -> Non
 
 # -- sessions: joined to a job at start, inference without a framework, one budget reduction --------
 def test_the_training_session_joins_the_job_without_assigning_tracker_attributes(tmp_path: Path) -> None:
-    session = TrainingSession({"intensity": 100, "readers": [CounterReader("c", "cpu", lambda: 1.0)]},
+    options = TrainingOptions(intensity=100, tracker={"readers": [CounterReader("c", "cpu", lambda: 1.0)]},
                               output_dir=tmp_path, summary=False)
+    session = TrainingSession(options)
     proposed = session.tracker.run_id
     session.begin(None, tmp_path, 1)
     assert session.tracker.run_id == proposed and session.tracker.place is not None
@@ -205,9 +207,10 @@ def test_inference_session_without_a_framework(tmp_path: Path) -> None:
 
 def test_the_session_decides_and_records_the_budget_stop(tmp_path: Path) -> None:
     joules = [0.0]
-    session = TrainingSession({"intensity": 100, "readers": [CounterReader("c", "cpu", lambda: joules[0])]},
+    options = TrainingOptions(intensity=100, tracker={"readers": [CounterReader("c", "cpu", lambda: joules[0])]},
                               budget=Budget(kwh=1500 / J_PER_KWH, predict=False), output_dir=tmp_path,
                               summary=False)
+    session = TrainingSession(options)
     session.begin(None, tmp_path, 1)
     joules[0] = 1000.0
     _, first = session.epoch_end(0, 1)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from carbonstep.measure.readers.cpu_power import cpu_power_model
 from carbonstep.measure.readers.estimate import (
     CpuEstimateReader,
     CpuTopology,
     cpu_model_name,
-    cpu_power_model,
     cpu_topology,
 )
 

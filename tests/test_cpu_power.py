@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from carbonstep.measure.readers.cpu_power import cpu_power_model
 from carbonstep.measure.readers.estimate import (
     CPU_TABLE,
     CpuTopology,
     cpu_model_name,
-    cpu_power_model,
     cpu_table,
     cpu_topology,
     normalise_cpu_name,

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from carbonstep import Budget, ConfigError, Tracker
 from carbonstep.accounting.regions import lookup
 from carbonstep.accounting.timeseries import EARLIEST_S, LATEST_S, parse_time
-from carbonstep.analysis.plan import parse_duration
+from carbonstep.analysis.plan.plan import parse_duration
 from carbonstep.cli import main
 from carbonstep.errors import CarbonstepError
 from carbonstep.testing import ScriptedReader

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from carbonstep import Tracker
 from carbonstep.accounting.timeseries import EARLIEST_S, LATEST_S, IntensitySeries, read_series
-from carbonstep.analysis.merge import merge
-from carbonstep.analysis.plan import SITE_COLUMNS, read_sites
+from carbonstep.analysis.plan.plan import SITE_COLUMNS, read_sites
 from carbonstep.errors import CarbonstepError, DataFileError
+from carbonstep.mlflow_io.ledger_check import read_ledger
 from carbonstep.report.loading import NON_NEGATIVE
+from carbonstep.report.merge import merge
 from carbonstep.report.record import RunReport
 from carbonstep.report.summary import render
-from carbonstep.sinks.ledger_check import read_ledger
 from carbonstep.testing import ScriptedReader
 
 from .fuzz_inputs import (

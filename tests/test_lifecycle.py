@@ -14,12 +14,13 @@ from typing import Any, Mapping
 import pytest
 
 from carbonstep import Tracker
-from carbonstep.callbacks.session import TrainingSession
 from carbonstep.measure.readers.base import counter_delta
 from carbonstep.measure.readers.process import ProcessTree
 from carbonstep.measure.sampler import Sampler
 from carbonstep.measure.totals import MAX_PENDING_MARKS, EnergyTotals
 from carbonstep.testing import CounterReader, ManualClock
+from carbonstep.training.options import TrainingOptions
+from carbonstep.training.session import TrainingSession
 
 KWH = 3.6e6
 
@@ -147,7 +148,8 @@ class RecordingSink:
 
 def _session(steps: list[int]) -> TrainingSession:
     reader = CounterReader("steps", "gpu", lambda: steps[0] * 10.0)
-    return TrainingSession({"intensity": 100.0, "readers": [reader], "interval_s": 0.02}, summary=False)
+    options = TrainingOptions(intensity=100.0, tracker={"readers": [reader], "interval_s": 0.02}, summary=False)
+    return TrainingSession(options)
 
 
 def test_a_second_run_of_one_session_is_a_fresh_measurement(tmp_path: Path) -> None:

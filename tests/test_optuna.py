@@ -13,7 +13,7 @@ import pytest
 
 from carbonstep import Budget, ConfigError
 from carbonstep.accounting.water import water_of
-from carbonstep.analysis.study import TrialCost, analyse, best_so_far, milestones
+from carbonstep.analysis.study.study import TrialCost, analyse, best_so_far, milestones
 from carbonstep.cli import main as cli_main
 from carbonstep.optuna import CarbonCallback, check_study_budget, study_totals, trial_costs
 from carbonstep.testing import CounterReader

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from carbonstep import ConfigError, Tracker
 from carbonstep.accounting.regions import lookup
 from carbonstep.accounting.timeseries import read_series
-from carbonstep.analysis.plan import best_start, parse_duration, rank_sites, read_sites
+from carbonstep.analysis.plan.plan import best_start, parse_duration, rank_sites, read_sites
 from carbonstep.cli import main as cli
 from carbonstep.errors import DataFileError
 from carbonstep.measure.readers.nvml import discover_nvml
@@ -215,7 +215,7 @@ def _reference_co2_kg(series, start_s: float, duration_s: float, kwh: float, pro
        st.lists(st.floats(0.01, 1.0), min_size=1, max_size=5))
 def test_the_running_integral_costs_a_job_as_the_cuts_did(values, duration_share, start_share, weights) -> None:
     from carbonstep.accounting.timeseries import IntensitySeries
-    from carbonstep.analysis.plan import job_co2_kg
+    from carbonstep.analysis.plan.plan import job_co2_kg
 
     series = IntensitySeries(tuple(1.7e9 + 300.0 * i for i in range(len(values))), tuple(values), "h")
     span = 300.0 * len(values)
@@ -229,7 +229,7 @@ def test_the_running_integral_costs_a_job_as_the_cuts_did(values, duration_share
 
 def test_planning_is_linear_in_the_forecast_and_reports_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     from carbonstep.accounting.timeseries import IntensitySeries
-    from carbonstep.analysis import plan
+    from carbonstep.analysis.plan import plan
 
     reads: list[int] = []
     original = plan.SeriesIntegral.at
@@ -251,7 +251,7 @@ def test_planning_is_linear_in_the_forecast_and_reports_progress(monkeypatch: py
 def test_cli_plan_says_its_progress_on_a_long_forecast(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from carbonstep.accounting import timeseries
-    from carbonstep.analysis import plan
+    from carbonstep.analysis.plan import plan
 
     monkeypatch.setattr(timeseries, "PROGRESS_ROWS", 500)
     monkeypatch.setattr(plan, "PROGRESS_STARTS", 500)

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from carbonstep import Budget, ConfigError, Tracker
 from carbonstep.accounting.regions import lookup
-from carbonstep.analysis.merge import merge
-from carbonstep.analysis.plan import parse_duration, read_sites
+from carbonstep.analysis.plan.plan import parse_duration, read_sites
 from carbonstep.errors import DataFileError
+from carbonstep.report.merge import merge
 
 from .test_scale import _report
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from carbonstep import ConfigError, Tracker
-from carbonstep.analysis.merge import merge
-from carbonstep.callbacks.session import slurm_tags
 from carbonstep.cli import main as cli
 from carbonstep.measure.distributed import Place, environment_place
 from carbonstep.measure.readers import discover
 from carbonstep.measure.readers.nvml import discover_nvml
 from carbonstep.measure.readers.process import ProcessTree
+from carbonstep.report.context import slurm_tags
+from carbonstep.report.merge import merge
 from carbonstep.report.record import Device, Intensity, RunReport
 from carbonstep.testing import CounterReader, ManualClock
 

@@ -16,10 +16,10 @@ from typing import Iterator
 import pytest
 
 from carbonstep import Tracker
-from carbonstep.analysis.merge import merge
 from carbonstep.measure.distributed import Place, rank_path
+from carbonstep.mlflow_io.ledger import Ledger
+from carbonstep.report.merge import merge
 from carbonstep.report.record import RunReport, current_umask, write_atomic
-from carbonstep.sinks.ledger import Ledger
 from carbonstep.testing import ManualClock, ScriptedReader
 
 SRC = Path(__file__).parents[1] / "src"

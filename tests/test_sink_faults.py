@@ -21,9 +21,10 @@ import pytest
 from mlflow import MlflowClient
 
 from carbonstep.errors import CarbonstepError, ConfigError, SinkError
+from carbonstep.mlflow_io.ledger import read_ledger
+from carbonstep.mlflow_io.sink import MlflowSink
+from carbonstep.mlflow_io.sync import sync_ledger, sync_ledger_details
 from carbonstep.report.record import RunReport
-from carbonstep.sinks.ledger import read_ledger
-from carbonstep.sinks.mlflow import MlflowSink, sync_ledger, sync_ledger_details
 
 from .mlflow_server import free_port
 
@@ -187,7 +188,7 @@ def test_a_hung_server_delays_close_by_its_bound_only_and_sync_sends_later(store
 FORK_SCRIPT = r"""
 import json, os, sys, time
 from mlflow import MlflowClient
-from carbonstep.sinks.mlflow import MlflowSink
+from carbonstep.mlflow_io.sink import MlflowSink
 uri, ledger, out = sys.argv[1:4]
 sink = MlflowSink(tracking_uri=uri, experiment="fork", ledger_path=ledger, flush_interval_s=0.05)
 sink.log_metrics({"energy_kwh": 1.0}, 1)
@@ -225,7 +226,7 @@ def test_a_forked_child_neither_hangs_nor_resends_nor_ends_the_parents_run(store
 
 
 def test_sync_and_compare_against_a_dead_server_answer_within_seconds(tmp_path: Path) -> None:
-    from carbonstep.analysis.compare import compare
+    from carbonstep.analysis.compare.compare import compare
 
     ledger = tmp_path / "carbonstep-mlflow-ledger.jsonl"
     sink = offline_sink(ledger, "0" * 32)

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from carbonstep.mlflow_io.sink import MlflowSink
+from carbonstep.mlflow_io.sync import sync_ledger_details
 from carbonstep.report.record import RunReport
 from carbonstep.report.summary import render
-from carbonstep.sinks.mlflow import MlflowSink, sync_ledger_details
 
 from .mlflow_server import MlflowServer
 from .tls_proxy import TlsProxy, make_ca_and_server_cert

@@ -14,17 +14,18 @@ from typing import Any, Mapping
 
 import pytest
 
-from carbonstep.analysis.merge import merge
-from carbonstep.analysis.usage import GROUPS, Filters, parse_moment, parse_since, summarise, table, to_csv
-from carbonstep.analysis.usage_record import UNKNOWN, usage_tags
-from carbonstep.analysis.usage_sources import _cut_marks, collect
-from carbonstep.analysis.usage_synthetic import Job, MonthGenerator, write_mlflow, write_month
-from carbonstep.callbacks.session import TrainingSession
+from carbonstep.analysis.usage.sources import _cut_marks, collect
+from carbonstep.analysis.usage.usage import GROUPS, Filters, parse_moment, parse_since, summarise, table, to_csv
 from carbonstep.cli import main
 from carbonstep.errors import ConfigError
 from carbonstep.report.context import run_context
+from carbonstep.report.merge import merge
 from carbonstep.report.record import RunReport
+from carbonstep.report.usage_record import UNKNOWN, usage_tags
 from carbonstep.testing import ScriptedReader
+from carbonstep.testing.usage_synthetic import Job, MonthGenerator, write_mlflow, write_month
+from carbonstep.training.options import TrainingOptions
+from carbonstep.training.session import TrainingSession
 
 NOVEMBER = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -220,7 +221,7 @@ def test_mlflow_store_paged_and_counted_once_with_reports(month: tuple[Path, lis
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     some = jobs[:12]
     write_mlflow(uri, some)
-    from carbonstep.analysis.usage_sources import Collected, read_mlflow
+    from carbonstep.analysis.usage.sources import Collected, read_mlflow
 
     side = Collected()
     records = read_mlflow(uri, None, None, None, side, page_size=5)  # three pages
@@ -242,7 +243,7 @@ def test_mlflow_store_paged_and_counted_once_with_reports(month: tuple[Path, lis
 
 @pytest.mark.slow
 def test_mlflow_server_over_http_paged(month: tuple[Path, list[Job]], tmp_path: Path) -> None:
-    from carbonstep.analysis.usage_sources import Collected, read_mlflow
+    from carbonstep.analysis.usage.sources import Collected, read_mlflow
 
     from .mlflow_server import MlflowServer
 
@@ -291,8 +292,8 @@ def test_runs_record_who_ran_them_and_the_sink_gets_usage_figures(tmp_path: Path
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     sink = RecordingSink()
-    session = TrainingSession({"intensity": 100.0, "interval_s": 0.01,
-                               "readers": [ScriptedReader("g", "gpu", lambda t: 300.0)]}, summary=False)
+    session = TrainingSession(TrainingOptions.of(**{"intensity": 100.0, "interval_s": 0.01,
+                               "readers": [ScriptedReader("g", "gpu", lambda t: 300.0)]}, summary=False))
     session.begin(sink, tmp_path, 1)
     for step in range(3):
         session.step(step, 0, count=16)

@@ -7,7 +7,7 @@ import argparse
 import textwrap
 from typing import Any
 
-from carbonstep.analysis.compare import Comparison
+from carbonstep.analysis.compare.compare import Comparison
 from carbonstep.report.units import format_energy_interval, format_mass_interval
 
 PORT = 5000

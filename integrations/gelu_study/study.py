@@ -35,7 +35,7 @@ from screen import EXPERIMENT, final_screen  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from ui_view import save_view  # noqa: E402
 
-from carbonstep.analysis.compare import compare, dump_json  # noqa: E402
+from carbonstep.analysis.compare.compare import compare, dump_json  # noqa: E402
 from carbonstep.lightning import CarbonCallback  # noqa: E402
 
 RECIPES = ("gelu", "gelu-4bit")

@@ -25,9 +25,8 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from carbonstep import Budget  # noqa: E402
-from carbonstep.analysis.study import analyse  # noqa: E402
 from carbonstep.lightning import CarbonCallback as LightningCarbon  # noqa: E402
-from carbonstep.optuna import CarbonCallback, study_totals, trial_costs  # noqa: E402
+from carbonstep.optuna import CarbonCallback, analyse, study_totals, trial_costs  # noqa: E402
 
 
 class Regressor(pl.LightningModule):

@@ -12,19 +12,19 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing alone costs 
 if TYPE_CHECKING:
     from typing import Any
 
-    from carbonstep.analysis.compare import Comparison, compare
-    from carbonstep.callbacks.budget import Budget
+    from carbonstep.analysis.compare.compare import Comparison, compare
     from carbonstep.errors import CarbonstepError, ConfigError, DataFileError, MissingExtraError
     from carbonstep.measure.tracker import Snapshot, Tracker
     from carbonstep.report.record import RunReport
+    from carbonstep.training.budget import Budget
 
 _EXPORTS = {
     "Tracker": "measure.tracker",
     "Snapshot": "measure.tracker",
     "RunReport": "report.record",
-    "Budget": "callbacks.budget",
-    "compare": "analysis.compare",
-    "Comparison": "analysis.compare",
+    "Budget": "training.budget",
+    "compare": "analysis.compare.compare",
+    "Comparison": "analysis.compare.compare",
     "CarbonstepError": "errors",
     "ConfigError": "errors",
     "DataFileError": "errors",

@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from carbonstep.callbacks.lightning import LightningHooks
-from carbonstep.errors import require
+from carbonstep.errors import MissingExtraError
 
-Callback: Any = require("lightning.pytorch", "lightning").Callback
+try:
+    import lightning.pytorch
+except ImportError as exc:
+    raise MissingExtraError("lightning", "lightning") from exc
+
+Callback: Any = lightning.pytorch.Callback
 
 
 class CarbonCallback(LightningHooks, Callback):

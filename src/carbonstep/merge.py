@@ -1,5 +1,5 @@
 """Public path for merging one job's reports;
-the code lives in :mod:`carbonstep.analysis.merge`."""
+the code lives in :mod:`carbonstep.report.merge`."""
 
-from carbonstep.analysis.merge import *  # noqa: F401,F403
-from carbonstep.analysis.merge import __all__  # noqa: F401
+from carbonstep.report.merge import *  # noqa: F401,F403
+from carbonstep.report.merge import __all__  # noqa: F401

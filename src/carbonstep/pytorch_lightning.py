@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from carbonstep.callbacks.lightning import LightningHooks
-from carbonstep.errors import require
+from carbonstep.errors import MissingExtraError
 
-Callback: Any = require("pytorch_lightning", "lightning").Callback
+try:
+    import pytorch_lightning
+except ImportError as exc:
+    raise MissingExtraError("pytorch_lightning", "lightning") from exc
+
+Callback: Any = pytorch_lightning.Callback
 
 
 class CarbonCallback(LightningHooks, Callback):

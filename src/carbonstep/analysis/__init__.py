@@ -1,4 +1,4 @@
-"""Analysis over finished runs: compare recipes, merge a job's reports, plan sites and start times, plots.
+"""Analysis over finished runs, in leaf packages that never import each other: compare, usage, study, plan.
 
 Nothing here reads hardware.
 """

@@ -6,19 +6,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-from carbonstep.callbacks.budget import Budget
-from carbonstep.callbacks.session import TrainingSession
+from carbonstep.training.budget import Budget
+from carbonstep.training.options import TrainingOptions
+from carbonstep.training.session import TrainingSession
 
 
 def make_session(
     region: str | None, budget: Budget | None, log_every_n_steps: int | None,
     output_dir: str | os.PathLike[str] | None, training_type: str, options: dict[str, Any],
 ) -> TrainingSession:
-    """A TrainingSession from a callback's arguments (``options``: further Tracker arguments, and
-    ``summary=False`` to skip the end-of-run summary)."""
-    summary = options.pop("summary", True)
-    return TrainingSession({"region": region, **options}, budget, log_every_n_steps, output_dir, training_type,
-                           summary)
+    """A TrainingSession from a callback's arguments, gathered once into a :class:`TrainingOptions` that the
+    session receives unchanged (``options``: ``pue``, ``wue``, ``intensity``, ``summary=False`` to skip the
+    end-of-run summary, and further Tracker arguments)."""
+    return TrainingSession(TrainingOptions.of(region, budget, log_every_n_steps, output_dir, training_type,
+                                              **options))
 
 
 def wants_mlflow(mlflow: bool | None) -> bool:
@@ -27,9 +28,9 @@ def wants_mlflow(mlflow: bool | None) -> bool:
         return False
     if mlflow is True:
         return True
-    import importlib.util
+    from carbonstep.mlflow_io.client import installed
 
-    return importlib.util.find_spec("mlflow") is not None
+    return installed()
 
 
 def batch_size(batch: Any) -> int | None:
@@ -54,6 +55,6 @@ LEDGER_FILE = "carbonstep-mlflow-ledger.jsonl"
 
 def mlflow_sink(output_dir: str | os.PathLike[str], **options: Any) -> Any:
     """An MlflowSink whose local ledger lives in ``output_dir`` (MLflow is imported only here, on use)."""
-    from carbonstep.sinks.mlflow import MlflowSink
+    from carbonstep.mlflow_io.sink import MlflowSink
 
     return MlflowSink(ledger_path=Path(output_dir) / LEDGER_FILE, **options)

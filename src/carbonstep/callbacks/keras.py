@@ -4,7 +4,7 @@ Training: energy and CO2 go into Keras ``logs`` (progress bar, ``History``) and 
 step = epoch, the step Keras and ``mlflow.keras.autolog()`` use for epoch and ``val_*`` metrics.
 With autolog on, the values reach MLflow through autolog (from ``logs``), not twice.
 Inference: passed to ``predict()`` / ``evaluate()``, it measures joules per batch and per sample
-(through the framework-free :class:`~carbonstep.callbacks.inference.InferenceSession`).
+(through the framework-free :class:`~carbonstep.training.inference.InferenceSession`).
 """
 
 from __future__ import annotations
@@ -13,19 +13,24 @@ import os
 from pathlib import Path
 from typing import Any
 
-from carbonstep.callbacks.budget import Budget
 from carbonstep.callbacks.common import make_session, mlflow_sink, progress_units, wants_mlflow
-from carbonstep.callbacks.inference import InferenceSession
-from carbonstep.errors import require
+from carbonstep.errors import MissingExtraError
 from carbonstep.report.record import RunReport
+from carbonstep.training.budget import Budget
+from carbonstep.training.inference import InferenceSession
 
-Callback: Any = require("keras", "keras").callbacks.Callback
+try:
+    import keras
+except ImportError as exc:
+    raise MissingExtraError("keras", "keras") from exc
+
+Callback: Any = keras.callbacks.Callback
 
 
 def _autolog_active() -> bool:
-    from mlflow.utils.autologging_utils import autologging_is_disabled
+    from carbonstep.mlflow_io.client import autologging_disabled
 
-    return not autologging_is_disabled("keras")
+    return not autologging_disabled("keras")
 
 
 def _leading_dim(value: Any) -> int | None:
@@ -45,7 +50,6 @@ class CarbonCallback(Callback):
         self.session = make_session(region, budget, log_every_n_steps or 10, output_dir, training_type,
                                     tracker_options)
         self.mlflow = mlflow
-        self._tracker_options = {"region": region, **tracker_options}
         self._global_step = self._epoch = 0
         self._log_here = True
         self._inference: InferenceSession | None = None
@@ -106,7 +110,7 @@ class CarbonCallback(Callback):
     def _begin_inference(self, mode: str) -> None:
         if self.session.tracker.running:
             return  # validation inside fit(): part of training
-        self._inference = InferenceSession(mode, self._tracker_options, self._output_dir()).begin()
+        self._inference = InferenceSession(mode, self.session.options.tracker_arguments(), self._output_dir()).begin()
 
     def _inference_batch(self, batch: int, count: int | None) -> None:
         if self._inference is not None:

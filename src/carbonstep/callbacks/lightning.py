@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from carbonstep.callbacks.budget import Budget
 from carbonstep.callbacks.common import batch_size, make_session, mlflow_sink, progress_units, wants_mlflow
 from carbonstep.report.record import RunReport
+from carbonstep.training.budget import Budget
 
 
 class LightningHooks:

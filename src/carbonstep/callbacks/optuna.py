@@ -8,7 +8,7 @@
 ``track`` measures each trial's objective with a :class:`~carbonstep.Tracker`. When the objective trains with
 one of carbonstep's framework callbacks, the callback's session measures the training and the trial takes its
 report; the trial's own Tracker measures only what runs outside the session (set-up, evaluation), so nothing is
-counted twice (:mod:`carbonstep.callbacks.scope`). The figures go into ``trial.user_attrs`` (``carbonstep.*``),
+counted twice (:mod:`carbonstep.training.scope`). The figures go into ``trial.user_attrs`` (``carbonstep.*``),
 that is into the study's storage, where every worker sees them: the study's totals and the budget are sums over
 ``study.get_trials()``, whatever worker ran each trial. Pruned and failed trials count.
 
@@ -33,36 +33,34 @@ One process measures one trial at a time: a Tracker measures a process, not a th
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
-import math
 import os
 import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from carbonstep.analysis.study import TrialCost, analyse, dump_json, totals, trials_from_mlflow
-from carbonstep.callbacks import scope
-from carbonstep.callbacks.budget import PROJECTION_WINDOW, Budget, Decision
-from carbonstep.callbacks.trial_mlflow import TrialRun, objective_metrics
-from carbonstep.errors import CarbonstepError, ConfigError, require
+from carbonstep.analysis.study.study import StudyAnalysis, TrialCost, analyse
+from carbonstep.callbacks.study_budget import check_study_budget, figures_of, study_totals, trial_costs
+from carbonstep.errors import ConfigError, MissingExtraError
 from carbonstep.measure.tracker import Tracker
-from carbonstep.report.formatting import format_energy, format_mass, format_volume
+from carbonstep.mlflow_io import names
+from carbonstep.mlflow_io.trial import TrialRun, objective_metrics
 from carbonstep.report.record import RunReport
-from carbonstep.validate import check_output_file
+from carbonstep.training import scope
+from carbonstep.training.budget import Budget, Decision
 
 log = logging.getLogger("carbonstep")
-PREFIX = "carbonstep."
-FIGURES = ("energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "co2_kg", "water_l", "duration_s")
-BUDGET_QUANTITIES = {"co2_kg": "co2_kg", "kwh": "energy_kwh", "water_l": "water_l"}  # Budget's name → attr's
-FORMATS: dict[str, Callable[[float], str]] = {
-    "co2_kg": lambda kg: f"{format_mass(kg)} CO2e", "kwh": format_energy, "water_l": format_volume}
+PREFIX = names.PREFIX
 SESSION_STATUS = {"completed": "completed", "pruned": "interrupted", "failed": "failed", "interrupted": "interrupted"}
 
 
 def _optuna() -> Any:
-    return require("optuna", "optuna")
+    try:
+        import optuna
+    except ImportError as exc:
+        raise MissingExtraError("optuna", "optuna") from exc
+    return optuna
 
 
 class TrialMeter:
@@ -122,68 +120,6 @@ class TrialMeter:
         return figures if self.error is None else {PREFIX + "error": self.error}  # partial figures: none at all
 
 
-def figures_of(parts: Sequence[tuple[str, RunReport]]) -> dict[str, Any]:
-    """The trial's user attrs: each figure summed over the parts that measured it, methods, who measured."""
-    out: dict[str, Any] = {PREFIX + k: float(sum(getattr(r, k) for _, r in parts)) for k in FIGURES}
-    methods: dict[str, set[str]] = {}
-    for _, report in parts:
-        for domain, method in report.methods.items():
-            methods.setdefault(domain, set()).update(m.strip() for m in str(method).split(","))
-    out[PREFIX + "methods"] = {d: ", ".join(sorted(m)) for d, m in sorted(methods.items())}
-    out[PREFIX + "measured_by"] = sorted({who.split(" ")[0] for who, _ in parts})
-    out[PREFIX + "intensity_g_per_kwh"] = sorted({round(r.intensity.g_per_kwh, 3) for _, r in parts})
-    return out
-
-
-def trial_costs(study: Any, states: Sequence[Any] | None = None) -> list[TrialCost]:
-    """Every trial of ``study`` (from its storage: every worker's) as a :class:`TrialCost`."""
-    out = []
-    for trial in study.get_trials(deepcopy=False, states=states):
-        attrs = trial.user_attrs
-        measured = PREFIX + "co2_kg" in attrs
-        value = trial.values[0] if trial.values else None
-        finished = trial.datetime_complete.timestamp() if trial.datetime_complete else None
-        out.append(TrialCost(trial.number, trial.state.name, value,
-                             attrs.get(PREFIX + "co2_kg") if measured else None,
-                             attrs.get(PREFIX + "energy_kwh") if measured else None,
-                             attrs.get(PREFIX + "water_l") if measured else None,
-                             finished, dict(trial.params), bool(attrs.get(PREFIX + "skipped", False))))
-    return out
-
-
-def study_totals(study: Any) -> dict[str, Any]:
-    """The study's footprint so far, over every worker's finished trials: CO2e, kWh, litres, trials by state."""
-    return totals(trial_costs(study))
-
-
-def check_study_budget(budget: Budget, trials: Sequence[TrialCost], running_elsewhere: int,
-                       after_trial: int) -> Decision:
-    """The :class:`Budget` rule applied to a study, trials for epochs: stop once spent ≥ limit, or (``predict``)
-    when what is spent, the trials running on other workers and one more trial would overrun it, each trial
-    projected at the Budget's rule (the mean cost of the last finished trials)."""
-    finished = sorted((t for t in trials if t.measured), key=lambda t: (t.finished_at_s or math.inf, t.number))
-    spent = {q: sum(_figure(t, attr) for t in finished) for q, attr in BUDGET_QUANTITIES.items()}
-    costs = [{q: _figure(t, attr) for q, attr in BUDGET_QUANTITIES.items()} for t in finished if not t.skipped]
-    recent = costs[-PROJECTION_WINDOW:]
-    next_cost = {q: sum(c[q] for c in recent) / len(recent) if recent else 0.0 for q in BUDGET_QUANTITIES}
-    in_flight = running_elsewhere if budget.predict else 0
-    committed = {q: spent[q] + in_flight * next_cost[q] for q in BUDGET_QUANTITIES}
-    decision = budget.check(after_trial, committed, costs)  # the Budget's rule on what is spent or committed
-    quantity, limit = decision.quantity, decision.limit
-    used, show = spent[quantity], FORMATS[quantity]
-    if decision.stop and used >= limit:
-        reason = f"study budget spent: {show(used)} ≥ {show(limit)} after trial {after_trial}"
-    elif decision.stop:
-        reason = (f"study budget would be exceeded: {show(used)} spent + {in_flight} trial(s) running on other "
-                  f"workers and the next one at {show(next_cost[quantity])} each (mean of the last {len(recent)} "
-                  f"trials) > {show(limit)}; stopped after trial {after_trial}")
-    else:
-        reason = f"study: {show(used)} of {show(limit)} spent ({used / limit:.0%})"
-    return Decision(decision.stop, after_trial, quantity, used, decision.projected, limit, reason)
-
-
-def _figure(trial: TrialCost, attr: str) -> float:
-    return float({"co2_kg": trial.co2_kg, "energy_kwh": trial.energy_kwh, "water_l": trial.water_l}[attr] or 0.0)
 class _OneTrialPerProcess:
     """A Tracker measures a process: two trials measured at once in one process would each count both."""
 
@@ -242,7 +178,9 @@ class CarbonCallback:
         self.decision: Decision | None = None  #: this worker's last budget decision
         self._warned_untracked = False
         if mlflow:
-            require("mlflow", "mlflow")
+            from carbonstep.mlflow_io.client import load_mlflow
+
+            load_mlflow()  # a missing extra is said now, not at the first trial
 
     # -- measuring a trial ----------------------------------------------------------------
     def track(self, objective: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -381,7 +319,7 @@ def _running(study: Any) -> int:
     return len([t for t in study.get_trials(deepcopy=False, states=(state,)) if PREFIX + "co2_kg" not in t.user_attrs])
 
 
-# -- the `carbonstep study` command ---------------------------------------------------------
+# -- reading a finished study (for `carbonstep study`) -------------------------------------
 def load_trials(storage: str, study_name: str | None) -> tuple[list[TrialCost], str, str]:
     """The trials, direction and name of a study in an Optuna RDB storage (``sqlite:///study.db``,
     ``postgresql://…``)."""
@@ -393,14 +331,14 @@ def load_trials(storage: str, study_name: str | None) -> tuple[list[TrialCost], 
         summaries = optuna.get_all_study_summaries(storage)
     except Exception as exc:  # noqa: BLE001 - the storage's own error, said plainly
         raise ConfigError(f"cannot open the Optuna storage {storage!r}: {exc}") from None
-    names = [s.study_name for s in summaries]
+    study_names = [s.study_name for s in summaries]
     if study_name is None:
-        if len(names) != 1:
-            raise ConfigError(f"{storage} holds {len(names)} studies ({', '.join(names) or 'none'}): "
+        if len(study_names) != 1:
+            raise ConfigError(f"{storage} holds {len(study_names)} studies ({', '.join(study_names) or 'none'}): "
                               "name one with --study NAME")
-        study_name = names[0]
-    if study_name not in names:
-        raise ConfigError(f"no study {study_name!r} in {storage}; there are: {', '.join(names) or 'none'}")
+        study_name = study_names[0]
+    if study_name not in study_names:
+        raise ConfigError(f"no study {study_name!r} in {storage}; there are: {', '.join(study_names) or 'none'}")
     study = optuna.load_study(study_name=study_name, storage=storage)
     if len(study.directions) > 1:
         raise ConfigError(f"study {study_name!r} has {len(study.directions)} objectives; carbonstep study "
@@ -408,42 +346,7 @@ def load_trials(storage: str, study_name: str | None) -> tuple[list[TrialCost], 
     return trial_costs(study), study.direction.name.lower(), study_name
 
 
-def add_parser(subparsers: Any) -> None:
-    """Register ``carbonstep study``."""
-    p = subparsers.add_parser("study", help="what a hyperparameter search bought with its carbon (Optuna)")
-    p.add_argument("--storage", help="Optuna storage, e.g. sqlite:///study.db")
-    p.add_argument("--study", help="study name (default: the storage's only study; the MLflow experiment name)")
-    p.add_argument("--mlflow-experiment", help="read the trials from this MLflow experiment's runs instead")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (with --mlflow-experiment)")
-    p.add_argument("--metric", default="value", help="the objective's MLflow metric (default: value)")
-    p.add_argument("--json", type=Path, help="write the analysis as JSON")
-    p.add_argument("--plot", type=Path, help="write the three-panel figure (.png or .svg)")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``carbonstep study``: the table, and the JSON and plot when asked."""
-    if (args.storage is None) == (args.mlflow_experiment is None):
-        raise CarbonstepError("read the study from one place: --storage URL [--study NAME] or --mlflow-experiment NAME")
-    for option, value in (("--json", args.json), ("--plot", args.plot)):
-        if value is not None:
-            check_output_file(option, value)  # before any reading: a bad path is one line, at once
-    if args.storage is not None:
-        trials, direction, name = load_trials(args.storage, args.study)
-    else:
-        from carbonstep.sinks.mlflow import _reachable
-
-        uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-        if uri and not _reachable(uri):  # MLflow's own retries would block for minutes
-            raise CarbonstepError(f"the MLflow server {uri} is not reachable: start it, or pass --tracking-uri URL")
-        trials, direction = trials_from_mlflow(args.mlflow_experiment, args.tracking_uri, args.metric)
-        name = args.mlflow_experiment
-    result = analyse(trials, direction, name)
-    print(result.table())
-    for path in ([dump_json(result, args.json)] if args.json else []) + \
-                ([result.save_plot(args.plot)] if args.plot else []):
-        print(f"wrote {path}")
-    return 0
-
-
-__all__ = ["CarbonCallback", "check_study_budget", "load_trials", "study_totals", "trial_costs"]
+__all__ = [
+    "CarbonCallback", "StudyAnalysis", "TrialCost", "analyse", "check_study_budget", "load_trials", "study_totals",
+    "trial_costs",
+]

@@ -14,12 +14,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from carbonstep.callbacks.budget import Budget
 from carbonstep.callbacks.common import make_session, mlflow_sink, wants_mlflow
-from carbonstep.errors import require
+from carbonstep.errors import MissingExtraError
 from carbonstep.report.record import RunReport
+from carbonstep.training.budget import Budget
 
-TrainerCallback: Any = require("transformers", "transformers").TrainerCallback
+try:
+    import transformers
+except ImportError as exc:
+    raise MissingExtraError("transformers", "transformers") from exc
+
+TrainerCallback: Any = transformers.TrainerCallback
 log = logging.getLogger("carbonstep")
 FOOTPRINT_FILE = "carbonstep_footprint.json"
 

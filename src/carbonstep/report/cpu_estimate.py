@@ -6,14 +6,19 @@ model card's hardware entry. Reports without an estimated CPU (RAPL, or older re
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Protocol
 
-from carbonstep.report.record import RunReport
+
+class HasExtra(Protocol):
+    """A report, as far as the estimate is concerned: its ``extra`` block (this module sits below the record)."""
+
+    @property
+    def extra(self) -> Mapping[str, Any]: ...
 
 MLFLOW_PARAM_MAX = 500  #: MLflow's limit on a param value (characters) in its older servers
 
 
-def cpu_estimate(report: RunReport) -> dict[str, Any] | None:
+def cpu_estimate(report: HasExtra) -> dict[str, Any] | None:
     """The estimate's figures ({cpu, w_per_thread, w_low, w_high, source, basis, utilisation}), or None."""
     found = report.extra.get("cpu_estimate")
     if not isinstance(found, dict):
@@ -25,7 +30,7 @@ def cpu_estimate(report: RunReport) -> dict[str, Any] | None:
     return found
 
 
-def cpu_estimate_params(report: RunReport) -> dict[str, str]:
+def cpu_estimate_params(report: HasExtra) -> dict[str, str]:
     """MLflow params: ``carbonstep.cpu_w_per_thread``, ``cpu_w_low``, ``cpu_w_high``, ``cpu_basis`` ({} without)."""
     found = cpu_estimate(report)
     if found is None:
@@ -47,7 +52,7 @@ def cpu_estimate_text(found: dict[str, Any]) -> str:
             f"{float(found['w_high']):.2f} W; {found.get('source') or 'estimate'})")
 
 
-def cpu_hardware_line(report: RunReport) -> str | None:
+def cpu_hardware_line(report: HasExtra) -> str | None:
     """The model card's hardware entry for an estimated CPU, e.g. "CPU AMD EPYC (estimated: 1.24 W per thread …)"."""
     found = cpu_estimate(report)
     if found is None:

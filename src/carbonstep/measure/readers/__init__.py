@@ -49,12 +49,8 @@ def discover(
     """
     from carbonstep.measure.cgroup import as_container, own_cgroup
     from carbonstep.measure.readers.amd import discover_amd
-    from carbonstep.measure.readers.estimate import (
-        CpuEstimateReader,
-        RamEstimateReader,
-        cpu_model_name,
-        cpu_power_model,
-    )
+    from carbonstep.measure.readers.cpu_power import cpu_power_model
+    from carbonstep.measure.readers.estimate import CpuEstimateReader, RamEstimateReader, cpu_model_name
     from carbonstep.measure.readers.gpu_share import tree_pids
     from carbonstep.measure.readers.nvml import discover_nvml
     from carbonstep.measure.readers.process import (

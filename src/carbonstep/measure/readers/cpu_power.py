@@ -119,7 +119,7 @@ def _from_tdp(cpu_name: str, model: str, tdp_w: float, source: str, cores: tuple
                          f"core, {low:.2f}–{high:.2f} W, the middle taken", low, high, source)
 
 
-def power_model(cpu_name: str, topology: CpuTopology | None = None) -> CpuPowerModel:
+def cpu_power_model(cpu_name: str, topology: CpuTopology | None = None) -> CpuPowerModel:
     """Watts per busy logical CPU of ``cpu_name`` with range and basis (see the module's docstring)."""
     topology = topology or cpu_topology()
     key = normalise_cpu_name(cpu_name)

@@ -178,13 +178,6 @@ def cpu_topology(cpuinfo: Path = Path("/proc/cpuinfo"),
     return CpuTopology(siblings, per_core, virtual, vendor, family, model)
 
 
-def cpu_power_model(cpu_name: str, topology: CpuTopology | None = None) -> CpuPowerModel:
-    """Watts per logical CPU of ``cpu_name`` with range and basis (``cpu_power.power_model``)."""
-    from carbonstep.measure.readers.cpu_power import power_model
-
-    return power_model(cpu_name, topology)
-
-
 class CpuEstimateReader:
     """Estimated CPU energy, read as a cumulative counter in joules.
 

@@ -1,0 +1,270 @@
+"""Compare training recipes on CO2e per unit of a quality metric (the eco2AI GELU study's Figure 5, as a tool).
+
+A run is an MLflow run (id or name) or a saved report file; runs are grouped into recipes (several
+seeds of one recipe; see :mod:`carbonstep.analysis.compare.stats` for the rule and the statistics).
+For each run: final and best metric, totals, and the CO2e spent to first reach its best value. For
+each metric level that every run reaches: each recipe's geometric-mean CO2e to reach it with a 95 %
+interval, and its ratio to the reference recipe with that ratio's interval. The verdict is stated at one
+level fixed before looking (the strictest every run reaches, or ``level``), the last row; the other rows
+are context. It names a winner only when the ratio's interval excludes no difference (docs/STATISTICS.md).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from carbonstep.analysis.compare import stats
+from carbonstep.analysis.compare.plot import comparison_figure
+from carbonstep.analysis.compare.records import LevelRow, Points, RecipeSummary, RunSeries, RunSummary
+from carbonstep.analysis.compare.sources import experiment_refs, is_run_id, load_series
+from carbonstep.errors import ConfigError, require
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare`: ``table()``, ``verdict``, ``figure()``, ``to_dict()``."""
+
+    metric: str
+    mode: str
+    runs: list[RunSummary]
+    levels: list[LevelRow]
+    verdict: str
+    notes: list[str] = field(default_factory=list)
+    series: list[RunSeries] = field(default_factory=list, repr=False)
+    reached: list[list[tuple[float, float]]] = field(default_factory=list, repr=False)  #: per run: (metric, CO2)
+    recipes: list[RecipeSummary] = field(default_factory=list)
+    group_by: str = "auto"
+    measurement: list[dict[str, Any]] = field(default_factory=list)  #: per method used: its error and source
+
+    @property
+    def reference(self) -> str:
+        """The recipe the others are compared with."""
+        return self.recipes[0].name if self.recipes else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the raw series, JSON-ready."""
+        return {"metric": self.metric, "mode": self.mode, "group_by": self.group_by, "reference": self.reference,
+                "recipes": [asdict(r) for r in self.recipes], "runs": [asdict(r) for r in self.runs],
+                "levels": [asdict(row) for row in self.levels], "measurement": self.measurement,
+                "verdict": self.verdict, "notes": self.notes,
+                "method": {"interval": "95 % Student t on log CO2e (ratio of geometric means; Welch-Satterthwaite "
+                                       "degrees of freedom when run counts differ)", "level": stats.LEVEL,
+                           "power_for_runs_needed": stats.POWER, "min_runs_for_a_winner": stats.MIN_RUNS,
+                           "calibration": "docs/STATISTICS.md"}}
+
+    def table(self) -> str:
+        """The runs, the recipes, the level rows (with headers), the measurement notes and the verdict."""
+        from carbonstep.analysis.compare.text import render
+
+        return render(self)
+
+    def figure(self) -> Any:
+        """Three panels: (a) metric per step, (b) cumulative CO2 per step, (c) CO2 against the metric reached."""
+        return comparison_figure(self.metric, self.mode, self.series, self.reached, self.levels, self.runs,
+                                 self.recipes)
+
+    def save_plot(self, path: str | os.PathLike[str]) -> Path:
+        """Save :meth:`figure` as an image (PNG, SVG or PDF by the suffix of ``path``)."""
+        figure = self.figure()
+        figure.savefig(path, dpi=110)
+        return Path(path)
+
+
+def _interp(points: Points, step: float) -> tuple[float, bool]:
+    steps = [s for s, _ in points]
+    i = bisect.bisect_left(steps, step)
+    if i < len(steps) and steps[i] == step:
+        return points[i][1], False
+    if i == 0:
+        return points[0][1], True
+    if i == len(steps):
+        return points[-1][1], True
+    (s0, v0), (s1, v1) = points[i - 1], points[i]
+    return v0 + (v1 - v0) * (step - s0) / (s1 - s0), True
+
+
+def _better(a: float, b: float, mode: str) -> bool:
+    return a <= b if mode == "min" else a >= b
+
+
+def _summarise(series: RunSeries, mode: str, recipe: str) -> tuple[RunSummary, list[tuple[float, float]]]:
+    """The summary, and (metric value, CO2 at that step) for every metric point."""
+    reached: list[tuple[float, float]] = []
+    interpolated = False
+    for step, value in series.metric:
+        co2, guessed = _interp(series.co2, step)
+        interpolated |= guessed
+        reached.append((value, co2))
+    values = [v for v, _ in reached]
+    best = min(values) if mode == "min" else max(values)
+    co2_to_best = next(c for v, c in reached if v == best)
+    summary = RunSummary(series.name, series.source, values[-1], best, series.energy_kwh, series.co2_kg,
+                         series.water_l, co2_to_best, interpolated, recipe, dict(series.methods))
+    return summary, reached
+
+
+def _verdict_level(summaries: list[RunSummary], mode: str, level: float | None, metric: str) -> float:
+    """The strictest level every run reaches, or ``level`` once every run is checked to reach it."""
+    common = max(s.best for s in summaries) if mode == "min" else min(s.best for s in summaries)
+    if level is None:
+        return common
+    short = [f"{s.name} (best {s.best:.4g})" for s in summaries if not _better(s.best, level, mode)]
+    if short:
+        raise ConfigError(f"--level {level:g}: not every run reaches {metric} {'≤' if mode == 'min' else '≥'} "
+                          f"{level:g}: {', '.join(short)}; the strictest level all reach is {common:.4g}")
+    return level
+
+
+def _grid(reached: list[list[tuple[float, float]]], common: float, mode: str, count: int) -> list[float]:
+    """``count`` levels from the weakest first value to ``common`` (the verdict's level, exactly, last)."""
+    start = max(r[0][0] for r in reached) if mode == "min" else min(r[0][0] for r in reached)
+    if not _better(common, start, mode) or count < 2:
+        start = common
+    steps = [i / max(count - 1, 1) for i in range(count - 1)]
+    if start > 0 and common > 0 and max(start, common) / min(start, common) > 10:  # e.g. losses: geometric
+        grid = {start * (common / start) ** f for f in steps}
+    else:
+        grid = {start + (common - start) * f for f in steps}
+    return sorted((at for at in grid if not _better(at, common, mode)), reverse=(mode == "min")) + [common]
+
+
+def _needed(points: list[tuple[float, float]], level: float, mode: str) -> float:
+    return next(c for v, c in points if _better(v, level, mode))
+
+
+def _method_errors(methods: str) -> list[float | None]:
+    return [stats.MEASUREMENT[m].relative if m in stats.MEASUREMENT else None
+            for m in {part.split(":")[-1].strip() for part in methods.split(",") if part.strip()}]
+
+
+def _outcome(reference: list[float], other: list[float], low: float, high: float, comparable: bool) -> str:
+    if min(len(reference), len(other)) < stats.MIN_RUNS:
+        return "no variation"
+    if min(reference + other) <= 0:
+        return "no interval"
+    if not comparable:
+        return "not comparable"
+    if low > 0:
+        return "more"
+    if high < 0:
+        return "less"
+    return "indistinguishable"
+
+
+def _row(level: float, groups: list[list[list[tuple[float, float]]]], mode: str, methods: list[str],
+         decides: bool) -> LevelRow:
+    """One level's row; only the verdict's row (``decides``) states outcomes, the others are context."""
+    values = [[_needed(points, level, mode) for points in group] for group in groups]
+    means = [stats.mean_interval(v) for v in values]
+    centre = tuple(m[0] for m in means)
+    diff = tuple(c - centre[0] for c in centre)
+    pct, low, high, outcome = [0.0], [0.0], [0.0], ["reference"]
+    needed: list[int | None] = [None]
+    for v, method in zip(values[1:], methods[1:]):
+        p, lo, hi, n = stats.ratio_interval(values[0], v)
+        comparable = True
+        if method != methods[0]:
+            errors = _method_errors(method) + _method_errors(methods[0])
+            known = [e for e in errors if e is not None]
+            comparable = bool(known) and len(known) == len(errors)
+            if comparable:
+                lo, hi = stats.widen(p, lo, hi, [max(known)] * 2)
+        pct.append(p)
+        low.append(lo)
+        high.append(hi)
+        outcome.append(_outcome(values[0], v, lo, hi, comparable) if decides else "context")
+        needed.append(n if comparable else None)
+    return LevelRow(level, centre, diff, tuple(pct), tuple(m[1] for m in means), tuple(m[2] for m in means),
+                    tuple(low), tuple(high), tuple(len(v) for v in values), tuple(outcome), tuple(needed))
+
+
+def _spread_notes(names: list[str], values: list[list[float]]) -> list[str]:
+    """A note per recipe whose run-to-run spread at the verdict's level is far from the reference's."""
+    notes = []
+    for name, other in zip(names[1:], values[1:]):
+        ratio = stats.spread_ratio(values[0], other)
+        if ratio is not None and ratio >= stats.SPREAD_NOTE:
+            notes.append(f"{name} and {names[0]}: their runs' spreads differ {ratio:.1f}× at the verdict's level; the "
+                         f"5 % false-winner rate is measured for equal spreads, and is higher when they truly differ "
+                         f"(about 6-9 % at 4× apart: docs/STATISTICS.md, 'Outside the calibrated design')")
+    return notes
+
+
+def _recipe_summary(name: str, members: list[int], summaries: list[RunSummary],
+                    reached: list[list[tuple[float, float]]], level: float, mode: str, methods: str) -> RecipeSummary:
+    co2 = [_needed(reached[i], level, mode) for i in members]
+    per_kwh = [summaries[i].energy_kwh / summaries[i].co2_kg if summaries[i].co2_kg else 0.0 for i in members]
+    energy = [c * k for c, k in zip(co2, per_kwh)]
+    c = stats.mean_interval(co2)
+    e = stats.mean_interval(energy)
+    return RecipeSummary(name, tuple(summaries[i].name for i in members), methods, *c, *e)
+
+
+def _methods_text(run_methods: list[dict[str, str]]) -> str:
+    found = sorted({f"{d}: {m}" for methods in run_methods for d, m in methods.items()})
+    return ", ".join(found)
+
+
+def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mode: str = "min",
+            experiment: str | None = None, tracking_uri: str | None = None, levels: int = 5,
+            group_by: str = "auto", reference: str | None = None, level: float | None = None,
+            run_filter: str | None = None) -> Comparison:
+    """Compare ``runs`` (MLflow run ids or names, or report files), grouped into recipes, on CO2e against ``metric``.
+
+    With no ``runs`` and an ``experiment``, every finished run of that experiment is compared.
+    ``group_by`` is the recipe rule (``auto``, ``name``, ``name:REGEX``, ``tag:KEY``, ``param:KEY``);
+    ``reference`` names the recipe the others are compared with (default: the first run's). ``level`` is the
+    metric level the verdict is stated at, fixed before looking (default: the strictest every run reaches);
+    the other ``levels`` rows, up to it, are context. ``run_filter`` narrows ``experiment``'s runs with an
+    MLflow search filter (e.g. ``tags.study = '…'``).
+    """
+    if mode not in ("min", "max"):
+        raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
+    stats.check_rule(group_by)
+    require("scipy.stats", "stats")  # the intervals' t quantiles: one clear line now if the extra is missing
+    refs = [str(ref) for ref in runs] or (experiment_refs(experiment, tracking_uri, run_filter)
+                                                  if experiment else [])
+    if not refs:
+        raise ConfigError("give at least one run (an MLflow run id or name, or a report file), or --experiment")
+    series = [load_series(ref, metric, experiment, tracking_uri) for ref in refs]
+    recipes = [stats.recipe_of(s.name, s.tags, s.params, group_by, s.source) for s in series]
+    order = list(dict.fromkeys(recipes))
+    if reference is not None:
+        if reference not in order:
+            raise ConfigError(f"--reference {reference!r} is not one of the recipes: {', '.join(order)}")
+        order.remove(reference)
+        order.insert(0, reference)
+    pairs = [_summarise(s, mode, r) for s, r in zip(series, recipes)]
+    summaries = [p[0] for p in pairs]
+    reached = [p[1] for p in pairs]
+    members = [[i for i, r in enumerate(recipes) if r == name] for name in order]
+    methods = [_methods_text([series[i].methods for i in group]) for group in members]
+    grid = _grid(reached, _verdict_level(summaries, mode, level, metric), mode, levels)
+    rows = [_row(at, [[reached[i] for i in group] for group in members], mode, methods, at == grid[-1])
+            for at in grid]
+    recipe_rows = [_recipe_summary(name, group, summaries, reached, grid[-1], mode, m)
+                   for name, group, m in zip(order, members, methods)]
+    notes = [f"{s.name}: {metric} and co2_kg were logged at different steps; CO2 interpolated between steps"
+             for s in summaries if s.interpolated]
+    notes += _spread_notes(order, [[_needed(reached[i], grid[-1], mode) for i in group] for group in members])
+    from carbonstep.analysis.compare.text import measurement_notes, verdict
+
+    result = Comparison(metric, mode, summaries, rows, "", notes, series, reached, recipe_rows, group_by,
+                        measurement_notes(methods))
+    result.verdict = verdict(result)
+    return result
+
+
+def dump_json(result: Comparison, path: str | os.PathLike[str]) -> Path:
+    """Write :meth:`Comparison.to_dict` to ``path``."""
+    Path(path).write_text(json.dumps(result.to_dict(), indent=2))
+    return Path(path)
+
+
+__all__ = ["Comparison", "LevelRow", "Points", "RecipeSummary", "RunSeries", "RunSummary", "compare", "dump_json",
+           "is_run_id"]

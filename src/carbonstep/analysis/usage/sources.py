@@ -1,0 +1,297 @@
+"""Where ``carbonstep usage`` reads runs: folders of report files and MLflow tracking stores, streamed.
+
+Report files are read one at a time and reduced to a :class:`UsageRecord` at once; a report's marks
+(up to 10,000 per run) are cut out of the text before it is parsed, and parsed only when the run has
+no epochs to count samples from. MLflow runs are read through ``MlflowClient.search_runs`` a page at a
+time (metrics, params and tags: never the artifacts).
+
+A job is counted once: a report that lists parts (a job report written under DDP or by
+``carbonstep merge``) covers the reports of its processes, which are skipped; ranks' reports with
+no job report are added up into one record; a file read twice (copied folders) counts once; an
+MLflow run whose report was also read (tag ``carbonstep.run_id``) counts once, from the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from carbonstep.errors import ConfigError
+from carbonstep.mlflow_io import names
+from carbonstep.report.record import SCHEMA_VERSION
+from carbonstep.report.usage_record import UNKNOWN, UsageRecord, from_report_dict
+
+MLFLOW_PAGE = 1000
+STATUS_FROM_MLFLOW = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "interrupted", "RUNNING": "running",
+                      "SCHEDULED": "running"}
+WORST_FIRST = ("failed", "interrupted", "running", "completed")
+
+
+@dataclass
+class Collected:
+    """The runs read, and what was skipped or counted once, in words."""
+
+    records: list[UsageRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  #: files skipped, one line each, naming the file
+    notes: list[str] = field(default_factory=list)  #: what was counted once, and why
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    record: UsageRecord
+    started_at: str
+    rank: int | None  #: this process's rank when the report is one rank's of several
+    part_ids: tuple[str, ...]  #: the run ids a job report covers
+
+
+# -- report files -------------------------------------------------------------------------------------
+def report_files(root: Path) -> Iterator[Path]:
+    """Every ``*.json`` file under ``root`` (recursively, in a stable order), temporary files left out."""
+    if root.is_file():
+        yield root
+        return
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".json") and not name.startswith("."):
+                yield Path(folder) / name
+
+
+def _cut_marks(text: str) -> tuple[str, str | None]:
+    """The report's text with its ``marks`` array emptied, and that array's text (None: nothing cut)."""
+    key = text.find('"marks":')
+    if key < 0:
+        return text, None
+    start = text.find("[", key)
+    end = text.find("]", start)
+    cut = text[start:end + 1]
+    if start < 0 or end < 0 or "[" in cut[1:] or (cut.count('"') - cut.count('\\"')) % 2:
+        return text, None  # a bracket inside a mark's name: parse the whole text instead
+    return text[:start] + "[]" + text[end + 1:], cut
+
+
+def read_report(path: Path, experiment: str) -> _Entry:
+    """One report file as a usage entry; DataFileError-like ValueError naming what is wrong."""
+    text = path.read_text(encoding="utf-8")
+    lean, marks_text = _cut_marks(text)
+    try:
+        data = json.loads(lean)
+    except ValueError:
+        if marks_text is None:
+            raise
+        data, marks_text = json.loads(text), None  # the cut was wrong: read the whole report
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"report schema version {data.get('schema_version')!r} is not supported "
+                         f"(this carbonstep reads {SCHEMA_VERSION})")
+    marks = data.get("marks") or []
+    if marks_text is not None and not data.get("epochs") and int(data.get("marks_stride") or 1) == 1:
+        marks = json.loads(marks_text)  # samples are counted from the marks only when there are no epochs
+    record = from_report_dict(data, str(path), experiment, marks)
+    extra = data.get("extra") or {}
+    place = extra.get("place") or {}
+    parts = extra.get("parts") or []
+    rank = place.get("rank") if int(place.get("world_size") or 1) > 1 and not parts else None
+    return _Entry(record, str(data["started_at"]), rank, tuple(str(p.get("run_id")) for p in parts))
+
+
+def _experiment_of(path: Path, root: Path) -> str:
+    """A report file's project: the first folder below the root it was found under."""
+    relative = path.relative_to(root).parts if path != root and root.is_dir() else ()
+    return relative[0] if len(relative) > 1 else UNKNOWN
+
+
+def read_folder(root: Path, collected: Collected) -> list[_Entry]:
+    """Every report under ``root``; files that are not reports are skipped with a warning naming them."""
+    if not root.exists():
+        raise ConfigError(f"{root}: no such file or folder (give a folder of carbonstep reports or an MLflow "
+                          "tracking URI such as sqlite:///mlflow.db or http://host:5000)")
+    entries = []
+    for path in report_files(root):
+        try:
+            entries.append(read_report(path, _experiment_of(path, root)))
+        except (OSError, UnicodeDecodeError) as exc:
+            collected.warnings.append(f"{path}: skipped: cannot read ({exc})")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            problem = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            collected.warnings.append(f"{path}: skipped: not a carbonstep report ({problem})")
+    collected.sources.append(str(root))
+    return entries
+
+
+def _combine_ranks(entries: list[_Entry]) -> UsageRecord:
+    """The job of ranks whose job report is missing (a failed DDP run writes one report per rank)."""
+    records = [e.record for e in sorted(entries, key=lambda e: e.rank or 0)]
+    first = records[0]
+    start_s = min(r.started_s for r in records)
+    end_s = max(r.started_s + r.duration_s for r in records)
+
+    def total(name: str) -> float | None:
+        values = [getattr(r, name) for r in records]
+        return None if any(v is None for v in values) else sum(values)
+
+    def joined(name: str) -> str:
+        return "+".join(sorted({getattr(r, name) for r in records}))
+
+    status = next(s for s in WORST_FIRST if s in {r.status for r in records} or s == "completed")
+    return first.with_changes(
+        source=f"{first.source} (+{len(records) - 1} ranks)", started_s=start_s, duration_s=end_s - start_s,
+        status=status, host=joined("host"), gpu_model=joined("gpu_model"),
+        energy_kwh=total("energy_kwh"), co2_kg=total("co2_kg"), water_l=total("water_l"),
+        gpu_hours=total("gpu_hours"), idle_gpu_kwh=total("idle_gpu_kwh"),
+        after_last_epoch_kwh=total("after_last_epoch_kwh"), samples=total("samples"))
+
+
+def count_jobs_once(entries: list[_Entry], collected: Collected) -> list[UsageRecord]:
+    """One record per job: job reports over their processes' reports, ranks added up when alone, copies once."""
+    covered = {run_id for e in entries for run_id in e.part_ids}
+    jobs: list[UsageRecord] = []
+    ranks: dict[str, list[_Entry]] = {}
+    seen: set[tuple[str, str, int | None]] = set()
+    skipped_parts = copies = 0
+    for entry in entries:
+        key = (entry.record.run_id, entry.started_at, entry.rank)
+        if key in seen:
+            copies += 1
+            continue
+        seen.add(key)
+        if not entry.part_ids and entry.record.run_id in covered:
+            skipped_parts += 1
+        elif entry.rank is not None:
+            ranks.setdefault(entry.record.run_id, []).append(entry)
+        else:
+            jobs.append(entry.record)
+    for members in ranks.values():
+        jobs.append(_combine_ranks(members))
+    if skipped_parts:
+        collected.notes.append(f"{skipped_parts} process/rank reports counted through their job's report")
+    combined = sum(len(m) for m in ranks.values())
+    if combined:
+        collected.notes.append(f"{combined} rank reports without a job report added up into {len(ranks)} jobs")
+    if copies:
+        collected.notes.append(f"{copies} report files were copies of others: counted once")
+    return jobs
+
+
+# -- MLflow ---------------------------------------------------------------------------------------------
+def _float(values: Mapping[str, Any], key: str) -> float | None:
+    value = values.get(key)
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _gpus_in(devices_param: str) -> int:
+    """GPUs named in the ``carbonstep.devices`` param (``gpu:0 (counter), cpu … (estimate)``)."""
+    return sum(1 for item in devices_param.split(", ") if item.startswith("gpu"))
+
+
+def record_from_run(run: Any, experiment: str) -> UsageRecord | None:
+    """A record from an MLflow run's metrics, params and tags; None when carbonstep did not log to it."""
+    metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
+    if "energy_kwh" not in metrics:
+        return None
+    info = run.info
+    started_s = (info.start_time or 0) / 1e3
+    duration_s = max(0.0, ((info.end_time or info.start_time or 0) / 1e3) - started_s)
+    status = tags.get(names.STATUS) or STATUS_FROM_MLFLOW.get(str(info.status), str(info.status).lower())
+    gpu_hours = _float(metrics, "usage_gpu_hours")
+    if gpu_hours is None:  # logged before carbonstep recorded it: the GPUs it read × the run's time
+        gpu_hours = _gpus_in(params.get(names.DEVICES, "")) * duration_s / 3600.0
+    return UsageRecord(
+        run_id=tags.get(names.RUN_ID) or info.run_id, source=f"mlflow:{info.run_id}",
+        name=info.run_name or info.run_id, started_s=started_s, duration_s=duration_s, status=status,
+        user=tags.get("slurm.user") or tags.get(names.USER) or tags.get("mlflow.user") or info.user_id
+        or UNKNOWN,
+        experiment=experiment, account=tags.get("slurm.account") or UNKNOWN,
+        partition=tags.get("slurm.partition") or UNKNOWN, job_id=tags.get("slurm.job_id") or "",
+        host=tags.get(names.HOST) or tags.get("slurm.node") or UNKNOWN,
+        gpu_model=tags.get(names.GPU_MODEL) or UNKNOWN, region=params.get(names.REGION) or UNKNOWN,
+        intensity_g_per_kwh=_float(params, names.INTENSITY_G_PER_KWH),
+        intensity_source=params.get(names.INTENSITY_SOURCE, ""),
+        energy_kwh=float(metrics["energy_kwh"]), co2_kg=float(metrics.get("co2_kg", 0.0)),
+        water_l=float(metrics.get("water_l", 0.0)), gpu_hours=gpu_hours,
+        idle_gpu_kwh=float(metrics.get("usage_idle_gpu_kwh", 0.0)),
+        after_last_epoch_kwh=_float(metrics, "usage_after_last_epoch_kwh"), samples=_float(metrics, "usage_samples"),
+    )
+
+
+def _mlflow_time_filter(since_s: float | None, until_s: float | None) -> str:
+    clauses = []
+    if since_s is not None:
+        clauses.append(f"attributes.start_time >= {int(since_s * 1000)}")
+    if until_s is not None:
+        clauses.append(f"attributes.start_time < {int(until_s * 1000)}")
+    return " and ".join(clauses)
+
+
+def read_mlflow(uri: str, experiments: list[str] | None, since_s: float | None, until_s: float | None,
+                collected: Collected, page_size: int = MLFLOW_PAGE) -> list[UsageRecord]:
+    """The carbonstep runs of an MLflow store (all experiments, or those named), a page at a time."""
+    from carbonstep.mlflow_io.client import client as mlflow_client
+    from carbonstep.mlflow_io.client import iter_runs
+
+    client = mlflow_client(uri)
+    try:
+        found = client.search_experiments()
+    except Exception as exc:  # noqa: BLE001 - MLflow's own exception types
+        raise ConfigError(f"cannot read the MLflow store {uri}: {exc}") from None
+    by_id = {e.experiment_id: e.name for e in found}
+    if experiments:
+        by_id = {i: n for i, n in by_id.items() if n in experiments}
+        if not by_id:
+            collected.notes.append(f"{uri}: no experiment named {', '.join(experiments)}; it has: "
+                                   f"{', '.join(sorted(e.name for e in found))}")
+    records: list[UsageRecord] = []
+    others = 0
+    time_filter = _mlflow_time_filter(since_s, until_s)
+    for run in iter_runs(client, list(by_id), time_filter, page_size=page_size):
+        record = record_from_run(run, by_id.get(run.info.experiment_id, UNKNOWN))
+        if record is None:
+            others += 1
+        else:
+            records.append(record)
+    if others:
+        collected.notes.append(f"{uri}: {others} runs without carbonstep metrics left out")
+    collected.sources.append(uri)
+    return records
+
+
+def is_tracking_uri(source: str) -> bool:
+    """True for an MLflow tracking URI (``sqlite:``, ``http(s):``, ``file:``, ``databricks`` …), not a folder."""
+    return "://" in source or source.startswith(("sqlite:", "databricks", "file:"))
+
+
+def collect(sources: list[str], experiments: list[str] | None = None, since_s: float | None = None,
+            until_s: float | None = None) -> Collected:
+    """Every run of ``sources`` (folders/files of reports and MLflow tracking URIs), each job counted once."""
+    collected = Collected()
+    entries: list[_Entry] = []
+    from_mlflow: list[UsageRecord] = []
+    for source in sources:
+        if is_tracking_uri(source):
+            from_mlflow += read_mlflow(source, experiments, since_s, until_s, collected)
+        else:
+            entries += read_folder(Path(source), collected)
+    records = count_jobs_once(entries, collected)
+    by_run_id = {r.run_id: i for i, r in enumerate(records)}
+    twice = 0
+    for record in from_mlflow:
+        index = by_run_id.get(record.run_id)
+        if index is None:
+            records.append(record)
+            continue
+        twice += 1  # the report has the details; MLflow knows the experiment and maybe the user
+        mine = records[index]
+        records[index] = mine.with_changes(experiment=record.experiment,
+                                           user=mine.user if mine.user != UNKNOWN else record.user)
+    if twice:
+        collected.notes.append(f"{twice} MLflow runs whose report was also read: counted once")
+    collected.records = records
+    return collected

@@ -1,0 +1,86 @@
+"""A study's carbon budget and totals over the trials in its storage (every worker's): framework-free, the
+Optuna adapter (:mod:`carbonstep.callbacks.optuna`) calls them with a study it holds."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+from carbonstep.analysis.study.study import TrialCost, totals
+from carbonstep.mlflow_io import names
+from carbonstep.report.formatting import format_energy, format_mass, format_volume
+from carbonstep.report.record import RunReport
+from carbonstep.training.budget import PROJECTION_WINDOW, Budget, Decision
+
+PREFIX = names.PREFIX
+FIGURES = ("energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "co2_kg", "water_l", "duration_s")
+BUDGET_QUANTITIES = {"co2_kg": "co2_kg", "kwh": "energy_kwh", "water_l": "water_l"}  # Budget's name → attr's
+FORMATS: dict[str, Callable[[float], str]] = {
+    "co2_kg": lambda kg: f"{format_mass(kg)} CO2e", "kwh": format_energy, "water_l": format_volume}
+
+
+def figures_of(parts: Sequence[tuple[str, RunReport]]) -> dict[str, Any]:
+    """The trial's user attrs: each figure summed over the parts that measured it, methods, who measured."""
+    out: dict[str, Any] = {PREFIX + k: float(sum(getattr(r, k) for _, r in parts)) for k in FIGURES}
+    methods: dict[str, set[str]] = {}
+    for _, report in parts:
+        for domain, method in report.methods.items():
+            methods.setdefault(domain, set()).update(m.strip() for m in str(method).split(","))
+    out[PREFIX + "methods"] = {d: ", ".join(sorted(m)) for d, m in sorted(methods.items())}
+    out[PREFIX + "measured_by"] = sorted({who.split(" ")[0] for who, _ in parts})
+    out[PREFIX + "intensity_g_per_kwh"] = sorted({round(r.intensity.g_per_kwh, 3) for _, r in parts})
+    return out
+
+
+def trial_costs(study: Any, states: Sequence[Any] | None = None) -> list[TrialCost]:
+    """Every trial of ``study`` (from its storage: every worker's) as a :class:`TrialCost`."""
+    out = []
+    for trial in study.get_trials(deepcopy=False, states=states):
+        attrs = trial.user_attrs
+        measured = PREFIX + "co2_kg" in attrs
+        value = trial.values[0] if trial.values else None
+        finished = trial.datetime_complete.timestamp() if trial.datetime_complete else None
+        out.append(TrialCost(trial.number, trial.state.name, value,
+                             attrs.get(PREFIX + "co2_kg") if measured else None,
+                             attrs.get(PREFIX + "energy_kwh") if measured else None,
+                             attrs.get(PREFIX + "water_l") if measured else None,
+                             finished, dict(trial.params), bool(attrs.get(PREFIX + "skipped", False))))
+    return out
+
+
+def study_totals(study: Any) -> dict[str, Any]:
+    """The study's footprint so far, over every worker's finished trials: CO2e, kWh, litres, trials by state."""
+    return totals(trial_costs(study))
+
+
+def check_study_budget(budget: Budget, trials: Sequence[TrialCost], running_elsewhere: int,
+                       after_trial: int) -> Decision:
+    """The :class:`Budget` rule applied to a study, trials for epochs: stop once spent ≥ limit, or (``predict``)
+    when what is spent, the trials running on other workers and one more trial would overrun it, each trial
+    projected at the Budget's rule (the mean cost of the last finished trials)."""
+    finished = sorted((t for t in trials if t.measured), key=lambda t: (t.finished_at_s or math.inf, t.number))
+    spent = {q: sum(_figure(t, attr) for t in finished) for q, attr in BUDGET_QUANTITIES.items()}
+    costs = [{q: _figure(t, attr) for q, attr in BUDGET_QUANTITIES.items()} for t in finished if not t.skipped]
+    recent = costs[-PROJECTION_WINDOW:]
+    next_cost = {q: sum(c[q] for c in recent) / len(recent) if recent else 0.0 for q in BUDGET_QUANTITIES}
+    in_flight = running_elsewhere if budget.predict else 0
+    committed = {q: spent[q] + in_flight * next_cost[q] for q in BUDGET_QUANTITIES}
+    decision = budget.check(after_trial, committed, costs)  # the Budget's rule on what is spent or committed
+    quantity, limit = decision.quantity, decision.limit
+    used, show = spent[quantity], FORMATS[quantity]
+    if decision.stop and used >= limit:
+        reason = f"study budget spent: {show(used)} ≥ {show(limit)} after trial {after_trial}"
+    elif decision.stop:
+        reason = (f"study budget would be exceeded: {show(used)} spent + {in_flight} trial(s) running on other "
+                  f"workers and the next one at {show(next_cost[quantity])} each (mean of the last {len(recent)} "
+                  f"trials) > {show(limit)}; stopped after trial {after_trial}")
+    else:
+        reason = f"study: {show(used)} of {show(limit)} spent ({used / limit:.0%})"
+    return Decision(decision.stop, after_trial, quantity, used, decision.projected, limit, reason)
+
+
+def _figure(trial: TrialCost, attr: str) -> float:
+    return float({"co2_kg": trial.co2_kg, "energy_kwh": trial.energy_kwh, "water_l": trial.water_l}[attr] or 0.0)
+
+
+__all__ = ["check_study_budget", "figures_of", "study_totals", "trial_costs"]

@@ -1,0 +1,23 @@
+"""``carbonstep report``: the summary of a saved report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    """The ``report`` command and its options."""
+    p = subparsers.add_parser("report", help="summarise a saved report")
+    p.add_argument("path", type=Path)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``carbonstep report``."""
+    from carbonstep.report.record import RunReport
+    from carbonstep.report.summary import render
+
+    print(render(RunReport.load(args.path)))
+    return 0
