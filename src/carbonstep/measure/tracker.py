@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import threading
 import time
 import weakref
 from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from carbonstep.accounting.factors import Accounting
 from carbonstep.accounting.footprint import J_PER_KWH
 from carbonstep.errors import CarbonstepError, ConfigError
 from carbonstep.measure.config import TrackerConfig, tracker_config
-from carbonstep.report.builder import RunFacts, build_report, curve_of, intensity_record
-from carbonstep.validate import shown
 
-if TYPE_CHECKING:  # imported when a tracker starts or stops, to keep `import carbonstep` light
+if TYPE_CHECKING:  # imported when a tracker starts or stops (the report builder: at stop), to keep imports light
+    from pathlib import Path
+    from types import TracebackType
+
+    from carbonstep.accounting.factors import Accounting
     from carbonstep.accounting.regions import Region
     from carbonstep.measure.distributed import Place
     from carbonstep.measure.readers.base import Reader, Unavailable
     from carbonstep.measure.sampler import Sampler
     from carbonstep.measure.totals import EnergyTotals
     from carbonstep.report.record import Intensity, RunReport
-
-log = logging.getLogger("carbonstep")
-logging.getLogger("carbonstep").addHandler(logging.NullHandler())
 
 RAPL_MAX_W = 1000.0  # upper bound on a package's power, to keep two reads within one wrap
 STOP_WAIT_S = 10.0  # a second stop() (another thread) waits this long for the first one's report
@@ -270,6 +265,8 @@ class Tracker:
             number = math.nan
         if isinstance(count, bool) or not 0 <= number < math.inf:
             if not self._bad_count_seen:
+                from carbonstep.validate import shown
+
                 self._bad_count_seen = True
                 self.warnings.append(f"mark(count={shown(count)}) and later such counts were left out: count "
                                      f"must be a finite number ≥ 0 (of {self.config.count_unit}s)")
@@ -330,7 +327,7 @@ class Tracker:
         if self.config.output_dir is not None:  # a path that fails: the temporary directory, said in the log
             _, message = self._report.save_or_fallback(self.report_path)
             if message is not None:
-                log.warning("carbonstep: %s", message)
+                _log().warning("carbonstep: %s", message)
         return self._report
 
     def _report_of_the_first_stop(self) -> RunReport:
@@ -367,13 +364,15 @@ class Tracker:
             try:
                 reader.close()
             except Exception:  # noqa: BLE001 - closing must not hide the report
-                log.debug("carbonstep: closing %s failed", reader.name, exc_info=True)
+                _log().debug("carbonstep: closing %s failed", reader.name, exc_info=True)
         if self._tree is not None and hung is None:
             self._tree.close()
 
     @property
     def report_path(self) -> Path:
         """Where ``stop()`` writes the report (``output_dir``/carbonstep-<run id>.json)."""
+        from pathlib import Path
+
         return (self.config.output_dir or Path.cwd()) / f"carbonstep-{self.run_id}.json"
 
     @property
@@ -412,18 +411,34 @@ class Tracker:
             return fixed
         if self._totals is None:
             return source.at(self.config.wall_clock())
+        from carbonstep.report.builder import curve_of
+
         return curve_of(self.config.accounting, self._totals, self._started_wall).g_per_kwh_until(upto_s)
 
     def intensity(self) -> Intensity:
         """The intensity in use so far and where it comes from (as the report records it)."""
+        from carbonstep.report.builder import intensity_record
+
         return intensity_record(self.config.accounting, self._g_per_kwh())
 
     def _build_report(self, totals: EnergyTotals, sampler: Sampler, status: str) -> RunReport:
+        from carbonstep.report.builder import RunFacts, build_report
+
         facts = RunFacts(
             self.run_id, self._started_wall, self.attribution, self.name, self.config.count_unit,
             self.place.to_dict() if self.place else None, tuple(self.warnings),
             tuple(f"{u.source}: {u.reason} — fix: {u.fix}" for u in self.unavailable if u.fix))
         return build_report(facts, self.config.accounting, totals, sampler, status)
+
+
+def _log() -> Any:
+    """The "carbonstep" logger (with a NullHandler), imported on first use: a run starts without ``logging``."""
+    import logging
+
+    log = logging.getLogger("carbonstep")
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
+    return log
 
 
 __all__ = ["Snapshot", "Tracker"]
