@@ -7,19 +7,19 @@ import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections import namedtuple
 
-from carbonstep.accounting.footprint import J_PER_KWH
 from carbonstep.errors import CarbonstepError, ConfigError
-from carbonstep.measure.config import TrackerConfig, tracker_config
 
-if TYPE_CHECKING:  # imported when a tracker starts or stops (the report builder: at stop), to keep imports light
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: `from carbonstep import Tracker` imports neither typing nor
+if TYPE_CHECKING:  # dataclasses; the configuration loads at construction, the readers at start, the report at stop
     from pathlib import Path
     from types import TracebackType
+    from typing import Any, Callable, Sequence
 
     from carbonstep.accounting.factors import Accounting
     from carbonstep.accounting.regions import Region
+    from carbonstep.measure.config import TrackerConfig
     from carbonstep.measure.distributed import Place
     from carbonstep.measure.readers.base import Reader, Unavailable
     from carbonstep.measure.sampler import Sampler
@@ -42,10 +42,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_in_forked_child)
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """Cumulative totals so far (``Tracker.snapshot()``)."""
+_SNAPSHOT_FIELDS = ("duration_s", "energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "facility_kwh",
+                    "co2_kg", "water_l")
 
+
+class Snapshot(namedtuple("Snapshot", _SNAPSHOT_FIELDS)):
+    """Cumulative totals so far (``Tracker.snapshot()``): ``duration_s``, ``energy_kwh`` (and its ``_gpu``,
+    ``_cpu``, ``_ram`` parts), ``facility_kwh``, ``co2_kg``, ``water_l``. Immutable (a named tuple, which
+    imports less than a frozen dataclass)."""
+
+    __slots__ = ()
     duration_s: float
     energy_kwh: float
     energy_kwh_gpu: float
@@ -58,6 +64,8 @@ class Snapshot:
     @property
     def power_w(self) -> float:
         """Average power over the run so far."""
+        from carbonstep.accounting.footprint import J_PER_KWH
+
         return self.energy_kwh * J_PER_KWH / self.duration_s if self.duration_s > 0 else 0.0
 
     def metrics(self) -> dict[str, float]:
@@ -110,6 +118,8 @@ class Tracker:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        from carbonstep.measure.config import tracker_config
+
         config = tracker_config(region, pue, wue, intensity, interval_s, attribution, output_dir,
                                 water_intensity_l_per_kwh=water_intensity_l_per_kwh, pid=pid, name=name,
                                 place=place, count_unit=count_unit, clock=clock, wall_clock=wall_clock)
@@ -291,6 +301,8 @@ class Tracker:
         return self._snapshot(totals.duration_s, joules)
 
     def _snapshot(self, duration_s: float, joules: tuple[float, float, float]) -> Snapshot:
+        from carbonstep.accounting.footprint import J_PER_KWH
+
         kwh = [j / J_PER_KWH for j in joules]
         total = sum(kwh)
         accounting = self.config.accounting
