@@ -105,7 +105,7 @@ class Tracker:
         pue: float | None = None,
         wue: float | None = None,
         intensity: float | str | os.PathLike[str] | None = None,
-        interval_s: float = 1.0,
+        interval_s: float = 5.0,  # config.DEFAULT_INTERVAL_S (not imported with the class)
         attribution: str = "process",
         output_dir: str | os.PathLike[str] | None = None,
         *,
