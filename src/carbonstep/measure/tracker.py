@@ -42,24 +42,13 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_in_forked_child)
 
 
-_SNAPSHOT_FIELDS = ("duration_s", "energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "facility_kwh",
-                    "co2_kg", "water_l")
-
-
-class Snapshot(namedtuple("Snapshot", _SNAPSHOT_FIELDS)):
-    """Cumulative totals so far (``Tracker.snapshot()``): ``duration_s``, ``energy_kwh`` (and its ``_gpu``,
+class Snapshot(namedtuple("Snapshot", ["duration_s", "energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu",
+                                       "energy_kwh_ram", "facility_kwh", "co2_kg", "water_l"])):
+    """Cumulative totals so far (``Tracker.snapshot()``), floats: ``duration_s``, ``energy_kwh`` (and its ``_gpu``,
     ``_cpu``, ``_ram`` parts), ``facility_kwh``, ``co2_kg``, ``water_l``. Immutable (a named tuple, which
     imports less than a frozen dataclass)."""
 
     __slots__ = ()
-    duration_s: float
-    energy_kwh: float
-    energy_kwh_gpu: float
-    energy_kwh_cpu: float
-    energy_kwh_ram: float
-    facility_kwh: float
-    co2_kg: float
-    water_l: float
 
     @property
     def power_w(self) -> float:

@@ -76,7 +76,8 @@ def discover(
     if gpus:
         local_rank = place.local_rank if place is not None and place.local_world_size > 1 else None
         if nvml is None and not nvidia_driver_present():
-            gpu_readers, warnings = [], []
+            gpu_readers: list[Any] = []
+            warnings: list[str] = []
             missing = [Unavailable("nvml", "no NVIDIA driver on this machine (no /dev/nvidiactl)")]
         else:
             gpu_readers, missing, warnings = discover_nvml(nvml, local_rank=local_rank)
