@@ -2,6 +2,7 @@
 """carbonstep benchmarks: one command, a markdown table on stdout.
 
     .venv/bin/python benchmarks/run.py [--rounds 5] [--steps 600]
+    .venv/bin/python benchmarks/run.py --peers      # against CodeCarbon, Carbontracker and Zeus (peers.py)
 
 Ratios come from alternating runs in one process (these machines are shared and noisy).
 CodeCarbon's offline tracker is measured on the same loop when it is installed
@@ -195,7 +196,15 @@ def main() -> None:
     parser.add_argument("--import-runs", type=int, default=15)
     parser.add_argument("--sampler-rounds", type=int, default=7)
     parser.add_argument("--only-sampler", action="store_true", help="print the sampler / bare wake-up rows only")
+    parser.add_argument("--peers", action="store_true",
+                        help="the comparison with CodeCarbon, Carbontracker and Zeus only (benchmarks/peers.py; "
+                             "needs `bash benchmarks/peers_venv.sh` once)")
     args = parser.parse_args()
+    if args.peers:
+        import peers  # benchmarks/peers.py, beside this script
+
+        peers.main([])
+        return
     if args.only_sampler:
         wake = sampler_vs_bare_wake(args.sampler_rounds)
         print(f"sampler {wake['sampler_ms']:.3f} ms, bare wake-up {wake['bare_ms']:.3f} ms per sample at "

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
+from pathlib import Path
 
 import pytest
 
 from carbonstep.cli import main
-from carbonstep.measure.readers import discover
-from carbonstep.measure.readers.amd import discover_amd, energy_uj, is_dual_die, power_w
+from carbonstep.measure.readers import amd, discover
+from carbonstep.measure.readers.amd import amd_device_present, discover_amd, energy_uj, is_dual_die, power_w
 from carbonstep.measure.readers.base import Kind, Method
 from carbonstep.measure.sampler import Sampler
 from carbonstep.measure.totals import EnergyTotals
@@ -114,7 +116,45 @@ def test_discover_and_info_show_amd_gpus_like_nvidia_ones(monkeypatch, capsys, t
     found = discover(rapl_root=tmp_path, amdsmi=smi, nvml=None)
     assert [r.uuid for r in found.readers if r.domain.value == "gpu"] == [A]
     monkeypatch.setitem(sys.modules, "amdsmi", smi)  # what `import amdsmi` gives the CLI
+    monkeypatch.setattr(amd, "amd_device_present", partial(amd_device_present, *_sysfs(tmp_path, "0x1002")))
     monkeypatch.setenv("CARBONSTEP_POWERCAP_ROOT", str(tmp_path))
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert f"gpu  counter   AMD Instinct MI300X [{A}]: AMD SMI energy accumulator" in out
+
+
+def _sysfs(base: Path, *vendors: str, kfd: bool = False) -> tuple[str, str]:
+    """A /dev and a /sys/class/drm as Linux lays them out: card<N>/device/vendor holds the PCI vendor id
+    ("0x1002\\n" for AMD, "0x10de\\n" for NVIDIA); connectors (card<N>-DP-1) have no vendor file."""
+    dev, drm = base / "dev", base / "sys" / "class" / "drm"
+    dev.mkdir(parents=True)
+    drm.mkdir(parents=True)
+    if kfd:
+        (dev / "kfd").write_text("")
+    for n, vendor in enumerate(vendors):
+        (drm / f"card{n}" / "device").mkdir(parents=True)
+        (drm / f"card{n}" / "device" / "vendor").write_text(f"{vendor}\n")
+        (drm / f"card{n}-DP-1").mkdir()
+    return str(dev), str(drm)
+
+
+def test_an_amd_gpu_is_found_by_its_device_node_or_pci_vendor(tmp_path: Path) -> None:
+    assert not amd_device_present(*_sysfs(tmp_path / "none"))
+    assert not amd_device_present(*_sysfs(tmp_path / "nvidia", "0x10de"))
+    assert amd_device_present(*_sysfs(tmp_path / "radeon", "0x10de", "0x1002"))
+    assert amd_device_present(*_sysfs(tmp_path / "rocm", kfd=True))
+    assert not amd_device_present(str(tmp_path / "missing"), str(tmp_path / "missing"))
+
+
+def test_without_an_amd_gpu_an_installed_amdsmi_is_neither_started_nor_mentioned(monkeypatch, tmp_path) -> None:
+    smi = FakeAmdSmi([FakeAmdGpu(A)], ManualClock())
+    started: list[bool] = []
+    real_init = smi.amdsmi_init
+    monkeypatch.setattr(smi, "amdsmi_init", lambda *a: started.append(True) or real_init(*a), raising=False)
+    monkeypatch.setitem(sys.modules, "amdsmi", smi)  # installed (another tool brought it)
+    monkeypatch.setattr(amd, "amd_device_present", partial(amd_device_present, *_sysfs(tmp_path, "0x10de")))
+    assert discover_amd(environ={}) == ([], [], [])
+    assert started == []
+    monkeypatch.setattr(amd, "amd_device_present", partial(amd_device_present, *_sysfs(tmp_path / "amd", "0x1002")))
+    readers, _, _ = discover_amd(environ={})
+    assert started == [True] and [r.uuid for r in readers] == [A]

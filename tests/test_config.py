@@ -219,3 +219,12 @@ def test_the_session_decides_and_records_the_budget_stop(tmp_path: Path) -> None
     _, second = session.epoch_end(1, 2)
     assert second is not None and second.stop and session.decision is second
     assert session.end().budget["epoch"] == 1
+
+
+def test_the_default_interval_is_the_measured_one() -> None:
+    import inspect
+
+    from carbonstep.measure.config import DEFAULT_INTERVAL_S
+
+    assert inspect.signature(Tracker).parameters["interval_s"].default == DEFAULT_INTERVAL_S
+    assert Tracker(region="FR").interval_s == DEFAULT_INTERVAL_S

@@ -65,3 +65,22 @@ def test_lowered_interval_is_printed_with_its_digits() -> None:
     report = tracker.stop()
     assert tracker._sampler.interval_s == pytest.approx(0.0625)
     assert any("interval_s lowered from 1 to 0.0625 s" in w for w in report.warnings), report.warnings
+
+
+def test_without_an_nvidia_driver_nvml_is_not_imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from carbonstep.measure import readers
+
+    assert readers.nvidia_driver_present((str(tmp_path / "nvidiactl"),)) is False
+    (tmp_path / "nvidiactl").write_text("")  # the driver's control node, as /dev/nvidiactl
+    assert readers.nvidia_driver_present((str(tmp_path / "nvidiactl"),)) is True
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # importing it now fails: discovery must not try
+    monkeypatch.setattr(readers, "nvidia_driver_present", lambda: False)
+    found = discover("process", rapl_root=tmp_path)
+    assert [u.reason for u in found.unavailable if u.source == "nvml"] == [
+        "no NVIDIA driver on this machine (no /dev/nvidiactl)"]
+    monkeypatch.setattr(readers, "nvidia_driver_present", lambda: True)
+    found = discover("process", rapl_root=tmp_path)
+    assert [u.reason for u in found.unavailable if u.source == "nvml"] == ["nvidia-ml-py is not installed"]
+    found.tree.close()

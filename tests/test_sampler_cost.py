@@ -69,3 +69,32 @@ def test_timeline_thinning_keeps_every_stride_th_sample() -> None:
     gaps = {round(b - a) for a, b in zip(times, times[1:])}
     assert gaps == {16.0}  # halved twice past 8 points: every 16th sample, evenly spaced
     assert totals.latest[1][0] == pytest.approx(990.0)  # the total does not depend on the thinning
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="Linux /proc")
+def test_children_are_listed_from_the_tree_and_read_in_one_pass_at_most_every_refresh(monkeypatch) -> None:
+    import subprocess
+
+    children = [subprocess.Popen(["sleep", "60"]) for _ in range(3)]
+    tree = ProcessTree(refresh_s=3600.0, children_refresh_s=3600.0)
+    try:
+        tree.cpu_seconds()  # lists the tree and reads every child once
+        pids = {p.pid for p in children}
+        assert pids <= set(tree._children)
+        assert tree._descendants_by_scan() == tree._descendants()  # /proc/<pid>/task/*/children = a walk of /proc
+        assert tree._psutil is None  # no psutil on Linux
+        stat_fds = {files._stat for pid, files in tree._children.items() if pid in pids}
+        preads: list[int] = []
+        real_pread = os.pread
+        monkeypatch.setattr(os, "pread", lambda fd, n, offset: preads.append(fd) or real_pread(fd, n, offset))
+        for _ in range(20):
+            tree.cpu_seconds()
+        assert not stat_fds & set(preads)  # within children_refresh_s: the children are not read again
+        tree.expire_listing()
+        tree.cpu_seconds()
+        assert stat_fds <= set(preads)  # a new listing reads every child afresh (as stop() does)
+    finally:
+        tree.close()
+        for child in children:
+            child.kill()
+            child.wait()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import bisect
-import logging
 from datetime import datetime, timezone
 from typing import Iterable, Sequence
 
 from carbonstep.accounting.factors import Accounting
 
-log = logging.getLogger("carbonstep")
 MAX_POINTS = 8192  #: beyond this the curve keeps every other point (cumulative sums stay exact where kept)
 
 
@@ -55,8 +53,11 @@ class CarbonCurve:
         first, end = self.series.span()
         if not first <= mid < end:
             if self.outside_s == 0.0:
-                log.warning("carbonstep: the run at %s is outside the intensity series %s (%s to %s); its first "
-                            "or last value is used", _iso(mid), self.series.source, _iso(first), _iso(end))
+                import logging  # only here: a run's start and stop do not import logging
+
+                logging.getLogger("carbonstep").warning(
+                    "carbonstep: the run at %s is outside the intensity series %s (%s to %s); its first or last "
+                    "value is used", _iso(mid), self.series.source, _iso(first), _iso(end))
             self.outside_s += b_s - a_s
         return joules * self.series.at(mid)
 

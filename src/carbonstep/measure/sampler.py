@@ -9,17 +9,22 @@ waiting for a sample cannot deadlock (see docs/FAULTS.md).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from carbonstep.measure.progress import join_while_progressing, thread_progress
 from carbonstep.measure.readers.base import Reader
 
-log = logging.getLogger("carbonstep")
+
+def _log() -> Any:
+    """The "carbonstep" logger, on first use: the logging module is imported only when there is something to say."""
+    import logging
+
+    return logging.getLogger("carbonstep")
+
 WAIT_S = 2.0  #: the longest a caller waits for a fresh sample, and for the thread's last sample at stop
 
 
@@ -92,7 +97,7 @@ class Sampler:
         self.failures[i] += 1
         if self.first_failure[i] is None:
             self.first_failure[i] = f"{type(exc).__name__}: {exc}"
-            log.warning("carbonstep: reader %s failed: %s", self.readers[i].name, exc)
+            _log().warning("carbonstep: reader %s failed: %s", self.readers[i].name, exc)
 
     def _sample(self) -> Sample | None:
         self._read_started = t = self._clock()
@@ -131,7 +136,7 @@ class Sampler:
             try:
                 self._sample()
             except Exception:  # noqa: BLE001 - the thread must survive a faulty consumer
-                log.exception("carbonstep: sample could not be recorded")
+                _log().exception("carbonstep: sample could not be recorded")
             if asked:
                 for _ in range(asked):
                     _release(self._waiters.popleft())

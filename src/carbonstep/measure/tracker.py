@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections import namedtuple
 
-from carbonstep.accounting.factors import Accounting
-from carbonstep.accounting.footprint import J_PER_KWH
 from carbonstep.errors import CarbonstepError, ConfigError
-from carbonstep.measure.config import TrackerConfig, tracker_config
-from carbonstep.report.builder import RunFacts, build_report, curve_of, intensity_record
-from carbonstep.validate import shown
 
-if TYPE_CHECKING:  # imported when a tracker starts or stops, to keep `import carbonstep` light
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: `from carbonstep import Tracker` imports neither typing nor
+if TYPE_CHECKING:  # dataclasses; the configuration loads at construction, the readers at start, the report at stop
+    from pathlib import Path
+    from types import TracebackType
+    from typing import Any, Callable, Sequence
+
+    from carbonstep.accounting.factors import Accounting
     from carbonstep.accounting.regions import Region
+    from carbonstep.measure.config import TrackerConfig
     from carbonstep.measure.distributed import Place
     from carbonstep.measure.readers.base import Reader, Unavailable
     from carbonstep.measure.sampler import Sampler
     from carbonstep.measure.totals import EnergyTotals
     from carbonstep.report.record import Intensity, RunReport
-
-log = logging.getLogger("carbonstep")
-logging.getLogger("carbonstep").addHandler(logging.NullHandler())
 
 RAPL_MAX_W = 1000.0  # upper bound on a package's power, to keep two reads within one wrap
 STOP_WAIT_S = 10.0  # a second stop() (another thread) waits this long for the first one's report
@@ -47,22 +42,19 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_in_forked_child)
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """Cumulative totals so far (``Tracker.snapshot()``)."""
+class Snapshot(namedtuple("Snapshot", ["duration_s", "energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu",
+                                       "energy_kwh_ram", "facility_kwh", "co2_kg", "water_l"])):
+    """Cumulative totals so far (``Tracker.snapshot()``), floats: ``duration_s``, ``energy_kwh`` (and its ``_gpu``,
+    ``_cpu``, ``_ram`` parts), ``facility_kwh``, ``co2_kg``, ``water_l``. Immutable (a named tuple, which
+    imports less than a frozen dataclass)."""
 
-    duration_s: float
-    energy_kwh: float
-    energy_kwh_gpu: float
-    energy_kwh_cpu: float
-    energy_kwh_ram: float
-    facility_kwh: float
-    co2_kg: float
-    water_l: float
+    __slots__ = ()
 
     @property
     def power_w(self) -> float:
         """Average power over the run so far."""
+        from carbonstep.accounting.footprint import J_PER_KWH
+
         return self.energy_kwh * J_PER_KWH / self.duration_s if self.duration_s > 0 else 0.0
 
     def metrics(self) -> dict[str, float]:
@@ -102,7 +94,7 @@ class Tracker:
         pue: float | None = None,
         wue: float | None = None,
         intensity: float | str | os.PathLike[str] | None = None,
-        interval_s: float = 1.0,
+        interval_s: float = 5.0,  # config.DEFAULT_INTERVAL_S (not imported with the class)
         attribution: str = "process",
         output_dir: str | os.PathLike[str] | None = None,
         *,
@@ -115,6 +107,8 @@ class Tracker:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        from carbonstep.measure.config import tracker_config
+
         config = tracker_config(region, pue, wue, intensity, interval_s, attribution, output_dir,
                                 water_intensity_l_per_kwh=water_intensity_l_per_kwh, pid=pid, name=name,
                                 place=place, count_unit=count_unit, clock=clock, wall_clock=wall_clock)
@@ -270,6 +264,8 @@ class Tracker:
             number = math.nan
         if isinstance(count, bool) or not 0 <= number < math.inf:
             if not self._bad_count_seen:
+                from carbonstep.validate import shown
+
                 self._bad_count_seen = True
                 self.warnings.append(f"mark(count={shown(count)}) and later such counts were left out: count "
                                      f"must be a finite number ≥ 0 (of {self.config.count_unit}s)")
@@ -294,6 +290,8 @@ class Tracker:
         return self._snapshot(totals.duration_s, joules)
 
     def _snapshot(self, duration_s: float, joules: tuple[float, float, float]) -> Snapshot:
+        from carbonstep.accounting.footprint import J_PER_KWH
+
         kwh = [j / J_PER_KWH for j in joules]
         total = sum(kwh)
         accounting = self.config.accounting
@@ -347,7 +345,7 @@ class Tracker:
             pass
         _, message = report.save_or_fallback(path)
         if message is not None:
-            log.warning("carbonstep: %s", message)
+            _log().warning("carbonstep: %s", message)
 
     def _report_of_the_first_stop(self) -> RunReport:
         assert self._stopped is not None
@@ -383,7 +381,7 @@ class Tracker:
             try:
                 reader.close()
             except Exception:  # noqa: BLE001 - closing must not hide the report
-                log.debug("carbonstep: closing %s failed", reader.name, exc_info=True)
+                _log().debug("carbonstep: closing %s failed", reader.name, exc_info=True)
         if self._tree is not None and hung is None:
             self._tree.close()
 
@@ -391,6 +389,8 @@ class Tracker:
     def report_path(self) -> Path:
         """Where ``stop()`` writes the report: ``output_dir``/carbonstep-<run id>.json, or, for one rank of several
         (``place``: torch.distributed, torchrun or Slurm variables), carbonstep-<run id>-rank<N>.json."""
+        from pathlib import Path
+
         from carbonstep.measure.distributed import rank_path
 
         return rank_path((self.config.output_dir or Path.cwd()) / f"carbonstep-{self.run_id}.json", self.place)
@@ -431,18 +431,34 @@ class Tracker:
             return fixed
         if self._totals is None:
             return source.at(self.config.wall_clock())
+        from carbonstep.report.builder import curve_of
+
         return curve_of(self.config.accounting, self._totals, self._started_wall).g_per_kwh_until(upto_s)
 
     def intensity(self) -> Intensity:
         """The intensity in use so far and where it comes from (as the report records it)."""
+        from carbonstep.report.builder import intensity_record
+
         return intensity_record(self.config.accounting, self._g_per_kwh())
 
     def _build_report(self, totals: EnergyTotals, sampler: Sampler, status: str) -> RunReport:
+        from carbonstep.report.builder import RunFacts, build_report
+
         facts = RunFacts(
             self.run_id, self._started_wall, self.attribution, self.name, self.config.count_unit,
             self.place.to_dict() if self.place else None, tuple(self.warnings),
             tuple(f"{u.source}: {u.reason} — fix: {u.fix}" for u in self.unavailable if u.fix))
         return build_report(facts, self.config.accounting, totals, sampler, status, self.config.embodied)
+
+
+def _log() -> Any:
+    """The "carbonstep" logger (with a NullHandler), imported on first use: a run starts without ``logging``."""
+    import logging
+
+    log = logging.getLogger("carbonstep")
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
+    return log
 
 
 __all__ = ["Snapshot", "Tracker"]

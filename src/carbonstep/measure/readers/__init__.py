@@ -30,6 +30,16 @@ def powercap_root() -> Path:
     return Path(os.environ.get("CARBONSTEP_POWERCAP_ROOT") or DEFAULT_ROOT)
 
 
+NVIDIA_NODES = ("/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/dxg")  #: the driver's control node,
+# its /proc entry, and WSL2's GPU paravirtualisation node (through which NVML works there)
+
+
+def nvidia_driver_present(nodes: tuple[str, ...] = NVIDIA_NODES) -> bool:
+    """Whether an NVIDIA driver is loaded here (any of ``nodes`` exists): only then is NVML imported and
+    started (importing pynvml and a failing ``nvmlInit`` cost tens of milliseconds at every start)."""
+    return any(os.path.exists(node) for node in nodes)
+
+
 def discover(
     attribution: str = "process",
     pid: int | None = None,
@@ -66,8 +76,13 @@ def discover(
     process = attribution == "process"
     if gpus:
         local_rank = place.local_rank if place is not None and place.local_world_size > 1 else None
-        gpu_readers, missing, warnings = discover_nvml(nvml, local_rank=local_rank,
-                                                       pids=tree_pids(tree) if process else None)
+        if nvml is None and not nvidia_driver_present():
+            gpu_readers: list[Any] = []
+            warnings: list[str] = []
+            missing = [Unavailable("nvml", "no NVIDIA driver on this machine (no /dev/nvidiactl)")]
+        else:
+            gpu_readers, missing, warnings = discover_nvml(nvml, local_rank=local_rank,
+                                                           pids=tree_pids(tree) if process else None)
         amd_readers, amd_missing, amd_warnings = discover_amd(amdsmi, local_rank=local_rank)
         found.readers += gpu_readers + amd_readers
         found.unavailable += missing + amd_missing

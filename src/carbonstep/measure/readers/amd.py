@@ -203,10 +203,35 @@ def _enumerate(amdsmi: Any) -> list[_Gpu]:
     return gpus
 
 
+AMD_PCI_VENDOR = "0x1002"  #: AMD/ATI's PCI vendor id, as sysfs writes it in /sys/class/drm/card*/device/vendor
+
+
 def amd_driver_loaded(kfd: str = "/dev/kfd") -> bool:
     """Whether the amdgpu compute driver is present (ROCm's ``/dev/kfd``): only then is a missing
     ``amdsmi`` worth reporting."""
     return os.path.exists(kfd)
+
+
+def amd_device_present(dev_root: str = "/dev", drm_root: str = "/sys/class/drm") -> bool:
+    """Whether this machine has an AMD GPU: ROCm's ``/dev/kfd``, or a DRM card whose PCI vendor is AMD's.
+
+    Checked before ``amdsmi`` is imported: where the package is installed but no AMD GPU exists (another
+    tool installed it), importing and initialising it costs milliseconds and prints a libamd_smi.so message.
+    """
+    if amd_driver_loaded(f"{dev_root}/kfd"):
+        return True
+    try:
+        cards = os.listdir(drm_root)
+    except OSError:
+        return False
+    for card in cards:
+        try:
+            with open(f"{drm_root}/{card}/device/vendor") as handle:
+                if handle.read().strip().lower() == AMD_PCI_VENDOR:
+                    return True
+        except OSError:
+            continue  # a connector (card0-DP-1) or a device without a PCI vendor
+    return False
 
 
 def _import_amdsmi() -> tuple[Any, Unavailable | None]:
@@ -226,12 +251,15 @@ def discover_amd(
 ) -> tuple[list[AmdSmiReader], list[Unavailable], list[str]]:
     """Readers for the AMD GPUs this process uses; what was unavailable; warnings.
 
-    ``amdsmi`` is the AMD SMI module (imported when None): tests pass a fake that follows AMD SMI's
-    documented units and errors. ``environ`` overrides ``os.environ`` for the visibility variables.
+    ``amdsmi`` is the AMD SMI module (imported when None, only where :func:`amd_device_present`): tests
+    pass a fake that follows AMD SMI's documented units and errors. ``environ`` overrides ``os.environ``
+    for the visibility variables.
     ``local_rank`` (one of several ranks on this node that all see every GPU): keep the GPU at that
     position only (the ``cuda:LOCAL_RANK`` convention, which ROCm builds of PyTorch share).
     """
     if amdsmi is None:
+        if not amd_device_present():
+            return [], [], []  # no AMD GPU here: amdsmi is neither imported nor mentioned
         amdsmi, missing = _import_amdsmi()
         if amdsmi is None:
             return [], [missing] if missing is not None else [], []

@@ -95,8 +95,14 @@ GONE = (OSError, ValueError, IndexError)  # a process that exited since the last
 class ProcessTree:
     """CPU time and memory of a root process and its live descendants.
 
-    Children are listed with psutil at most every ``refresh_s`` seconds (listing walks
-    /proc, the expensive part); between listings only the known processes are read.
+    Children are listed at most every ``refresh_s`` seconds; on Linux the listing follows the tree itself
+    (each member's ``/proc/<pid>/task/<tid>/children``), so it costs by the size of the tree, not by the number
+    of processes on the machine (psutil, and kernels without those files, walk all of /proc). Between
+    listings only the known processes are read, and the children's CPU time at most every
+    ``children_refresh_s`` seconds: one pass of ``pread`` calls over files kept open, so that a sampler at
+    0.1 s does not pay for every DataLoader worker at every sample. The sum stays exact (each reading is
+    cumulative); it is at most ``children_refresh_s`` late, and a new listing (``expire_listing()``, at stop)
+    reads every member again.
     The root, when it is this process, is read through the process clock, and its waited-for children's
     time (getrusage) again at each listing. Every member is read with its waited-for children's time
     (cutime/cstime), so a process's CPU time is
@@ -108,30 +114,48 @@ class ProcessTree:
     """
 
     def __init__(self, pid: int | None = None, refresh_s: float = 5.0, exclude: Iterable[int] = (),
-                 rss_refresh_s: float = 1.0) -> None:
-        import psutil
-
-        self._psutil = psutil
+                 rss_refresh_s: float = 1.0, children_refresh_s: float = 1.0, proc_root: str = "/proc") -> None:
         self.pid = os.getpid() if pid is None else pid
-        self.root = psutil.Process(self.pid)
+        self.proc_root = proc_root
+        self._linux = os.path.exists(f"{proc_root}/{self.pid}/stat")  # else psutil, imported only then
+        self._psutil: Any = None
+        self._root_process: Any = None
+        if not self._linux:
+            self._root_process = self.root
         self.refresh_s = refresh_s
+        self.children_refresh_s = children_refresh_s
         self.exclude = frozenset(exclude)
-        self._root_files = self._open(self.root, own=self.pid == os.getpid())
+        self._root_files = self._open(self.pid, own=self.pid == os.getpid())
         self._own_root = getattr(self._root_files, "own", False)  # read through the process clock
         self._monotonic, self._process_time = time.monotonic, time.process_time  # no module look-ups per sample
         self._children: dict[int, Any] = {}
         self._members_cache: list[Any] = []
         self._listed_at = -float("inf")
+        self._children_read_at = -float("inf")
+        self._children_cpu_s = 0.0
         self._cpu_high_s = 0.0
         self.rss_refresh_s = rss_refresh_s  # resident memory moves slowly; a /proc read costs more than a sample
         self._rss: tuple[float, float] = (-float("inf"), 0.0)  # (when read, bytes)
 
-    @staticmethod
-    def _open(process: Any, own: bool = False) -> Any:
+    @property
+    def root(self) -> Any:
+        """The root as a ``psutil.Process`` (psutil is imported on first use: Linux reads /proc itself)."""
+        if self._root_process is None:
+            if self._psutil is None:
+                import psutil
+
+                self._psutil = psutil
+            self._root_process = self._psutil.Process(self.pid)
+        return self._root_process
+
+    def _open(self, pid: int, own: bool = False) -> Any:
         try:
-            return ProcFiles(process.pid, own=own)
+            return ProcFiles(pid, proc_root=self.proc_root, own=own)
         except OSError:
-            return _PsutilFiles(process)
+            if self._linux and not own:
+                raise  # gone since it was listed
+            self.root  # noqa: B018 - imports psutil
+            return _PsutilFiles(self._psutil.Process(pid))
 
     def close(self) -> None:
         """Close every /proc file the tree holds open."""
@@ -141,8 +165,8 @@ class ProcessTree:
         self._members_cache = []
 
     def expire_listing(self) -> None:
-        """Make the next read list the tree again (and re-read the root's waited-for children's time): the
-        last sample of a run must see children that ended in the seconds before it."""
+        """Make the next read list the tree again (and re-read the root's waited-for children's time and every
+        child's CPU time): the last sample of a run must see children that ended in the seconds before it."""
         self._listed_at = -float("inf")
 
     def _members(self) -> list[Any]:
@@ -153,32 +177,91 @@ class ProcessTree:
 
     def _list(self, now: float) -> list[Any]:
         self._listed_at = now
+        self._children_read_at = -float("inf")  # a new listing: the next read covers every member afresh
         refresh = getattr(self._root_files, "refresh_children", None)
         if refresh is not None:
             refresh()
-        try:
-            live = {p.pid: p for p in self.root.children(recursive=True)}
-        except self._psutil.Error:
-            live = {}
-        if self.exclude:
-            live = self._without_excluded(live)
-        for pid in set(self._children) - set(live):
+        live = self._descendants()
+        for pid in set(self._children) - live:
             self._children.pop(pid).close()
-        for pid, process in live.items():
+        for pid in live:
             if pid not in self._children:
                 try:
-                    self._children[pid] = self._open(process)
-                except self._psutil.Error:
+                    self._children[pid] = self._open(pid)
+                except (OSError, ValueError):  # exited since it was listed
                     continue
+                except Exception as exc:  # psutil.Error where /proc is not readable
+                    if self._psutil is None or not isinstance(exc, self._psutil.Error):
+                        raise
         self._members_cache = list(self._children.values())
         return self._members_cache
 
-    def _without_excluded(self, live: dict[int, Any]) -> dict[int, Any]:
+    def _descendants(self) -> set[int]:
+        """The live descendants' pids, without the excluded ones and their subtrees."""
+        if not self._linux:
+            return self._descendants_psutil()
+        if not os.path.exists(f"{self.proc_root}/{self.pid}/task/{self.pid}/children"):
+            return self._descendants_by_scan()  # a kernel without CONFIG_PROC_CHILDREN
+        found: set[int] = set()
+        frontier = [self.pid]
+        while frontier:
+            pid = frontier.pop()
+            for child in self._children_of(pid):
+                if child not in found and child not in self.exclude and child != self.pid:
+                    found.add(child)
+                    frontier.append(child)
+        return found
+
+    def _children_of(self, pid: int) -> list[int]:
+        """A process's children, from each of its threads' ``children`` file ([] once it has exited)."""
+        task = f"{self.proc_root}/{pid}/task"
+        children: list[int] = []
+        try:
+            threads = os.listdir(task)
+        except OSError:
+            return children
+        for tid in threads:
+            try:
+                with open(f"{task}/{tid}/children", "rb") as handle:
+                    children += [int(c) for c in handle.read().split()]
+            except (OSError, ValueError):
+                continue  # the thread ended
+        return children
+
+    def _descendants_by_scan(self) -> set[int]:
+        """The same from every process's parent (``/proc/<pid>/stat`` field 4): one walk of /proc."""
+        parents: dict[int, list[int]] = {}
+        for name in os.listdir(self.proc_root):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"{self.proc_root}/{name}/stat", "rb") as handle:
+                    ppid = int(handle.read().rpartition(b")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(name))
+        found: set[int] = set()
+        frontier = [self.pid]
+        while frontier:
+            for child in parents.get(frontier.pop(), ()):
+                if child not in found and child not in self.exclude and child != self.pid:
+                    found.add(child)
+                    frontier.append(child)
+        return found
+
+    def _descendants_psutil(self) -> set[int]:
+        psutil = self._psutil
+        try:
+            live = {p.pid: p for p in self.root.children(recursive=True)}
+        except psutil.Error:
+            return set()
+        if not self.exclude:
+            return set(live)
         parents = {}
         for pid, process in live.items():
             try:
                 parents[pid] = process.ppid()
-            except self._psutil.Error:
+            except psutil.Error:
                 parents[pid] = None
 
         def excluded(pid: int | None) -> bool:
@@ -188,14 +271,14 @@ class ProcessTree:
                 pid = parents.get(pid)
             return False
 
-        return {pid: p for pid, p in live.items() if not excluded(pid)}
+        return {pid for pid in live if not excluded(pid)}
 
     def cpu_seconds(self) -> float:
         """Cumulative user+system CPU seconds of the tree (waited-for children included).
 
         This runs cold at every sample (the sampler slept since the last one), and a cold call costs by the
         objects and kinds of call it touches: the listing check is inlined, this process's own time is read
-        straight from the process clock, and the children's loop is skipped when there are none.
+        straight from the process clock, and the children are read at most every ``children_refresh_s``.
         """
         now = self._monotonic()
         if now - self._listed_at >= self.refresh_s:
@@ -203,7 +286,10 @@ class ProcessTree:
         root = self._root_files
         total = self._process_time() + root.waited_children_s if self._own_root else root.cpu_seconds(True)
         if self._members_cache:
-            total += self._members_cpu_seconds()
+            if now - self._children_read_at >= self.children_refresh_s:
+                self._children_read_at = now
+                self._children_cpu_s = self._members_cpu_seconds()
+            total += self._children_cpu_s
         if total > self._cpu_high_s:  # a dip (exited, not yet waited for) is not a reset
             self._cpu_high_s = total
         return self._cpu_high_s
