@@ -160,7 +160,7 @@ def test_wasted_energy_hint_only_for_a_failed_run() -> None:
                      status="failed", wasted=True, epochs=epochs)
     text = next(h.text for h in hints_for(failed) if h.kind == "wasted")
     assert "failed after 100 s" in text and "after epoch 1 ended" in text
-    assert "2.000 Wh of it" in text  # 10 Wh − 2 epochs × 4 Wh
+    assert "2.00 Wh of it" in text  # 10 Wh − 2 epochs × 4 Wh
     assert "wasted" not in _kinds(replace(failed, status="completed", wasted=False))
 
 
