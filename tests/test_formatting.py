@@ -7,8 +7,14 @@ import re
 
 import pytest
 
-from carbonstep.report.formatting import (format_energy, format_joules, format_mass, format_power, format_volume,
-                                          significant)
+from carbonstep.report.formatting import (
+    format_energy,
+    format_joules,
+    format_mass,
+    format_power,
+    format_volume,
+    significant,
+)
 from carbonstep.report.units import format_mass_interval, mass_unit
 
 SCIENTIFIC = re.compile(r"\d[eE][+-]?\d")

@@ -328,7 +328,7 @@ def test_page_renders_in_headless_chromium(tmp_path: Path) -> None:
     from matplotlib.image import imread
 
     pixels = imread(png)
-    assert pixels.shape[1] == 1340 and pixels.shape[0] > 1000
+    assert pixels.shape[1] == 1280 and pixels.shape[0] > 1000
     assert pixels[:40, :, :3].mean() < 0.3 < pixels[200:, :, :3].mean()  # the dark header above a light page
 
 
