@@ -213,7 +213,7 @@ def _cells(row: dict[str, Any]) -> list[str]:
 
 
 def _label(text: str, chars: int = 40) -> str:
-    """A group's name in the terminal table: cut at ``chars`` characters with an ellipsis (CSV and JSON keep it whole)."""
+    """A group's name in the terminal table, cut at ``chars`` characters with an ellipsis (CSV, JSON keep it)."""
     return text if len(text) <= chars else text[:chars - 1] + "…"
 
 
