@@ -339,3 +339,11 @@ def test_no_run_left_still_gives_a_table_and_a_page(month: tuple[Path, list[Job]
     assert code == 0 and "0 runs" in stdout
     assert list(csv.DictReader((tmp_path / "e.csv").open()))[0]["runs"] == "0"
     assert "<svg" in (tmp_path / "e.html").read_text()
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
+    from carbonstep.analysis.usage import spreadsheet_safe
+
+    for hostile in ("=HYPERLINK(\"http://x\")", "+1+1", "-2", "@SUM(A1)", "\tx", "\0x"):
+        assert spreadsheet_safe(hostile) == "'" + hostile
+    assert spreadsheet_safe("ada") == "ada" and spreadsheet_safe(-2.5) == -2.5

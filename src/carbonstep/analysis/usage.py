@@ -238,13 +238,25 @@ def table(usage: Usage) -> str:
     return "\n".join(out)
 
 
+#: a cell starting so is run as a formula by spreadsheets (OWASP ASVS 5.0, requirement 1.2.10, names = + - @ tab NUL)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """``value`` for a CSV cell: text that a spreadsheet would run as a formula gets a leading apostrophe, as
+    OWASP ASVS requirement 1.2.10 asks; numbers are kept as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def to_csv(usage: Usage) -> str:
-    """The table as CSV (one row per group, then the total)."""
+    """The table as CSV (one row per group, then the total); names that a spreadsheet would run are neutralised."""
     rows = usage.rows()
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue()
 
 
