@@ -347,3 +347,17 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
     for hostile in ("=HYPERLINK(\"http://x\")", "+1+1", "-2", "@SUM(A1)", "\tx", "\0x"):
         assert spreadsheet_safe(hostile) == "'" + hostile
     assert spreadsheet_safe("ada") == "ada" and spreadsheet_safe(-2.5) == -2.5
+
+
+def test_a_report_with_an_impossible_amount_is_skipped_by_name(tmp_path: Path) -> None:
+    from carbonstep.analysis.usage_synthetic import write_month
+
+    write_month(tmp_path / "m", 2, datetime(2026, 11, 1, tzinfo=timezone.utc))
+    source = sorted((tmp_path / "m").rglob("*.json"))[0]
+    data = json.loads(source.read_text(encoding="utf-8"))
+    (tmp_path / "h").mkdir()
+    for field in ("energy_kwh", "co2_kg", "water_l"):
+        (tmp_path / "h" / f"{field}.json").write_text(json.dumps({**data, "run_id": field, field: 1e308}))
+    collected = collect([str(tmp_path / "h")])
+    assert collected.records == [] and len(collected.warnings) == 3
+    assert all("more than any run" in w for w in collected.warnings)
