@@ -231,9 +231,9 @@ def test_pareto_front_and_spent_without_improving_on_a_constructed_study() -> No
     assert result.last_10pct_kg == pytest.approx(0.018, rel=1e-9)  # 90 % and 99 % came with the same trial
     assert result.after_best_kg == pytest.approx(0.002, rel=1e-9)
     text = result.table()
-    assert "spent without improving (dominated + pruned + failed): 13.000 g (38.2%)" in text
-    assert ("the last 10 % of improvement cost 18.000 g CO2e (52.9% of the study), the last 1 % 18.000 g (52.9%); "
-            "2.000 g (5.9%) was spent after the best trial") in text
+    assert "spent without improving (dominated + pruned + failed): 13.0 g (38.2%)" in text
+    assert ("the last 10 % of improvement cost 18.0 g CO2e (52.9% of the study), the last 1 % 18.0 g (52.9%); "
+            "2.00 g (5.9%) was spent after the best trial") in text
     assert json.loads(json.dumps(result.to_dict()))["last_1pct_kg"] == pytest.approx(0.018, rel=1e-9)
 
 
@@ -254,7 +254,7 @@ def test_the_study_command_reads_an_optuna_storage(tmp_path: Path, capsys: pytes
     out_json, out_png = tmp_path / "study.json", tmp_path / "study.png"
     assert cli_main(["study", "--storage", storage, "--json", str(out_json), "--plot", str(out_png)]) == 0
     printed = capsys.readouterr().out
-    assert "study 'constructed' (minimize): 9 trials (7 complete, 1 fail, 1 pruned); 34.000 g CO2e" in printed
+    assert "study 'constructed' (minimize): 9 trials (7 complete, 1 fail, 1 pruned); 34.0 g CO2e" in printed
     data = json.loads(out_json.read_text())
     assert [t["number"] for t in data["pareto_front"]] == [1, 3, 5, 7]
     assert data["spent_without_improving_kg"] == pytest.approx(0.013, rel=1e-9)

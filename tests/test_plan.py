@@ -105,7 +105,7 @@ def test_best_start_follows_the_report_power_profile(tmp_path: Path, capsys: pyt
     assert cli(["plan", "--forecast", str(_forecast(tmp_path)), "--report", str(path),
                 "--now", "2026-01-01T00:00:00+00:00"]) == 0
     out = capsys.readouterr().out
-    assert "best start     2026-01-01 02:00 UTC  0.5 kg" in out and "saves 2.5 kg (83%)" in out
+    assert "best start     2026-01-01 02:00 UTC  500 g CO2e" in out and "saves 2.50 kg (83%)" in out
     assert "power profile of the report's run" in out
 
 
@@ -160,7 +160,7 @@ def test_wasted_energy_hint_only_for_a_failed_run() -> None:
                      status="failed", wasted=True, epochs=epochs)
     text = next(h.text for h in hints_for(failed) if h.kind == "wasted")
     assert "failed after 100 s" in text and "after epoch 1 ended" in text
-    assert "2.000 Wh of it" in text  # 10 Wh − 2 epochs × 4 Wh
+    assert "2.00 Wh of it" in text  # 10 Wh − 2 epochs × 4 Wh
     assert "wasted" not in _kinds(replace(failed, status="completed", wasted=False))
 
 
@@ -261,3 +261,18 @@ def test_cli_plan_says_its_progress_on_a_long_forecast(tmp_path: Path, capsys: p
     captured = capsys.readouterr()
     assert "reading" in captured.err and "1,000 rows" in captured.err and "starts costed" in captured.err
     assert "best start" in captured.out
+
+
+def test_a_site_with_both_a_region_and_an_intensity_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "sites.csv"
+    path.write_text("site,pue,region,intensity\nparis,1.2,FR,50\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match="line 2: gives both a region .* and an intensity"):
+        read_sites(path)
+
+
+def test_a_job_too_large_to_cost_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "sites.csv"
+    path.write_text("site,pue,intensity\na,1.2,50\nb,1.1,60\n", encoding="utf-8")
+    assert cli(["plan", "--sites", str(path), "--kwh", "1.7e308"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "overflows" in err and "nan" not in err

@@ -160,7 +160,7 @@ def test_merge_counts_a_node_once_by_host_and_time(tmp_path: Path, capsys: pytes
     out = tmp_path / "job.json"
     assert cli(["merge", *map(str, paths), "-o", str(out)]) == 0
     assert RunReport.load(out).energy_kwh == pytest.approx(job.energy_kwh)
-    assert "5.000 Wh read twice, counted once" in capsys.readouterr().out  # p1's 0.005 kWh
+    assert "5.00 Wh read twice, counted once" in capsys.readouterr().out  # p1's 0.005 kWh
 
 
 def test_merge_refuses_what_would_count_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

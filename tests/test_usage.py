@@ -329,7 +329,7 @@ def test_page_renders_in_headless_chromium(tmp_path: Path) -> None:
     from matplotlib.image import imread
 
     pixels = imread(png)
-    assert pixels.shape[1] == 1340 and pixels.shape[0] > 1000
+    assert pixels.shape[1] == 1280 and pixels.shape[0] > 1000
     assert pixels[:40, :, :3].mean() < 0.3 < pixels[200:, :, :3].mean()  # the dark header above a light page
 
 
@@ -340,3 +340,25 @@ def test_no_run_left_still_gives_a_table_and_a_page(month: tuple[Path, list[Job]
     assert code == 0 and "0 runs" in stdout
     assert list(csv.DictReader((tmp_path / "e.csv").open()))[0]["runs"] == "0"
     assert "<svg" in (tmp_path / "e.html").read_text()
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
+    from carbonstep.analysis.usage.usage import spreadsheet_safe
+
+    for hostile in ("=HYPERLINK(\"http://x\")", "+1+1", "-2", "@SUM(A1)", "\tx", "\0x"):
+        assert spreadsheet_safe(hostile) == "'" + hostile
+    assert spreadsheet_safe("ada") == "ada" and spreadsheet_safe(-2.5) == -2.5
+
+
+def test_a_report_with_an_impossible_amount_is_skipped_by_name(tmp_path: Path) -> None:
+    from carbonstep.testing.usage_synthetic import write_month
+
+    write_month(tmp_path / "m", 2, datetime(2026, 11, 1, tzinfo=timezone.utc))
+    source = sorted((tmp_path / "m").rglob("*.json"))[0]
+    data = json.loads(source.read_text(encoding="utf-8"))
+    (tmp_path / "h").mkdir()
+    for field in ("energy_kwh", "co2_kg", "water_l"):
+        (tmp_path / "h" / f"{field}.json").write_text(json.dumps({**data, "run_id": field, field: 1e308}))
+    collected = collect([str(tmp_path / "h")])
+    assert collected.records == [] and len(collected.warnings) == 3
+    assert all("more than any run" in w for w in collected.warnings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -22,6 +23,7 @@ from lightning.pytorch.loggers import MLFlowLogger  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from carbonstep.lightning import CarbonCallback  # noqa: E402
+from carbonstep.report.formatting import format_energy, format_mass  # noqa: E402
 
 
 class Classifier(pl.LightningModule):
@@ -54,21 +56,25 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--devices", type=int, default=2)
     parser.add_argument("--region", default="DE")
+    parser.add_argument("--output-dir", type=Path, default=Path(__file__).resolve().parent / "out",
+                        help="reports, ledgers and logs (default: out/ beside this script, ignored by git)")
     args = parser.parse_args()
-    callback = CarbonCallback(region=args.region, interval_s=0.2, output_dir="carbonstep-ddp")
+    callback = CarbonCallback(region=args.region, interval_s=0.2, output_dir=args.output_dir / "carbonstep-ddp")
     logger = MLFlowLogger(experiment_name="carbonstep-ddp", tracking_uri=mlflow.get_tracking_uri())
     trainer = pl.Trainer(max_epochs=args.epochs, accelerator="cpu", devices=args.devices, strategy="ddp",
                          logger=logger, callbacks=[callback], log_every_n_steps=5, enable_checkpointing=False,
-                         enable_model_summary=False, enable_progress_bar=False)
+                         enable_model_summary=False, enable_progress_bar=False,
+                         default_root_dir=args.output_dir)
     trainer.fit(Classifier(), data(4096, 0), data(512, 1))
     if trainer.is_global_zero:
         job = callback.report
-        print(f"\njob total {job.energy_kwh * 3.6e6:.4g} J, {job.co2_kg * 1e6:.4g} mg CO2e "
+        print(f"\njob total {format_energy(job.energy_kwh)}, {format_mass(job.co2_kg)} CO2e "
               f"= the sum of {len(job.extra['parts'])} ranks:")
         for part in job.extra["parts"]:
-            print(f"  {part['label']}: {part['energy_kwh'] * 3.6e6:.4g} J on {part['host']}")
+            print(f"  {part['label']}: {format_energy(part['energy_kwh'])} on {part['host']}")
         print(f"job report: {callback.session.report_path}")
-        print("the same total from the rank reports: carbonstep merge carbonstep-ddp/carbonstep-*-rank*.json")
+        print("the same total from the rank reports: "
+              f"carbonstep merge {args.output_dir}/carbonstep-ddp/carbonstep-*-rank*.json")
 
 
 if __name__ == "__main__":

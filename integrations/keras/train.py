@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -17,12 +18,15 @@ import numpy as np  # noqa: E402
 
 from carbonstep import Budget  # noqa: E402
 from carbonstep.keras import CarbonCallback  # noqa: E402
+from carbonstep.report.formatting import format_joules, format_mass  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--region", default="FR")
+    parser.add_argument("--output-dir", type=Path, default=Path(__file__).resolve().parent / "out",
+                        help="reports, ledgers and logs (default: out/ beside this script, ignored by git)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     x = rng.normal(size=(8192, 32)).astype("float32")
@@ -30,13 +34,15 @@ def main() -> None:
     model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(256, activation="gelu"),
                               keras.layers.Dense(256, activation="gelu"), keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")
-    callback = CarbonCallback(region=args.region, budget=Budget(co2_kg=0.001), interval_s=0.2)
+    callback = CarbonCallback(region=args.region, budget=Budget(co2_kg=0.001), interval_s=0.2,
+                              output_dir=args.output_dir)
     history = model.fit(x, y, validation_split=0.2, epochs=args.epochs, batch_size=64, callbacks=[callback], verbose=2)
-    print("co2_kg per epoch (History):", [f"{v:.3g}" for v in history.history["co2_kg"]])
+    print("CO2e spent so far, at each epoch's end (History 'co2_kg', cumulative):",
+          ", ".join(format_mass(v) for v in history.history["co2_kg"]))
     model.predict(x, batch_size=256, callbacks=[callback], verbose=0)
     info = callback.inference_reports[-1].extra["inference"]
-    print(f"inference: {info['inference_joules_per_sample'] * 1e3:.3f} mJ per sample, "
-          f"{info['inference_joules_per_batch']:.3f} J per batch of 256")
+    print(f"inference: {format_joules(info['inference_joules_per_sample'])} per sample, "
+          f"{format_joules(info['inference_joules_per_batch'])} per batch of 256")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -55,13 +56,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--region", default="FR")
     parser.add_argument("--co2-budget-kg", type=float, default=None)
+    parser.add_argument("--output-dir", type=Path, default=Path(__file__).resolve().parent / "out",
+                        help="reports, ledgers and logs (default: out/ beside this script, ignored by git)")
     args = parser.parse_args()
     uri = mlflow.get_tracking_uri()  # MLflow's default local store: sqlite:///<cwd>/mlflow.db
     logger = MLFlowLogger(experiment_name="carbonstep-lightning", tracking_uri=uri)
     budget = Budget(co2_kg=args.co2_budget_kg) if args.co2_budget_kg else None
     callback = CarbonCallback(region=args.region, budget=budget, interval_s=0.2)
     trainer = pl.Trainer(max_epochs=args.epochs, logger=logger, callbacks=[callback], log_every_n_steps=10,
-                         val_check_interval=0.5, enable_checkpointing=False, enable_model_summary=False)
+                         val_check_interval=0.5, enable_checkpointing=False, enable_model_summary=False,
+                         default_root_dir=args.output_dir)
     trainer.fit(Regressor(), data(8192, 0), data(1024, 1))
     print(f"\nMLflow run {logger.run_id} in {uri}")
     print(f"Open the UI:   mlflow ui --backend-store-uri {uri}")

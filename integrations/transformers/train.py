@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -36,21 +37,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--region", default="FR")
-    parser.add_argument("--output-dir", default="hf-tiny-bert")
+    parser.add_argument("--output-dir", type=Path, default=Path(__file__).resolve().parent / "out",
+                        help="model card, reports, Trainer output (default: out/ beside this script, ignored by git)")
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", "carbonstep-transformers")
     config = BertConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=128, max_position_embeddings=64, num_labels=2)
-    training = TrainingArguments(output_dir=args.output_dir, num_train_epochs=args.epochs,
+    training = TrainingArguments(output_dir=str(args.output_dir / "hf-tiny-bert"), num_train_epochs=args.epochs,
                                  per_device_train_batch_size=32,
                                  logging_steps=10, eval_strategy="epoch", save_strategy="no", report_to="mlflow",
                                  use_cpu=True, disable_tqdm=True, learning_rate=5e-4)
     trainer = Trainer(model=BertForSequenceClassification(config), args=training, train_dataset=Synthetic(2048, 0),
                       eval_dataset=Synthetic(256, 1))
-    CarbonCallback.install(trainer, region=args.region, interval_s=0.2)
+    CarbonCallback.install(trainer, region=args.region, interval_s=0.2, output_dir=args.output_dir / "carbonstep")
     trainer.train()
     trainer.create_model_card(model_name="hf-tiny-bert")
-    print(f"\nModel card with co2_eq_emissions: {args.output_dir}/README.md")
+    print(f"\nModel card with co2_eq_emissions: {args.output_dir / 'hf-tiny-bert'}/README.md")
     uri = mlflow.get_tracking_uri()
     print(f"MLflow store: {uri} — open it with: mlflow ui --backend-store-uri {uri}")
     print("Chart eval_loss against co2_kg: a line chart of eval_loss, x-axis 'Metric' → co2_kg.")

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from carbonstep.accounting.footprint import J_PER_KWH
-from carbonstep.report.formatting import format_energy, format_mass
+from carbonstep.report.formatting import format_energy, format_joules, format_mass, format_quantity, format_volume
 from carbonstep.report.record import RunReport
 
 IDLE_UTILISATION_PCT = 10  #: a GPU under this utilisation counts as idle (the tracker's threshold)
@@ -80,8 +80,11 @@ def per_item(report: RunReport) -> list[Hint]:
     if count <= 0 or report.energy_kwh <= 0:
         return []
     joules = report.energy_kwh * J_PER_KWH / count
-    return [Hint("per_item", f"{joules:.3g} J and {format_mass(report.co2_kg / count)} CO2e per {unit} "
+    return [Hint("per_item", f"{format_joules(joules)} and {format_mass(report.co2_kg / count)} CO2e per {unit} "
                              f"({count:,.0f} {unit}s counted, all of the run's energy)", joules)]
+
+
+_DISTANCE_UNITS = (("km", 1.0), ("m", 1e3), ("mm", 1e6), ("µm", 1e9))
 
 
 def equivalents(report: RunReport) -> list[Hint]:
@@ -90,8 +93,8 @@ def equivalents(report: RunReport) -> list[Hint]:
         return []
     km = report.co2_kg * 1e3 / CAR_G_PER_KM
     litres = report.facility_kwh / KETTLE_KWH_PER_L
-    distance = f"{km:.3g} km" if km >= 1 else f"{km * 1e3:.3g} m" if km >= 1e-3 else f"{km * 1e6:.3g} mm"
-    water = f"{litres:.3g} L" if litres >= 1 else f"{litres * 1e3:.3g} mL"
+    distance = format_quantity(km, _DISTANCE_UNITS)
+    water = format_volume(litres)
     return [Hint("equivalents", f"about {distance} by an average passenger car (EPA: 400 g CO2/mile); "
                                 f"the energy would bring {water} of water to the boil (from 20 °C)", km)]
 

@@ -1,32 +1,29 @@
 """Readable units chosen by magnitude, for one value and for a value with its interval.
 
-The unit of a value is the one the run summary picks (:func:`carbonstep.report.summary.format_mass`,
-:func:`~carbonstep.report.summary.format_energy`): mg/g/kg and J/Wh/kWh. An interval is written in
-the unit of its central value, so ``12.3 mg (9.8–15.1 mg)`` reads at a glance.
+The unit of a value is the one the run summary picks (:func:`carbonstep.report.formatting.format_mass`,
+:func:`~carbonstep.report.formatting.format_energy`). An interval is written in the unit of its central value, so
+``12.3 mg (9.8–15.1 mg)`` reads at a glance.
 """
 
 from __future__ import annotations
 
-from carbonstep.report.formatting import format_energy, format_mass
+from carbonstep.report.formatting import ENERGY_UNITS, MASS_UNITS, pick_unit, significant
 
-MASS_PER_KG = {"kg": 1.0, "g": 1e3, "mg": 1e6}  #: units format_mass chooses from
-ENERGY_PER_KWH = {"kWh": 1.0, "Wh": 1e3, "J": 3.6e6}  #: units format_energy chooses from
+MASS_PER_KG = dict(MASS_UNITS)  #: units format_mass chooses from
+ENERGY_PER_KWH = dict(ENERGY_UNITS)  #: units format_energy chooses from
 
 
 def mass_unit(kg: float) -> tuple[str, float]:
     """The unit the summary writes ``kg`` in, and how many of that unit make one kg."""
-    unit = format_mass(abs(kg)).rsplit(" ", 1)[1]
-    return unit, MASS_PER_KG[unit]
+    return pick_unit(kg, MASS_UNITS)
 
 
 def energy_unit(kwh: float) -> tuple[str, float]:
     """The unit the summary writes ``kwh`` in, and how many of that unit make one kWh."""
-    unit = format_energy(abs(kwh)).rsplit(" ", 1)[1]
-    return unit, ENERGY_PER_KWH[unit]
+    return pick_unit(kwh, ENERGY_UNITS)
 
 
-def _number(value: float) -> str:
-    return f"{value:.3g}"
+_number = significant
 
 
 def short_mass(kg: float) -> str:

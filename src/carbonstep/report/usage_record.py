@@ -66,11 +66,19 @@ class UsageRecord:
         return replace(self, **changes)
 
 
+#: no run's energy (kWh), CO2e (kg) or water (L) reaches this: a sanity limit, far above any computation's, below
+#: which a month of totals cannot overflow a float
+IMPLAUSIBLE_AMOUNT = 1e15
+
+
 def amount(data: Mapping[str, Any], key: str) -> float:
-    """``data[key]`` as a finite, non-negative number; ValueError naming the field otherwise."""
+    """``data[key]`` as a finite, non-negative number below :data:`IMPLAUSIBLE_AMOUNT`; ValueError naming the field
+    otherwise."""
     value = float(data[key])
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{key} is {data[key]!r}: not a finite, non-negative number")
+    if value >= IMPLAUSIBLE_AMOUNT:
+        raise ValueError(f"{key} is {data[key]!r}: more than any run (the limit is {IMPLAUSIBLE_AMOUNT:,.0f})")
     return value
 
 

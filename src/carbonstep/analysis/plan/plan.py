@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
 import re
 from array import array
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from carbonstep.accounting import footprint, regions
 from carbonstep.accounting.footprint import DEFAULT_WATER_L_PER_KWH
 from carbonstep.accounting.timeseries import IntensitySeries, read_csv_rows
 from carbonstep.errors import ConfigError, DataFileError
+from carbonstep.report.formatting import format_energy, format_mass, format_volume, significant
 from carbonstep.validate import INTENSITY_G_PER_KWH, PUE, WUE_L_PER_KWH, PlausibleRange, check_text, parse_number, shown
 
 MAX_DURATION_S = 366 * 86400.0  #: a plan is for a job, not a decade
@@ -98,6 +100,9 @@ def _site(path: Path, line: int, header: list[str], row: list[str]) -> Site | No
     warnings += more
     water, _ = _number(path, line, "water_intensity", cell.get("water_intensity") or str(DEFAULT_WATER_L_PER_KWH),
                        0.0, "grid water L/kWh, ≥ 0")
+    if cell.get("intensity") and cell.get("region"):
+        raise DataFileError(str(path), line, f"gives both a region ({shown(cell['region'])}) and an intensity "
+                                             f"({shown(cell['intensity'])}): keep one of the two")
     if cell.get("intensity"):
         g, more = _number(path, line, "intensity", cell["intensity"], 0.0, "g CO2e/kWh, ≥ 0", INTENSITY_G_PER_KWH)
         warnings += more
@@ -126,6 +131,9 @@ def rank_sites(sites: Sequence[Site], kwh: float) -> list[SiteCost]:
     kwh = footprint.check_factor("kwh", kwh, 0.0, "the job's IT energy")
     costs = [(s, footprint.co2_kg(kwh, s.pue, s.g_per_kwh), footprint.water_l(kwh, s.pue, s.wue, s.water_intensity))
              for s in sites]
+    if not all(math.isfinite(co2) and math.isfinite(water) for _, co2, water in costs):
+        raise ConfigError(f"a job of {kwh:g} kWh overflows the CO2e or water of a site: give the job's IT energy in "
+                          "kWh (e.g. --kwh 40)")
     by_water = sorted(costs, key=lambda c: (c[2], c[1]))
     water_rank = {c[0].name: i + 1 for i, c in enumerate(by_water)}
     by_co2 = sorted(costs, key=lambda c: (c[1], c[2]))
@@ -260,6 +268,8 @@ def best_start(series: IntensitySeries, duration_s: float, kwh: float, now_s: fl
 
     choices = heapq.nsmallest(KEEP_CANDIDATES, costed(), key=order)
     now = StartChoice(now_s, job_co2_kg(series, now_s, duration_s, kwh, pue, profile, integral))
+    if not math.isfinite(now.co2_kg):
+        raise ConfigError(f"a job of {kwh:g} kWh overflows its CO2e: give the job's IT energy in kWh (e.g. --kwh 40)")
     best = choices[0] if choices[0].co2_kg < now.co2_kg else now
     return StartPlan(now, best, tuple(choices), window_end, len(starts))
 
@@ -271,13 +281,15 @@ def _iso(unix_s: float) -> str:
 
 
 def format_sites(costs: Sequence[SiteCost], kwh: float) -> str:
-    lines = [f"Sites for a job of {kwh:g} kWh (IT), lowest CO2e first:",
-             f"  {'#':>2}  {'site':<18} {'PUE':>5} {'WUE':>5} {'g/kWh':>7} {'kg CO2e':>10} {'litres':>10} "
+    """The sites table: rank, PUE, WUE, grid intensity, the job's CO2e and water, water rank and the grid's source."""
+    lines = [f"Sites for a job of {format_energy(kwh)} (IT), lowest CO2e first:",
+             f"  {'#':>2}  {'site':<18} {'PUE':>5} {'WUE':>5} {'g/kWh':>7} {'CO2e':>10} {'water':>10} "
              f"{'water #':>7}  grid"]
     for c in costs:
         s = c.site
         lines.append(f"  {c.co2_rank:>2}  {s.name:<18} {s.pue:>5.2f} {s.wue:>5.2f} {s.g_per_kwh:>7.0f} "
-                     f"{c.co2_kg:>10.4g} {c.water_l:>10.4g} {c.water_rank:>7}  {s.intensity_source}")
+                     f"{format_mass(c.co2_kg):>10} {format_volume(c.water_l):>10} {c.water_rank:>7}  "
+                     f"{s.intensity_source}")
     best, worst = costs[0], costs[-1]
     driest = min(costs, key=lambda c: c.water_rank)
     if worst.co2_kg > 0 and len(costs) > 1:
@@ -287,13 +299,16 @@ def format_sites(costs: Sequence[SiteCost], kwh: float) -> str:
 
 
 def format_start(plan: StartPlan, kwh: float, duration_s: float, shape: str, show: int = 5) -> str:
-    lines = [f"A job of {kwh:g} kWh over {duration_s / 3600:g} h ({shape}), forecast until {_iso(plan.window_end_s)}:",
-             f"  start now      {_iso(plan.now.start_s)}  {plan.now.co2_kg:.4g} kg CO2e",
-             f"  best start     {_iso(plan.best.start_s)}  {plan.best.co2_kg:.4g} kg CO2e"
-             f"   saves {plan.saving_kg:.4g} kg ({plan.saving_fraction:.0%})"]
+    """The best start, its CO2e and the saving against starting now, then the next best starts."""
+    lines = [f"A job of {format_energy(kwh)} over {significant(duration_s / 3600)} h ({shape}), forecast until "
+             f"{_iso(plan.window_end_s)}:",
+             f"  start now      {_iso(plan.now.start_s)}  {format_mass(plan.now.co2_kg)} CO2e",
+             f"  best start     {_iso(plan.best.start_s)}  {format_mass(plan.best.co2_kg)} CO2e"
+             f"   saves {format_mass(plan.saving_kg)} ({plan.saving_fraction:.0%})"]
     if plan.best is plan.now:
         lines.append("  Starting now is already the cleanest choice in this forecast.")
-    lines.append("  next best: " + ", ".join(f"{_iso(c.start_s)} {c.co2_kg:.4g} kg" for c in plan.candidates[1:show]))
+    lines.append("  next best: " + ", ".join(f"{_iso(c.start_s)} {format_mass(c.co2_kg)}"
+                                             for c in plan.candidates[1:show]))
     return "\n".join(lines)
 
 

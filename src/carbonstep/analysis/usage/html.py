@@ -14,6 +14,7 @@ from html import escape
 from typing import Iterable, Sequence
 
 from carbonstep.analysis.usage.usage import GROUPS, PERIODS, Group, Usage, summarise
+from carbonstep.report.formatting import ENERGY_UNITS, format_energy, format_mass, format_volume, pick_unit, significant
 from carbonstep.report.usage_record import UsageRecord
 
 #: Tableau 10, a palette designed to keep categories apart
@@ -26,16 +27,19 @@ CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;background:#f5f6f8;
 color:#1d2330}
 header{background:#1d2b3a;color:#fff;padding:22px 32px 18px}header h1{margin:0 0 4px;font-size:22px;font-weight:600}
-header p{margin:0;color:#c6d0db;font-size:13px}main{padding:20px 32px 40px;max-width:1280px}
-.cards{display:grid;grid-template-columns:repeat(7,1fr);gap:12px;margin-bottom:18px}
+header p{margin:0;color:#c6d0db;font-size:13px}header{overflow-wrap:anywhere}
+main{padding:20px 32px 40px;max-width:1280px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px;margin-bottom:18px}
 .card{background:#fff;border-radius:8px;padding:12px 14px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
-.card b{display:block;font-size:22px;font-weight:600;margin-top:2px}.card span{color:#5b6675;font-size:12px}
+.card b{display:block;font-size:22px;font-weight:600;margin-top:2px;overflow-wrap:anywhere}
+.card span{color:#5b6675;font-size:12px}
 .card.warn b{color:#c0392b}section{background:#fff;border-radius:8px;padding:16px 20px;margin-bottom:18px;
 box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-x:auto}h2{font-size:16px;margin:0 0 10px;font-weight:600}
 .row{display:grid;grid-template-columns:1fr 1fr;gap:18px}.row section{margin-bottom:0}
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{padding:5px 8px;border-bottom:1px solid #e7e9ee;
 text-align:right;white-space:nowrap}th{color:#5b6675;font-weight:600;background:#fafbfc}
-td.l,th.l{text-align:left}td.wrap{white-space:normal;min-width:260px}
+td.l,th.l{text-align:left}td.wrap{white-space:normal;min-width:260px;overflow-wrap:anywhere}
+div.name{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.row>section{min-width:0}
 tr.total td{font-weight:600;border-top:2px solid #1d2330}
 .legend{display:flex;flex-wrap:wrap;gap:6px 16px;font-size:12px;margin-top:6px}.legend i{display:inline-block;
 width:11px;height:11px;border-radius:2px;margin-right:5px;vertical-align:-1px}.muted{color:#5b6675;font-size:12px}
@@ -43,12 +47,19 @@ svg text{font-family:inherit}ul{margin:6px 0 0;padding-left:20px}
 """
 
 
-def _kwh(value: float) -> str:
-    return f"{value:,.0f} kWh" if value >= 100 else f"{value:,.1f} kWh" if value >= 1 else f"{value * 1e3:,.0f} Wh"
+_kwh = format_energy
+_kg = format_mass
+NAME_CHARS = 40  #: characters of a name shown in a chart label; the whole name is in its tooltip
 
 
-def _kg(value: float) -> str:
-    return f"{value / 1e3:,.2f} t" if value >= 1000 else f"{value:,.1f} kg" if value >= 1 else f"{value * 1e3:,.0f} g"
+def _name_cell(text: str, width_px: int = 200) -> str:
+    """A table cell for a name of any length: at most ``width_px`` wide, cut with an ellipsis, whole in its tooltip."""
+    return (f'<td class="l"><div class="name" style="max-width:{width_px}px" title="{escape(text)}">{escape(text)}'
+            "</div></td>")
+
+
+def _short(text: str, chars: int = NAME_CHARS) -> str:
+    return text if len(text) <= chars else text[:chars - 1] + "…"
 
 
 def _nice_step(top: float, ticks: int = 5) -> float:
@@ -91,20 +102,22 @@ def stacked_chart(records: Iterable[UsageRecord], period: str, group: str, width
     names = top + (["other"] if len(totals) > len(top) else [])
     colours = _colours(names, group)
     periods = sorted(by_period)
-    left, right, top_m, bottom = 56, 10, 12, 44
-    plot_w, plot_h = width - left - right, height - top_m - bottom
     peak = max((sum(c.values()) for c in by_period.values()), default=0.0)
     step = _nice_step(peak)
     y_max = step * max(1, math.ceil(peak / step))
+    unit, per_kwh = pick_unit(y_max, ENERGY_UNITS)  # one unit for the whole axis, the top tick's
+    ticks = [significant(i * step * per_kwh) for i in range(int(round(y_max / step)) + 1)]
+    left, right, top_m, bottom = 34 + 7 * max(len(t) for t in ticks), 10, 12, 44  # room for the longest tick
+    plot_w, plot_h = width - left - right, height - top_m - bottom
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
              f'aria-label="energy per {period} by {group}">']
-    for i in range(int(round(y_max / step)) + 1):
+    for i, tick in enumerate(ticks):
         y = top_m + plot_h - plot_h * i * step / y_max
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e7e9ee"/>'
                      f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#5b6675">'
-                     f'{i * step:,.4g}</text>')
+                     f'{tick}</text>')
     parts.append(f'<text x="12" y="{top_m + plot_h / 2:.0f}" font-size="11" fill="#5b6675" '
-                 f'transform="rotate(-90 12 {top_m + plot_h / 2:.0f})" text-anchor="middle">kWh</text>')
+                 f'transform="rotate(-90 12 {top_m + plot_h / 2:.0f})" text-anchor="middle">{unit}</text>')
     slot = plot_w / max(1, len(periods))
     bar_w = max(2.0, slot * 0.78)
     every = max(1, math.ceil(len(periods) / 16))
@@ -122,7 +135,7 @@ def stacked_chart(records: Iterable[UsageRecord], period: str, group: str, width
             parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                          f'fill="{colours[name]}"><title>{tip}</title></rect>')
         if i % every == 0:
-            short = label[5:] if period == "day" else label
+            short = label[5:] if period == "day" else _short(label, 12)
             parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{top_m + plot_h + 16}" font-size="11" '
                          f'text-anchor="middle" fill="#5b6675">{escape(short)}</text>')
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top_m + plot_h}" y2="{top_m + plot_h}" '
@@ -142,7 +155,8 @@ def bar_list(groups: Sequence[Group], label: str, width: int = 560, limit: int =
         y = 3 + i * row_h
         w = (width - label_w - value_w) * g.energy_kwh / peak
         name = " · ".join(g.key)
-        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" font-size="12" text-anchor="end">{escape(name[:26])}</text>'
+        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" font-size="12" text-anchor="end">{escape(_short(name, 22))}'
+                     f'<title>{escape(name)}</title></text>'
                      f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row_h - 8}" rx="2" '
                      f'fill="{PALETTE[0]}"><title>{escape(name)}: {_kwh(g.energy_kwh)}</title></rect>'
                      f'<text x="{label_w + w + 6:.1f}" y="{y + 15}" font-size="12" fill="#1d2330">'
@@ -222,48 +236,47 @@ def _region_table(records: Sequence[UsageRecord]) -> str:
         grid = row.grid_g_per_kwh
         effective = row.co2_kg * 1e3 / kwh if kwh > 0 else 0.0
         water = row.water_l / kwh if kwh > 0 else 0.0
-        lines.append(f'<tr><td class="l">{escape(row.region)}</td><td>{row.runs:,}</td><td>{_kwh(kwh)}</td>'
-                     f'<td>{_kg(row.co2_kg)}</td><td>{"-" if grid is None else f"{grid:,.0f}"}</td>'
-                     f'<td>{effective:,.0f}</td><td>{water:.2f}</td>'
+        lines.append(f'<tr>{_name_cell(row.region)}<td>{row.runs:,}</td><td>{_kwh(kwh)}</td>'
+                     f'<td>{_kg(row.co2_kg)}</td><td>{"-" if grid is None else significant(grid)}</td>'
+                     f'<td>{significant(effective)}</td><td>{significant(water)}</td>'
                      f'<td class="l wrap">{escape("; ".join(sorted(row.sources)))}</td></tr>')
     return "".join(lines) + "</table>"
 
 
 def _group_table(usage: Usage) -> str:
     head = "".join(f'<th class="l">{escape(n)}</th>' for n in usage.by)
-    lines = [f'<table><tr>{head}<th>runs</th><th>GPU-h</th><th>kWh</th><th>kg CO2e</th><th>water L</th>'
-             '<th>share</th><th>wasted kWh</th><th>after-epoch kWh</th><th>idle-GPU kWh</th>'
-             '<th>Wh/1k samples</th></tr>']
+    lines = [f'<table><tr>{head}<th>runs</th><th>GPU-h</th><th>energy</th><th>CO2e</th><th>water</th>'
+             '<th>share</th><th>wasted</th><th>after last epoch</th><th>idle GPUs</th>'
+             '<th>energy per sample</th></tr>']
     for group, cls in [*((g, "") for g in usage.groups), (usage.total, ' class="total"')]:
         per = group.kwh_per_sample
-        labels = "".join(f'<td class="l">{escape(k)}</td>' for k in group.key)
-        lines.append(f'<tr{cls}>{labels}<td>{group.runs:,}</td><td>{group.gpu_hours:,.1f}</td>'
-                     f'<td>{group.energy_kwh:,.1f}</td><td>{group.co2_kg:,.1f}</td><td>{group.water_l:,.0f}</td>'
-                     f'<td>{group.share:.1%}</td><td>{group.wasted_kwh:,.1f}</td>'
-                     f'<td>{group.after_last_epoch_kwh:,.1f}</td><td>{group.idle_gpu_kwh:,.2f}</td>'
-                     f'<td>{"-" if per is None else f"{per * 1e6:,.3g}"}</td></tr>')
+        labels = "".join(_name_cell(k) for k in group.key)
+        lines.append(f'<tr{cls}>{labels}<td>{group.runs:,}</td><td>{significant(group.gpu_hours)}</td>'
+                     f'<td>{_kwh(group.energy_kwh)}</td><td>{_kg(group.co2_kg)}</td>'
+                     f'<td>{format_volume(group.water_l)}</td><td>{group.share:.1%}</td>'
+                     f'<td>{_kwh(group.wasted_kwh)}</td><td>{_kwh(group.after_last_epoch_kwh)}</td>'
+                     f'<td>{_kwh(group.idle_gpu_kwh)}</td><td>{"-" if per is None else _kwh(per)}</td></tr>')
     return "".join(lines) + "</table>"
 
 
 def _top_runs(records: Sequence[UsageRecord], limit: int = 10) -> str:
     lines = ['<table><tr><th class="l">run</th><th class="l">user</th><th class="l">project</th>'
              '<th class="l">GPU</th><th class="l">status</th><th class="l">started (UTC)</th><th>GPU-h</th>'
-             '<th>kWh</th><th>kg CO2e</th></tr>']
+             '<th>energy</th><th>CO2e</th></tr>']
     for r in sorted(records, key=lambda r: -r.energy_kwh)[:limit]:
         started = datetime.fromtimestamp(r.started_s, timezone.utc).strftime("%Y-%m-%d %H:%M")
-        lines.append(f'<tr><td class="l">{escape(r.name[:40])}</td><td class="l">{escape(r.user)}</td>'
-                     f'<td class="l">{escape(r.experiment)}</td><td class="l">{escape(r.gpu_model[:28])}</td>'
-                     f'<td class="l">{escape(r.status)}</td><td class="l">{started}</td><td>{r.gpu_hours:,.1f}</td>'
-                     f'<td>{r.energy_kwh:,.1f}</td><td>{r.co2_kg:,.2f}</td></tr>')
+        lines.append(f'<tr>{_name_cell(r.name, 180)}{_name_cell(r.user, 110)}{_name_cell(r.experiment, 160)}'
+                     f'{_name_cell(r.gpu_model, 130)}{_name_cell(r.status, 90)}<td class="l">{started}</td>'
+                     f'<td>{significant(r.gpu_hours)}</td><td>{_kwh(r.energy_kwh)}</td><td>{_kg(r.co2_kg)}</td></tr>')
     return "".join(lines) + "</table>"
 
 
 def _cards(usage: Usage) -> str:
     t = usage.total
     wasted_share = t.wasted_kwh / t.energy_kwh if t.energy_kwh > 0 else 0.0
-    cards = [("runs", f"{t.runs:,}", ""), ("GPU-hours", f"{t.gpu_hours:,.0f}", ""),
+    cards = [("runs", f"{t.runs:,}", ""), ("GPU-hours", significant(t.gpu_hours), ""),
              ("energy (IT)", _kwh(t.energy_kwh), ""), ("CO2e", _kg(t.co2_kg), ""),
-             ("water", f"{t.water_l:,.0f} L", ""),
+             ("water", format_volume(t.water_l), ""),
              ("wasted: failed + interrupted", f"{wasted_share:.1%}", " warn"),
              ("idle-GPU energy", _kwh(t.idle_gpu_kwh), "")]
     return '<div class="cards">' + "".join(f'<div class="card{cls}"><span>{escape(label)}</span><b>{value}</b></div>'
@@ -275,7 +288,8 @@ def page(usage: Usage, period: str | None = None) -> str:
     chosen = _period_of(usage, period)
     group = chart_group(usage)
     chart, colours = stacked_chart(usage.records, chosen, group)
-    legend = "".join(f'<span><i style="background:{c}"></i>{escape(n)}</span>' for n, c in colours.items())
+    legend = "".join(f'<span title="{escape(n)}"><i style="background:{c}"></i>{escape(_short(n))}</span>'
+                     for n, c in colours.items())
     by_group = summarise(usage.records, [group], usage.filters).groups
     t = usage.total
     after_share = t.after_last_epoch_kwh / t.wasted_kwh if t.wasted_kwh > 0 else 0.0

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
 
-from carbonstep.accounting.footprint import J_PER_KWH
 from carbonstep.errors import ConfigError
+from carbonstep.report.formatting import format_energy, format_mass, format_volume, significant
 from carbonstep.report.usage_record import UsageRecord
 
 STATUSES = ("completed", "failed", "interrupted", "running")
@@ -200,28 +200,28 @@ def summarise(records: Iterable[UsageRecord], by: Sequence[str], filters: Filter
 
 
 # -- output -------------------------------------------------------------------------------------------
-COLUMNS = (("runs", "runs", "{:,}"), ("gpu_hours", "GPU-h", "{:,.1f}"), ("energy_kwh", "kWh", "{:,.2f}"),
-           ("co2_kg", "kg CO2e", "{:,.2f}"), ("water_l", "water L", "{:,.1f}"), ("share", "share", "{:.1%}"),
-           ("wasted_kwh", "wasted kWh", "{:,.2f}"), ("after_last_epoch_kwh", "after-epoch kWh", "{:,.2f}"),
-           ("idle_gpu_kwh", "idle-GPU kWh", "{:,.2f}"), ("j_per_sample", "J/sample", "{:,.3g}"))
+#: the terminal table's columns: row key, title, how the figure is written (readable units, never rounded to zero)
+COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("runs", "runs", "{:,}".format), ("gpu_hours", "GPU-h", significant), ("energy_kwh", "energy", format_energy),
+    ("co2_kg", "CO2e", format_mass), ("water_l", "water", format_volume), ("share", "share", "{:.1%}".format),
+    ("wasted_kwh", "wasted", format_energy), ("after_last_epoch_kwh", "after last epoch", format_energy),
+    ("idle_gpu_kwh", "idle GPUs", format_energy), ("kwh_per_sample", "per sample", format_energy))
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
-    cells = []
-    for key, _, fmt in COLUMNS:
-        if key == "j_per_sample":
-            value = row["kwh_per_sample"]
-            cells.append("-" if value is None else fmt.format(value * J_PER_KWH))
-        else:
-            cells.append(fmt.format(row[key]))
-    return cells
+    return ["-" if row[key] is None else show(row[key]) for key, _, show in COLUMNS]
+
+
+def _label(text: str, chars: int = 40) -> str:
+    """A group's name in the terminal table, cut at ``chars`` characters with an ellipsis (CSV, JSON keep it)."""
+    return text if len(text) <= chars else text[:chars - 1] + "…"
 
 
 def table(usage: Usage) -> str:
     """The terminal table: one line per group, then the total."""
     rows = usage.rows()
     head = [*usage.by, *[title for _, title, _ in COLUMNS]]
-    body = [[str(r[name]) for name in usage.by] + _cells(r) for r in rows]
+    body = [[_label(str(r[name])) for name in usage.by] + _cells(r) for r in rows]
     widths = [max(len(head[i]), *(len(line[i]) for line in body)) if body else len(head[i])
               for i in range(len(head))]
     labels = len(usage.by)
@@ -238,13 +238,25 @@ def table(usage: Usage) -> str:
     return "\n".join(out)
 
 
+#: a cell starting so is run as a formula by spreadsheets (OWASP ASVS 5.0, requirement 1.2.10, names = + - @ tab NUL)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """``value`` for a CSV cell: text that a spreadsheet would run as a formula gets a leading apostrophe, as
+    OWASP ASVS requirement 1.2.10 asks; numbers are kept as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def to_csv(usage: Usage) -> str:
-    """The table as CSV (one row per group, then the total)."""
+    """The table as CSV (one row per group, then the total); names that a spreadsheet would run are neutralised."""
     rows = usage.rows()
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue()
 
 
