@@ -464,3 +464,13 @@ def test_mlflow_runs_and_rank_jobs_carry_embodied_and_scope() -> None:
                                       "embodied_co2_kg_high": 0.006,
                                       "scope": "gpu process share + gpu whole device"}
     assert combined_fields([base, base.with_changes(embodied_co2_kg=None)])["embodied_co2_kg"] is None
+
+
+def test_a_damaged_embodied_block_costs_the_figure_never_the_run() -> None:
+    from carbonstep.report.usage_record import embodied_of
+
+    for block in ({"co2_kg": "lots"}, {"co2_kg": -1.0}, {"co2_kg": float("inf")}, {"co2_kg": 0.01, "co2_kg_low": []}):
+        assert embodied_of({"embodied": block}) == {"embodied_co2_kg": None, "embodied_co2_kg_low": None,
+                                                    "embodied_co2_kg_high": None}
+    assert embodied_of({"embodied": {"co2_kg": 0.004}}) == {"embodied_co2_kg": 0.004, "embodied_co2_kg_low": 0.004,
+                                                            "embodied_co2_kg_high": 0.004}

@@ -175,10 +175,19 @@ def host_of(data: Mapping[str, Any]) -> str:
 
 def embodied_of(data: Mapping[str, Any]) -> dict[str, float | None]:
     """The embodied CO2e of a report's parsed JSON and its range (``embodied.co2_kg``, ``_low``, ``_high``);
-    None each where the report has no figure. ValueError when a figure is not a finite, non-negative number."""
+    None each where the report has no usable figure (a damaged block costs the figure, never the run)."""
     block = data.get("embodied") or {}
+    none: dict[str, float | None] = {"embodied_co2_kg": None, "embodied_co2_kg_low": None,
+                                     "embodied_co2_kg_high": None}
     if not isinstance(block, Mapping) or block.get("co2_kg") is None:
-        return {"embodied_co2_kg": None, "embodied_co2_kg_low": None, "embodied_co2_kg_high": None}
+        return none
+    try:
+        return _embodied_figures(block)
+    except (TypeError, ValueError):
+        return none
+
+
+def _embodied_figures(block: Mapping[str, Any]) -> dict[str, float | None]:
     central = amount(block, "co2_kg")
     return {"embodied_co2_kg": central,
             "embodied_co2_kg_low": amount(block, "co2_kg_low") if block.get("co2_kg_low") is not None else central,
