@@ -14,10 +14,12 @@ from typing import Any, Mapping
 
 import pytest
 
+from carbonstep import Tracker
 from carbonstep.analysis.usage.sources import _cut_marks, collect
 from carbonstep.analysis.usage.usage import GROUPS, Filters, parse_moment, parse_since, summarise, table, to_csv
 from carbonstep.cli import main
 from carbonstep.errors import ConfigError
+from carbonstep.report.charged import scope_text
 from carbonstep.report.context import run_context
 from carbonstep.report.merge import merge
 from carbonstep.report.record import RunReport
@@ -90,7 +92,8 @@ def test_every_grouping_partitions_the_runs(month: tuple[Path, list[Job]], group
                  "month": started.strftime("%Y-%m"), "week": started.strftime("%G-W%V"),
                  "day": started.strftime("%Y-%m-%d"),
                  "gpu": job.reports[-1].devices[0].description.split(" [")[0],  # one model per partition
-                 "host": "+".join(sorted({r.host for r in job.reports if "parts" not in r.extra}))}[group]
+                 "host": "+".join(sorted({r.host for r in job.reports if "parts" not in r.extra})),
+                 "scope": scope_text(report)}[group]
         expected[label] = expected.get(label, 0.0) + report.energy_kwh
     assert {g.key[0]: g.energy_kwh for g in usage.groups} == pytest.approx(expected)
     if group not in ("month", "week", "day"):
@@ -362,3 +365,112 @@ def test_a_report_with_an_impossible_amount_is_skipped_by_name(tmp_path: Path) -
     collected = collect([str(tmp_path / "h")])
     assert collected.records == [] and len(collected.warnings) == 3
     assert all("more than any run" in w for w in collected.warnings)
+
+
+# -- embodied CO2e and scope (issues 26 and 25) ---------------------------------------------------------------------
+H100 = "NVIDIA H100 80GB HBM3"  # the GPU the shipped embodied table has a figure for (docs/EMBODIED.md)
+
+
+def _embodied_and_plain_runs(folder: Path) -> tuple[RunReport, RunReport]:
+    """Two real reports in ``folder``: one on a (fake NVML) H100, whose Tracker adds the embodied block, and one
+    CPU-only run with no figure (a CPU-only run without a fleet row gets a note, not a figure)."""
+    import time
+
+    from carbonstep.measure.readers.nvml import discover_nvml
+    from tests.fake_nvml import FakeGpu, FakeNvml
+
+    readers, _, _ = discover_nvml(FakeNvml([FakeGpu("GPU-aaaa", name=H100, watts=700)], time.monotonic),
+                                  visible=None)
+    with Tracker(intensity=400, readers=readers, interval_s=0.01, name="h100-run") as gpu_run:
+        time.sleep(0.2)
+    with Tracker(intensity=400, readers=[ScriptedReader("cpu", "cpu", lambda t: 50.0)], interval_s=0.01,
+                 name="cpu-run") as cpu_run:
+        time.sleep(0.1)
+    gpu, cpu = gpu_run.stop(), cpu_run.stop()
+    assert gpu.embodied and gpu.embodied.get("co2_kg") and "co2_kg" not in (cpu.embodied or {})
+    gpu.save(folder / "proj" / "gpu.json")
+    cpu.save(folder / "proj" / "cpu.json")
+    return gpu, cpu
+
+
+def test_embodied_has_its_own_column_and_tile_never_summed_into_co2e(tmp_path: Path) -> None:
+    from carbonstep.report.embodied import usage_row
+
+    gpu, cpu = _embodied_and_plain_runs(tmp_path / "runs")
+    records = {r.name: r for r in collect([str(tmp_path / "runs")]).records}
+    expected = usage_row(gpu)
+    assert records["h100-run"].embodied_co2_kg == expected["embodied_co2_kg"]
+    assert (records["h100-run"].embodied_co2_kg_low, records["h100-run"].embodied_co2_kg_high) == (
+        expected["embodied_co2_kg_low"], expected["embodied_co2_kg_high"])
+    assert records["cpu-run"].embodied_co2_kg is None
+    code, stdout, _ = run_cli(["usage", str(tmp_path / "runs"), "--by", "scope", "--csv", str(tmp_path / "u.csv"),
+                               "--json", str(tmp_path / "u.json"), "--html", str(tmp_path / "u.html")])
+    assert code == 0
+    data = json.loads((tmp_path / "u.json").read_text())
+    total = data["total"]
+    assert total["co2_kg"] == pytest.approx(gpu.co2_kg + cpu.co2_kg)  # operational only: embodied not in it
+    assert total["embodied_co2_kg"] == pytest.approx(gpu.embodied["co2_kg"]) and total["embodied_runs"] == 1
+    assert total["operational_plus_embodied_co2_kg"] == pytest.approx(gpu.co2_kg + cpu.co2_kg + gpu.embodied["co2_kg"])
+    assert expected["total_co2_kg"] == pytest.approx(gpu.co2_kg + gpu.embodied["co2_kg"])  # the report's own total
+    rows = {r["scope"]: r for r in csv.DictReader((tmp_path / "u.csv").open())}
+    assert float(rows[scope_text(gpu)]["embodied_co2_kg"]) == pytest.approx(gpu.embodied["co2_kg"])
+    assert rows[scope_text(cpu)]["embodied_runs"] == "0"
+    assert "embodied" in stdout.splitlines()[1] and "known for 1 of 2 runs" in stdout
+    cpu_line = next(line for line in stdout.splitlines() if line.startswith(scope_text(cpu)[:40]))
+    assert cpu_line.split()[-2:] == ["-", "-"]  # no figure: not known, never 0
+    page = (tmp_path / "u.html").read_text()
+    assert "CO2e operational</span>" in page and "1 of 2 runs had a figure" in page
+    assert "CO2e operational + embodied</span>" in page
+    from carbonstep.report.formatting import format_mass
+
+    for figure in (gpu.embodied["co2_kg"], gpu.co2_kg + cpu.co2_kg,
+                   gpu.co2_kg + cpu.co2_kg + gpu.embodied["co2_kg"]):
+        assert f"<b>{format_mass(figure)}</b>" in page
+
+
+def test_largest_runs_show_each_runs_scope_and_runs_group_by_it(tmp_path: Path) -> None:
+    gpu, cpu = _embodied_and_plain_runs(tmp_path / "runs")
+    assert scope_text(gpu) != scope_text(cpu) and scope_text(gpu).startswith("gpu ")
+    records = collect([str(tmp_path / "runs")]).records
+    assert {r.name: r.scope for r in records} == {"h100-run": scope_text(gpu), "cpu-run": scope_text(cpu)}
+    usage = summarise(records, ["scope"], Filters())
+    assert {g.key[0]: g.runs for g in usage.groups} == {scope_text(gpu): 1, scope_text(cpu): 1}
+    from carbonstep.analysis.usage.html import page
+
+    largest = page(usage).split("<h2>Largest runs</h2>")[1]
+    assert '<th class="l">scope</th>' in largest
+    for report in (gpu, cpu):
+        assert f'title="{scope_text(report)}">{scope_text(report)}</div>' in largest
+
+
+def test_mlflow_runs_and_rank_jobs_carry_embodied_and_scope() -> None:
+    from carbonstep.report.usage_record import combined_fields, mlflow_fields
+
+    fields = mlflow_fields({"embodied_co2_kg": 0.004, "energy_kwh": 1.0},
+                           {"embodied_co2_kg_low": "0.003", "embodied_co2_kg_high": "0.005",
+                            "carbonstep.gpu_scope": "process share", "carbonstep.cpu_scope": "container"})
+    assert fields == {"embodied_co2_kg": 0.004, "embodied_co2_kg_low": 0.003, "embodied_co2_kg_high": 0.005,
+                      "scope": "gpu process share · cpu container"}
+    older = mlflow_fields({"energy_kwh": 1.0, "embodied_co2_kg": float("nan")}, {})
+    assert older == {"embodied_co2_kg": None, "embodied_co2_kg_low": None, "embodied_co2_kg_high": None,
+                     "scope": UNKNOWN}
+    from carbonstep.report.usage_record import UsageRecord
+
+    base = UsageRecord("r", "s", "n", 0.0, 1.0, "completed", "u", "e", "a", "p", "", "h", "g", "FR", 50.0, "", 1.0,
+                       0.05, 1.0, 1.0, 0.0, 0.0, None, embodied_co2_kg=0.002, embodied_co2_kg_low=0.001,
+                       embodied_co2_kg_high=0.003, scope="gpu whole device")
+    ranks = [base, base.with_changes(scope="gpu process share")]
+    assert combined_fields(ranks) == {"embodied_co2_kg": 0.004, "embodied_co2_kg_low": 0.002,
+                                      "embodied_co2_kg_high": 0.006,
+                                      "scope": "gpu process share + gpu whole device"}
+    assert combined_fields([base, base.with_changes(embodied_co2_kg=None)])["embodied_co2_kg"] is None
+
+
+def test_a_damaged_embodied_block_costs_the_figure_never_the_run() -> None:
+    from carbonstep.report.usage_record import embodied_of
+
+    for block in ({"co2_kg": "lots"}, {"co2_kg": -1.0}, {"co2_kg": float("inf")}, {"co2_kg": 0.01, "co2_kg_low": []}):
+        assert embodied_of({"embodied": block}) == {"embodied_co2_kg": None, "embodied_co2_kg_low": None,
+                                                    "embodied_co2_kg_high": None}
+    assert embodied_of({"embodied": {"co2_kg": 0.004}}) == {"embodied_co2_kg": 0.004, "embodied_co2_kg_low": 0.004,
+                                                            "embodied_co2_kg_high": 0.004}

@@ -17,7 +17,8 @@ def make_session(
 ) -> TrainingSession:
     """A TrainingSession from a callback's arguments, gathered once into a :class:`TrainingOptions` that the
     session receives unchanged (``options``: ``pue``, ``wue``, ``intensity``, ``summary=False`` to skip the
-    end-of-run summary, and further Tracker arguments)."""
+    end-of-run summary, the Prometheus outputs ``pushgateway``, ``textfile_dir`` and ``metrics_port`` of every
+    rank, and further Tracker arguments)."""
     return TrainingSession(TrainingOptions.of(region, budget, log_every_n_steps, output_dir, training_type,
                                               **options))
 

@@ -112,7 +112,10 @@ def as_container(reader: Any, cgroup: Cgroup) -> Any:
     reader.scope = Scope.NODE
     reader.charged = Charged.CONTAINER
     text = reader.description.replace("the process's share", "the container's share")
-    reader.description = f"{text}; {cgroup.summary}"
+    try:
+        reader.description = f"{text}; {cgroup.summary}"
+    except AttributeError:  # the CPU estimate writes its own from its figures (it was made with "container")
+        pass
     return reader
 
 

@@ -11,7 +11,11 @@ MLflow run's metrics, params and tags. What a report does not say outright is de
 * **energy after the last epoch**: for a failed or interrupted run, the energy spent after its last
   completed epoch ended (all of it when it stopped in its first epoch): lost even with a checkpoint
   per epoch. Known only for runs that record epochs (the framework callbacks);
-* **samples**: the samples counted in its epochs (or its marks when none was thinned out).
+* **samples**: the samples counted in its epochs (or its marks when none was thinned out);
+* **embodied CO2e**: the report's ``embodied`` block (:mod:`carbonstep.report.embodied`), with its range; kept
+  apart from the operational ``co2_kg``, never added into it (None: the run has no figure);
+* **scope**: what each component was charged for (:mod:`carbonstep.report.charged`), e.g.
+  ``gpu process share · cpu container``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from carbonstep.mlflow_io import names
+from carbonstep.report.charged import charged_by_domain
 from carbonstep.report.hints import IDLE_SHARE
+from carbonstep.report.record import Device
+from carbonstep.vocabulary import DOMAINS
 
 WASTED_STATUSES = ("failed", "interrupted")
 UNKNOWN = "unknown"
@@ -55,6 +62,10 @@ class UsageRecord:
     idle_gpu_kwh: float
     after_last_epoch_kwh: float | None  #: None: not known (the run recorded no epochs)
     samples: float | None  #: None: not counted
+    embodied_co2_kg: float | None = None  #: the hardware's embodied CO2e charged to the run; None: no figure
+    embodied_co2_kg_low: float | None = None
+    embodied_co2_kg_high: float | None = None
+    scope: str = UNKNOWN  #: what the run was charged for, per component (``gpu process share · cpu container``)
 
     @property
     def wasted_kwh(self) -> float:
@@ -162,6 +173,78 @@ def host_of(data: Mapping[str, Any]) -> str:
     return str(data.get("host") or UNKNOWN)
 
 
+def embodied_of(data: Mapping[str, Any]) -> dict[str, float | None]:
+    """The embodied CO2e of a report's parsed JSON and its range (``embodied.co2_kg``, ``_low``, ``_high``);
+    None each where the report has no usable figure (a damaged block costs the figure, never the run)."""
+    block = data.get("embodied") or {}
+    none: dict[str, float | None] = {"embodied_co2_kg": None, "embodied_co2_kg_low": None,
+                                     "embodied_co2_kg_high": None}
+    if not isinstance(block, Mapping) or block.get("co2_kg") is None:
+        return none
+    try:
+        return _embodied_figures(block)
+    except (TypeError, ValueError):
+        return none
+
+
+def _embodied_figures(block: Mapping[str, Any]) -> dict[str, float | None]:
+    central = amount(block, "co2_kg")
+    return {"embodied_co2_kg": central,
+            "embodied_co2_kg_low": amount(block, "co2_kg_low") if block.get("co2_kg_low") is not None else central,
+            "embodied_co2_kg_high": amount(block, "co2_kg_high") if block.get("co2_kg_high") is not None
+            else central}
+
+
+def _scope_cell(by_domain: Mapping[str, str]) -> str:
+    return " · ".join(f"{domain} {scope}" for domain, scope in by_domain.items()) or UNKNOWN
+
+
+def scope_of(devices: list[Mapping[str, Any]]) -> str:
+    """The run's scope in one cell, as :func:`carbonstep.report.charged.scope_text` writes it for a report
+    (``gpu process share · cpu container``); ``unknown`` when no device is listed."""
+    listed = [Device(str(d.get("name", "")), str(d.get("domain", "")), str(d.get("method", "")), "", 0.0,
+                     scope=str(d.get("scope") or "process"), charged=str(d.get("charged") or ""))
+              for d in devices]
+    return _scope_cell(charged_by_domain(listed))
+
+
+def scope_of_params(params: Mapping[str, str]) -> str:
+    """The scope of an MLflow run from its params (``carbonstep.gpu_scope``, ``carbonstep.cpu_scope`` …)."""
+    return _scope_cell({d.value: str(params[f"carbonstep.{d.value}_scope"]) for d in DOMAINS
+                        if params.get(f"carbonstep.{d.value}_scope")})
+
+
+def mlflow_fields(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's embodied and scope fields from an MLflow run: the metric ``embodied_co2_kg`` (its range from
+    the metrics or params ``embodied_co2_kg_low``/``_high`` when logged) and the ``carbonstep.<domain>_scope``
+    params; None/``unknown`` where the run does not carry them."""
+    def number(key: str) -> float | None:
+        value = metrics.get(key, params.get(key))
+        try:
+            return amount({key: value}, key) if value not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
+
+    central = number("embodied_co2_kg")
+    low, high = number("embodied_co2_kg_low"), number("embodied_co2_kg_high")
+    return {"embodied_co2_kg": central,
+            "embodied_co2_kg_low": None if central is None else central if low is None else low,
+            "embodied_co2_kg_high": None if central is None else central if high is None else high,
+            "scope": scope_of_params(params)}
+
+
+def combined_fields(records: list[UsageRecord]) -> dict[str, Any]:
+    """The embodied and scope fields of a job made of several records (ranks without a job report): the embodied
+    figures summed (None when any rank has none: a partial sum would pass for the job's), the scopes joined."""
+    def total(name: str) -> float | None:
+        values = [getattr(r, name) for r in records]
+        return None if any(v is None for v in values) else sum(values)
+
+    return {"embodied_co2_kg": total("embodied_co2_kg"), "embodied_co2_kg_low": total("embodied_co2_kg_low"),
+            "embodied_co2_kg_high": total("embodied_co2_kg_high"),
+            "scope": " + ".join(sorted({r.scope for r in records}))}
+
+
 def from_report_dict(data: Mapping[str, Any], source: str, experiment: str,
                      marks: list[Mapping[str, Any]] | None = None) -> UsageRecord:
     """A record from a report's parsed JSON (``marks`` apart: they may have been skipped when read).
@@ -184,7 +267,7 @@ def from_report_dict(data: Mapping[str, Any], source: str, experiment: str,
         energy_kwh=amount(data, "energy_kwh"), co2_kg=amount(data, "co2_kg"), water_l=amount(data, "water_l"),
         gpu_hours=gpu_hours_of(devices, duration_s, list(extra.get("parts") or [])),
         idle_gpu_kwh=idle_gpu_kwh_of(devices), after_last_epoch_kwh=after_last_epoch_kwh_of(data),
-        samples=samples_of(data, marks),
+        samples=samples_of(data, marks), **embodied_of(data), scope=scope_of(devices),
     )
 
 

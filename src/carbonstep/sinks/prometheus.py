@@ -273,7 +273,88 @@ class LivePusher:
         return list(self.errors)
 
 
+INSTALL = 'pip install "carbonstep[prometheus]"'
+
+
+def installed() -> bool:
+    """Whether ``prometheus_client`` can be imported (looked up, not imported)."""
+    import importlib.util
+
+    return importlib.util.find_spec("prometheus_client") is not None
+
+
+class Outputs:
+    """The Prometheus outputs one process of a run asks for, started after its Tracker and finished with its own
+    report (``carbonstep run`` and the training callbacks): a :class:`LivePusher` to ``pushgateway``, an HTTP
+    endpoint on ``metrics_port`` (plus the local rank, so ranks on one host never share a port) and a textfile in
+    ``textfile_dir`` at the end. Nothing here raises: each fault is one line in the lists returned."""
+
+    def __init__(self, pushgateway: str | None = None, textfile_dir: str | os.PathLike[str] | None = None,
+                 metrics_port: int | None = None, project: str | None = None, every_s: float = 30.0,
+                 timeout_s: float = 2.0) -> None:
+        self.pushgateway, self.textfile_dir, self.metrics_port = pushgateway, textfile_dir, metrics_port
+        self.project, self.every_s, self.timeout_s = project, every_s, timeout_s
+        self.pusher: LivePusher | None = None
+        self.server: Any = None
+        self.textfile: Path | None = None  #: the file written at the end
+
+    @property
+    def wanted(self) -> bool:
+        """Whether any output was asked for."""
+        return bool(self.pushgateway or self.textfile_dir is not None or self.metrics_port is not None)
+
+    def start(self, tracker: Any) -> list[str]:
+        """Start pushing and serving a running Tracker's totals; the problems met, one line each."""
+        problems: list[str] = []
+        if not self.wanted:
+            return problems
+        if not installed():
+            return [f"Prometheus output needs prometheus_client: {INSTALL}"]
+        if self.pushgateway:
+            try:
+                self.pusher = LivePusher(self.pushgateway, tracker, self.every_s, self.project,
+                                         self.timeout_s).start()
+            except Exception as exc:  # noqa: BLE001 - a push that cannot start must not stop the run
+                problems.append(f"could not start pushing to the Pushgateway {self.pushgateway}: {exc}")
+        if self.metrics_port is not None:
+            place = getattr(tracker, "place", None)
+            port = self.metrics_port + (place.local_rank if place is not None else 0)
+            try:
+                self.server = serve(tracker, port, project=self.project)
+            except Exception as exc:  # noqa: BLE001 - a port in use must not stop the run
+                problems.append(f"could not serve metrics on port {port}: {exc}")
+        return problems
+
+    def finish(self, report: RunReport) -> list[str]:
+        """Stop the endpoint, push ``report`` (the process's own figures) and write its textfile; the problems
+        met, one line each (a dead gateway's failed pushes are one line with their count)."""
+        problems: list[str] = []
+        if self.server is not None:
+            try:
+                self.server.shutdown()
+                self.server.server_close()
+            except Exception as exc:  # noqa: BLE001
+                problems.append(f"could not stop the metrics endpoint: {exc}")
+            self.server = None
+        if self.pusher is not None:
+            try:
+                errors = self.pusher.finish(report)
+            except Exception as exc:  # noqa: BLE001
+                errors = [f"could not push to the Pushgateway {self.pushgateway}: {exc}"]
+            if errors:
+                count = f"{len(errors)}{' or more' if len(errors) >= 10 else ''}"  # LivePusher keeps 10
+                more = f" ({count} pushes failed)" if len(errors) > 1 else ""
+                problems.append(errors[-1] + more)
+            self.pusher = None
+        if self.textfile_dir is not None and installed():
+            try:
+                self.textfile = write_textfile(self.textfile_dir, report, self.project)
+            except Exception as exc:  # noqa: BLE001 - a full or read-only folder must not fail the run
+                problems.append(f"could not write the Prometheus textfile in {self.textfile_dir}: {exc}")
+        return problems
+
+
 __all__ = [
-    "Figures", "LivePusher", "figures_of_report", "figures_of_tracker", "grouping_key", "labels_for", "push",
+    "Figures", "LivePusher", "Outputs", "figures_of_report", "figures_of_tracker", "grouping_key", "labels_for", "push",
     "push_report", "registry_of", "serve", "textfile_path", "tracker_labels", "write_textfile",
 ]

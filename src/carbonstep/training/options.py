@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 #: the Tracker arguments a training run may set besides the named fields (``interval_s``, ``readers`` …)
 TRACKER_FIELDS = ("region", "pue", "wue", "intensity")
+#: where every rank's totals also go, for Prometheus (:class:`carbonstep.sinks.prometheus.Outputs`)
+PROMETHEUS_FIELDS = ("pushgateway", "textfile_dir", "metrics_port")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ class TrainingOptions:
     log_every_n_steps: int | None = None  #: None: the framework's own cadence
     training_type: str = "pre-training"  #: recorded in the report ("pre-training", "fine-tuning" …)
     summary: bool = True  #: print the end-of-run summary
+    pushgateway: str | None = None  #: push every rank's totals to this Prometheus Pushgateway (host:port or URL)
+    textfile_dir: str | os.PathLike[str] | None = None  #: write every rank's totals here for node-exporter at the end
+    metrics_port: int | None = None  #: serve the running totals on this port (plus the local rank) at /metrics
     tracker: Mapping[str, Any] = field(default_factory=dict)  #: further Tracker keyword arguments
 
     def __post_init__(self) -> None:
@@ -40,18 +45,34 @@ class TrainingOptions:
 
         if self.budget is not None and not isinstance(self.budget, Budget):
             raise TypeError(f"budget must be a carbonstep.Budget, got {type(self.budget).__name__}")
-        clash = sorted(set(self.tracker) & {*TRACKER_FIELDS, "output_dir"})
+        self._check_prometheus()
+        clash = sorted(set(self.tracker) & {*TRACKER_FIELDS, *PROMETHEUS_FIELDS, "output_dir"})
         if clash:
             raise TypeError(f"give {', '.join(clash)} as TrainingOptions fields, not in tracker")
         object.__setattr__(self, "tracker", MappingProxyType(dict(self.tracker)))
+
+    def _check_prometheus(self) -> None:
+        """Refuse Prometheus options that cannot work before training starts (a fault later is a warning)."""
+        if self.pushgateway is not None and (not isinstance(self.pushgateway, str) or not self.pushgateway.strip()):
+            raise TypeError(f"pushgateway must be a host:port or URL, got {self.pushgateway!r}")
+        if self.metrics_port is not None and (isinstance(self.metrics_port, bool)
+                                              or not isinstance(self.metrics_port, int)
+                                              or not 0 < self.metrics_port < 65536):
+            raise ValueError(f"metrics_port must be a TCP port from 1 to 65535, got {self.metrics_port!r}")
+        if self.pushgateway or self.textfile_dir is not None or self.metrics_port is not None:
+            from carbonstep.sinks.prometheus import INSTALL, installed
+
+            if not installed():
+                raise ImportError(f"pushgateway, textfile_dir and metrics_port need prometheus_client: {INSTALL}")
 
     @classmethod
     def of(cls, region: str | None = None, budget: Budget | None = None, log_every_n_steps: int | None = None,
            output_dir: str | os.PathLike[str] | None = None, training_type: str = "pre-training",
            **tracker_options: Any) -> TrainingOptions:
-        """The options from an adapter's keyword arguments: the named ones, ``pue``, ``wue``, ``intensity`` and
-        ``summary`` when given, and every other keyword as a Tracker argument."""
-        named = {k: tracker_options.pop(k) for k in ("pue", "wue", "intensity", "summary") if k in tracker_options}
+        """The options from an adapter's keyword arguments: the named ones, ``pue``, ``wue``, ``intensity``,
+        ``summary`` and the Prometheus outputs when given, and every other keyword as a Tracker argument."""
+        named = {k: tracker_options.pop(k) for k in ("pue", "wue", "intensity", "summary", *PROMETHEUS_FIELDS)
+                 if k in tracker_options}
         return cls(region=region, budget=budget, log_every_n_steps=log_every_n_steps, output_dir=output_dir,
                    training_type=training_type, tracker=tracker_options, **named)
 

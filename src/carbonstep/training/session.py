@@ -60,6 +60,7 @@ class TrainingSession(BudgetChecks, EndOnSignal, Resumable):
         self.report_path: Path | None = None
         self._previous_sigterm: Any = None
         self.sink: Sink | None = None
+        self.prometheus: Any = None  #: the Prometheus outputs of the current run (sinks.prometheus.Outputs)
         self.offset = dict.fromkeys(CUMULATIVE, 0.0)
         self.epoch_costs: list[dict[str, float]] = []
         self.decision: Decision | None = None
@@ -94,6 +95,7 @@ class TrainingSession(BudgetChecks, EndOnSignal, Resumable):
         place, run_id = distributed.job_place(self.tracker.run_id)
         scope.session_began(self)  # an Optuna trial around this run stops measuring what this session measures
         self.tracker.start(place, run_id)
+        self.prometheus = self._start_prometheus()
         atexit.register(self._end_at_exit)  # frameworks without an exception hook: a crash still reports
         self._catch_sigterm()
         self._epoch_start = self.job_totals(self.tracker.snapshot(refresh=False))
@@ -226,6 +228,8 @@ class TrainingSession(BudgetChecks, EndOnSignal, Resumable):
         own = self.tracker.stop(status)
         own = own.with_changes(budget=self.decision.to_dict() if self.decision else None,
                                extra={**own.extra, **extra})
+        if self.prometheus is not None:  # this rank's own figures: never the job's, never those with resume
+            self._warn(self.prometheus.finish(own))
         out = self.output_dir or Path.cwd()
         together = self.distributed and status == "completed"
         if self.world_size > 1 and not together:
@@ -271,6 +275,22 @@ class TrainingSession(BudgetChecks, EndOnSignal, Resumable):
             print(render(self.report), file=sys.stderr)
             print(f"  report: {self.report_path}", file=sys.stderr)
         return self.report
+
+    def _start_prometheus(self) -> Any:
+        """The Prometheus outputs the options ask for, started on this rank (None when none is asked for)."""
+        o = self.options
+        if not (o.pushgateway or o.textfile_dir is not None or o.metrics_port is not None):
+            return None
+        from carbonstep.sinks.prometheus import Outputs
+
+        outputs = Outputs(o.pushgateway, o.textfile_dir, o.metrics_port)
+        self._warn(outputs.start(self.tracker))
+        return outputs
+
+    def _warn(self, problems: list[str]) -> None:
+        for problem in problems:
+            self.messages.append(problem)
+            log.warning("carbonstep: %s", problem)
 
     def _save(self, report: RunReport, path: Path) -> Path | None:
         """Write a report without ever raising into training: a path that fails (read-only, removed, full)

@@ -1,8 +1,9 @@
 """``carbonstep usage --html``: one self-contained page (inline CSS and SVG; no script, no network).
 
-The page shows the totals, a stacked bar chart of energy per period by the first grouping, the top
-consumers, where energy was wasted, the grid intensity used per region, the grouped table and the
-largest runs.
+The page shows the totals (the operational CO2e and, in a tile of its own, the hardware's embodied CO2e with its
+range and the number of runs that had a figure, and their total labelled operational + embodied), a stacked bar
+chart of energy per period by the first grouping, the top consumers, where energy was wasted, the grid intensity
+used per region, the grouped table and the largest runs (with what each was charged for: its scope).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ main{padding:20px 32px 40px;max-width:1280px}
 box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-x:auto}h2{font-size:16px;margin:0 0 10px;font-weight:600}
 .row{display:grid;grid-template-columns:1fr 1fr;gap:18px}.row section{margin-bottom:0}
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{padding:5px 8px;border-bottom:1px solid #e7e9ee;
-text-align:right;white-space:nowrap}th{color:#5b6675;font-weight:600;background:#fafbfc}
+text-align:right;white-space:nowrap}th{color:#5b6675;font-weight:600;background:#fafbfc;white-space:normal}
 td.l,th.l{text-align:left}td.wrap{white-space:normal;min-width:260px;overflow-wrap:anywhere}
 div.name{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.row>section{min-width:0}
 tr.total td{font-weight:600;border-top:2px solid #1d2330}
@@ -247,7 +248,7 @@ def _group_table(usage: Usage) -> str:
     head = "".join(f'<th class="l">{escape(n)}</th>' for n in usage.by)
     lines = [f'<table><tr>{head}<th>runs</th><th>GPU-h</th><th>energy</th><th>CO2e</th><th>water</th>'
              '<th>share</th><th>wasted</th><th>after last epoch</th><th>idle GPUs</th>'
-             '<th>energy per sample</th></tr>']
+             '<th>energy per sample</th><th>embodied CO2e</th><th>CO2e operational + embodied</th></tr>']
     for group, cls in [*((g, "") for g in usage.groups), (usage.total, ' class="total"')]:
         per = group.kwh_per_sample
         labels = "".join(_name_cell(k) for k in group.key)
@@ -255,27 +256,44 @@ def _group_table(usage: Usage) -> str:
                      f'<td>{_kwh(group.energy_kwh)}</td><td>{_kg(group.co2_kg)}</td>'
                      f'<td>{format_volume(group.water_l)}</td><td>{group.share:.1%}</td>'
                      f'<td>{_kwh(group.wasted_kwh)}</td><td>{_kwh(group.after_last_epoch_kwh)}</td>'
-                     f'<td>{_kwh(group.idle_gpu_kwh)}</td><td>{"-" if per is None else _kwh(per)}</td></tr>')
+                     f'<td>{_kwh(group.idle_gpu_kwh)}</td><td>{"-" if per is None else _kwh(per)}</td>'
+                     f"{_embodied_cells(group)}</tr>")
     return "".join(lines) + "</table>"
+
+
+def _embodied_cells(group: Group) -> str:
+    """The embodied CO2e (with its range in the tooltip) and the total operational + embodied; ``-`` when no run
+    of the group has an embodied figure."""
+    if not group.embodied_runs:
+        return "<td>-</td><td>-</td>"
+    span = f"{_kg(group.embodied_co2_kg_low)}–{_kg(group.embodied_co2_kg_high)}, {group.embodied_runs:,} runs"
+    return (f'<td title="{escape(span)}">{_kg(group.embodied_co2_kg)}</td>'
+            f"<td>{_kg(group.operational_plus_embodied_co2_kg)}</td>")
 
 
 def _top_runs(records: Sequence[UsageRecord], limit: int = 10) -> str:
     lines = ['<table><tr><th class="l">run</th><th class="l">user</th><th class="l">project</th>'
-             '<th class="l">GPU</th><th class="l">status</th><th class="l">started (UTC)</th><th>GPU-h</th>'
-             '<th>energy</th><th>CO2e</th></tr>']
+             '<th class="l">GPU</th><th class="l">scope</th><th class="l">status</th><th class="l">started (UTC)</th>'
+             '<th>GPU-h</th><th>energy</th><th>CO2e</th><th>embodied CO2e</th></tr>']
     for r in sorted(records, key=lambda r: -r.energy_kwh)[:limit]:
         started = datetime.fromtimestamp(r.started_s, timezone.utc).strftime("%Y-%m-%d %H:%M")
-        lines.append(f'<tr>{_name_cell(r.name, 180)}{_name_cell(r.user, 110)}{_name_cell(r.experiment, 160)}'
-                     f'{_name_cell(r.gpu_model, 130)}{_name_cell(r.status, 90)}<td class="l">{started}</td>'
-                     f'<td>{significant(r.gpu_hours)}</td><td>{_kwh(r.energy_kwh)}</td><td>{_kg(r.co2_kg)}</td></tr>')
+        lines.append(f'<tr>{_name_cell(r.name, 140)}{_name_cell(r.user, 100)}{_name_cell(r.experiment, 110)}'
+                     f'{_name_cell(r.gpu_model, 110)}{_name_cell(r.scope, 110)}{_name_cell(r.status, 80)}'
+                     f'<td class="l">{started}</td><td>{significant(r.gpu_hours)}</td><td>{_kwh(r.energy_kwh)}</td>'
+                     f'<td>{_kg(r.co2_kg)}</td><td>{"-" if r.embodied_co2_kg is None else _kg(r.embodied_co2_kg)}'
+                     "</td></tr>")
     return "".join(lines) + "</table>"
 
 
 def _cards(usage: Usage) -> str:
     t = usage.total
     wasted_share = t.wasted_kwh / t.energy_kwh if t.energy_kwh > 0 else 0.0
+    embodied_range = f" ({_kg(t.embodied_co2_kg_low)}–{_kg(t.embodied_co2_kg_high)})" if t.embodied_runs else ""
     cards = [("runs", f"{t.runs:,}", ""), ("GPU-hours", significant(t.gpu_hours), ""),
-             ("energy (IT)", _kwh(t.energy_kwh), ""), ("CO2e", _kg(t.co2_kg), ""),
+             ("energy (IT)", _kwh(t.energy_kwh), ""), ("CO2e operational", _kg(t.co2_kg), ""),
+             (f"CO2e embodied{embodied_range}: {t.embodied_runs:,} of {t.runs:,} runs had a figure",
+              _kg(t.embodied_co2_kg) if t.embodied_runs else "-", " embodied"),
+             ("CO2e operational + embodied", _kg(t.operational_plus_embodied_co2_kg) if t.embodied_runs else "-", ""),
              ("water", format_volume(t.water_l), ""),
              ("wasted: failed + interrupted", f"{wasted_share:.1%}", " warn"),
              ("idle-GPU energy", _kwh(t.idle_gpu_kwh), "")]

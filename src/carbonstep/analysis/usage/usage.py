@@ -4,7 +4,9 @@
 (:mod:`carbonstep.analysis.usage.sources`), keeps the runs in the window and the filters, groups them
 and prints per group: runs, GPU-hours, kWh, CO2e, water, share of the total energy, the energy of
 failed and interrupted runs ("wasted"), the energy those spent after their last completed epoch,
-the energy of idle GPUs and kWh per sample where samples were counted. ``--csv``, ``--json`` and
+the energy of idle GPUs, kWh per sample where samples were counted, and the embodied CO2e of the hardware
+(in its own column, never added into the operational CO2e; with the total labelled operational + embodied).
+``--csv``, ``--json`` and
 ``--html`` write the same table (the page with charts, :mod:`carbonstep.analysis.usage.html`); the
 command's options and body are in :mod:`carbonstep.cli.usage`.
 """
@@ -41,11 +43,13 @@ GROUPS: dict[str, Callable[[UsageRecord], str]] = {
     "gpu": lambda r: r.gpu_model,
     "region": lambda r: r.region,
     "status": lambda r: r.status,
+    "scope": lambda r: r.scope,
     "month": lambda r: _utc(r.started_s).strftime("%Y-%m"),
     "week": lambda r: _utc(r.started_s).strftime("%G-W%V"),
     "day": lambda r: _utc(r.started_s).strftime("%Y-%m-%d"),
 }
-SORT_KEYS = ("energy_kwh", "co2_kg", "water_l", "gpu_hours", "runs", "wasted_kwh", "idle_gpu_kwh", "group")
+SORT_KEYS = ("energy_kwh", "co2_kg", "water_l", "gpu_hours", "runs", "wasted_kwh", "idle_gpu_kwh", "embodied_co2_kg",
+             "group")
 
 
 @dataclass
@@ -66,6 +70,10 @@ class Group:
     failed: int = 0
     interrupted: int = 0
     share: float = 0.0  #: of the total energy
+    embodied_co2_kg: float = 0.0  #: embodied CO2e of the runs that have a figure (never in ``co2_kg``)
+    embodied_co2_kg_low: float = 0.0
+    embodied_co2_kg_high: float = 0.0
+    embodied_runs: int = 0  #: runs with an embodied figure
 
     def add(self, record: UsageRecord) -> None:
         """Count one run in this group."""
@@ -82,6 +90,19 @@ class Group:
         if record.samples:
             self.counted_kwh += record.energy_kwh
             self.samples += record.samples
+        if record.embodied_co2_kg is not None:
+            self.embodied_runs += 1
+            self.embodied_co2_kg += record.embodied_co2_kg
+            self.embodied_co2_kg_low += record.embodied_co2_kg_low if record.embodied_co2_kg_low is not None \
+                else record.embodied_co2_kg
+            self.embodied_co2_kg_high += record.embodied_co2_kg_high if record.embodied_co2_kg_high is not None \
+                else record.embodied_co2_kg
+
+    @property
+    def operational_plus_embodied_co2_kg(self) -> float:
+        """The operational CO2e of every run plus the embodied CO2e of those with a figure: a labelled total,
+        kept apart from ``co2_kg``."""
+        return self.co2_kg + self.embodied_co2_kg
 
     @property
     def kwh_per_sample(self) -> float | None:
@@ -92,7 +113,8 @@ class Group:
         """The group as a flat row (group names, then the figures)."""
         figures = {k: v for k, v in asdict(self).items() if k not in ("key", "counted_kwh", "samples")}
         return {**dict(zip(names, self.key)), **figures, "samples": self.samples,
-                "kwh_per_sample": self.kwh_per_sample}
+                "kwh_per_sample": self.kwh_per_sample,
+                "operational_plus_embodied_co2_kg": self.operational_plus_embodied_co2_kg}
 
 
 @dataclass
@@ -205,11 +227,16 @@ COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("runs", "runs", "{:,}".format), ("gpu_hours", "GPU-h", significant), ("energy_kwh", "energy", format_energy),
     ("co2_kg", "CO2e", format_mass), ("water_l", "water", format_volume), ("share", "share", "{:.1%}".format),
     ("wasted_kwh", "wasted", format_energy), ("after_last_epoch_kwh", "after last epoch", format_energy),
-    ("idle_gpu_kwh", "idle GPUs", format_energy), ("kwh_per_sample", "per sample", format_energy))
+    ("idle_gpu_kwh", "idle GPUs", format_energy), ("kwh_per_sample", "per sample", format_energy),
+    ("embodied_co2_kg", "embodied", format_mass), ("operational_plus_embodied_co2_kg", "CO2e op.+emb.", format_mass))
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
-    return ["-" if row[key] is None else show(row[key]) for key, _, show in COLUMNS]
+    cells = ["-" if row[key] is None else show(row[key]) for key, _, show in COLUMNS]
+    if not row["embodied_runs"]:  # no run of the group has an embodied figure: not known, not zero
+        cells[-2] = cells[-1] = "-"
+    return cells
+
 
 
 def _label(text: str, chars: int = 40) -> str:
@@ -234,8 +261,19 @@ def table(usage: Usage) -> str:
     out += ["-" * len(line(head)), line(body[-1])]
     out += ["wasted: energy of failed and interrupted runs; after-epoch: of it, spent after their last completed "
             "epoch; idle-GPU: GPUs under 10 % utilisation for over half their run"]
+    out += [embodied_note(usage.total)]
     out += [f"note: {n}" for n in usage.notes]
     return "\n".join(out)
+
+
+def embodied_note(total: Group) -> str:
+    """How the embodied column was made: the runs that had a figure, and the total's range."""
+    if not total.embodied_runs:
+        return (f"embodied: no run of the {total.runs:,} had an embodied figure (the hardware's manufacturing CO2e, "
+                "docs/EMBODIED.md); CO2e is operational only")
+    return (f"embodied: the hardware's manufacturing CO2e, known for {total.embodied_runs:,} of {total.runs:,} runs "
+            f"({format_mass(total.embodied_co2_kg_low)}–{format_mass(total.embodied_co2_kg_high)}); never in CO2e, "
+            "which is operational; CO2e op.+emb.: operational + embodied")
 
 
 #: a cell starting so is run as a formula by spreadsheets (OWASP ASVS 5.0, requirement 1.2.10, names = + - @ tab NUL)

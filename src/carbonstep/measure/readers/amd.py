@@ -218,20 +218,24 @@ def amd_device_present(dev_root: str = "/dev", drm_root: str = "/sys/class/drm")
     Checked before ``amdsmi`` is imported: where the package is installed but no AMD GPU exists (another
     tool installed it), importing and initialising it costs milliseconds and prints a libamd_smi.so message.
     """
-    if amd_driver_loaded(f"{dev_root}/kfd"):
-        return True
+    return amd_driver_loaded(f"{dev_root}/kfd") or bool(amd_drm_cards(drm_root))
+
+
+def amd_drm_cards(drm_root: str = "/sys/class/drm") -> list[str]:
+    """The DRM cards (``card0`` …, sorted) whose PCI vendor is AMD's, read from sysfs without ``amdsmi``."""
     try:
-        cards = os.listdir(drm_root)
+        cards = sorted(os.listdir(drm_root))
     except OSError:
-        return False
+        return []
+    found = []
     for card in cards:
         try:
             with open(f"{drm_root}/{card}/device/vendor") as handle:
                 if handle.read().strip().lower() == AMD_PCI_VENDOR:
-                    return True
+                    found.append(card)
         except OSError:
             continue  # a connector (card0-DP-1) or a device without a PCI vendor
-    return False
+    return found
 
 
 def _import_amdsmi() -> tuple[Any, Unavailable | None]:
