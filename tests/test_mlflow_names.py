@@ -13,6 +13,7 @@ from carbonstep.mlflow_io import names
 from carbonstep.testing import CounterReader
 from carbonstep.training.options import TrainingOptions
 from carbonstep.training.session import TrainingSession
+from carbonstep.vocabulary import DOMAINS
 
 PINNED = {
     "PREFIX": "carbonstep.",
@@ -29,6 +30,15 @@ PINNED = {
     "EPOCH_ENERGY_KWH": "epoch_energy_kwh", "EPOCH_CO2_KG": "epoch_co2_kg", "USAGE_GPU_HOURS": "usage_gpu_hours",
     "USAGE_IDLE_GPU_KWH": "usage_idle_gpu_kwh", "USAGE_AFTER_LAST_EPOCH_KWH": "usage_after_last_epoch_kwh",
     "USAGE_SAMPLES": "usage_samples",
+    "WATER_L_PER_KWH": "carbonstep.water_l_per_kwh", "WATER_BASIS": "carbonstep.water_basis",
+    "CPU_W_PER_THREAD": "carbonstep.cpu_w_per_thread", "CPU_W_LOW": "carbonstep.cpu_w_low",
+    "CPU_W_HIGH": "carbonstep.cpu_w_high", "CPU_BASIS": "carbonstep.cpu_basis", "GPU_SCOPE": "carbonstep.gpu_scope",
+    "CPU_SCOPE": "carbonstep.cpu_scope", "RAM_SCOPE": "carbonstep.ram_scope",
+    "EMBODIED_BASIS": "carbonstep.embodied_basis", "EMBODIED_CO2_KG": "embodied_co2_kg",
+    "EMBODIED_CO2_KG_LOW": "embodied_co2_kg_low", "EMBODIED_CO2_KG_HIGH": "embodied_co2_kg_high",
+    "EMBODIED_KG_SB_EQ": "embodied_kg_sb_eq", "EMBODIED_WATER_L": "embodied_water_l",
+    "TOTAL_CO2_KG_WITH_EMBODIED": "total_co2_kg_operational_plus_embodied",
+    "EMBODIED_PART_PREFIX": "embodied_co2_kg.",
 }
 
 
@@ -37,6 +47,31 @@ def test_every_name_is_pinned() -> None:
     assert constants == PINNED  # a new name is added here too, on purpose; a changed one breaks dashboards
     assert names.CUMULATIVE == ("energy_kwh", "co2_kg", "water_l", "energy_kwh_gpu", "energy_kwh_cpu",
                                 "energy_kwh_ram")
+
+
+def test_the_report_helpers_write_only_pinned_names() -> None:
+    """The report's helpers spell their param names themselves (scope_params as ``carbonstep.<domain>_scope``):
+    each must be one pinned here."""
+    from carbonstep.accounting.water import given, mlflow_water_params
+    from carbonstep.report.cpu_estimate import cpu_estimate_params
+
+    class _Accounting:
+        water_intensity_l_per_kwh = 1.0
+        water = given(1.0)
+
+    assert set(mlflow_water_params(_Accounting())) == {names.WATER_L_PER_KWH, names.WATER_BASIS}
+    report = _Report()
+    assert set(cpu_estimate_params(report)) == {names.CPU_W_PER_THREAD, names.CPU_W_LOW, names.CPU_W_HIGH,
+                                                names.CPU_BASIS}
+    assert set(names.END_PARAMS) >= {*cpu_estimate_params(report), names.GPU_SCOPE, names.CPU_SCOPE, names.RAM_SCOPE}
+    assert {f"carbonstep.{domain.value}_scope" for domain in DOMAINS} == {
+        names.GPU_SCOPE, names.CPU_SCOPE, names.RAM_SCOPE}  # scope_params' pattern, for every domain
+
+
+class _Report:
+    """What cpu_estimate_params reads of a report: its extra block."""
+
+    extra = {"cpu_estimate": {"w_per_thread": 1.2, "w_low": 0.6, "w_high": 1.8, "source": "s", "basis": "b"}}
 
 
 def test_budget_tags_are_written_under_carbonstep_budget() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from carbonstep.callbacks.common import make_session, mlflow_sink, wants_mlflow
 from carbonstep.errors import MissingExtraError
+from carbonstep.report.embodied import model_card_line
 from carbonstep.report.record import RunReport
 from carbonstep.training.budget import Budget
 
@@ -27,6 +28,7 @@ except ImportError as exc:
 TrainerCallback: Any = transformers.TrainerCallback
 log = logging.getLogger("carbonstep")
 FOOTPRINT_FILE = "carbonstep_footprint.json"
+EMBODIED_SENTENCE = "Embodied (manufacturing) emissions"  #: how :func:`model_card_line`'s sentence begins
 
 
 class CarbonCallback(TrainerCallback):
@@ -115,12 +117,23 @@ class CarbonCallback(TrainerCallback):
 
 
 def add_co2_to_model_card(path: str | os.PathLike[str], report: RunReport, training_type: str) -> None:
-    """Set the ``co2_eq_emissions`` block of a model card (README.md with YAML metadata)."""
+    """Set the ``co2_eq_emissions`` block of a model card (README.md with YAML metadata) and, in its text, the
+    embodied emissions as a sentence of their own (never inside ``co2_eq_emissions``, whose figure is operational)."""
     from huggingface_hub import ModelCard
 
     card = ModelCard.load(os.fspath(path))
     card.data.co2_eq_emissions = report.co2_eq_emissions(training_type)
+    card.text = with_embodied_sentence(card.text, model_card_line(report))
     card.save(os.fspath(path))
 
 
-__all__ = ["CarbonCallback", "add_co2_to_model_card"]
+def with_embodied_sentence(text: str, line: str | None) -> str:
+    """``text`` with ``line`` as its last paragraph, replacing the one a previous save wrote (none: removed)."""
+    kept = [row for row in text.rstrip("\n").split("\n") if not row.startswith(EMBODIED_SENTENCE)]
+    while kept and not kept[-1].strip():
+        kept.pop()
+    body = "\n".join(kept)
+    return f"{body}\n\n{line}\n" if line else f"{body}\n"
+
+
+__all__ = ["CarbonCallback", "add_co2_to_model_card", "with_embodied_sentence"]

@@ -11,8 +11,12 @@ import logging
 from typing import Any, Mapping
 
 from carbonstep._version import __version__
+from carbonstep.accounting.water import mlflow_water_params
 from carbonstep.mlflow_io import names
+from carbonstep.report.charged import scope_params
 from carbonstep.report.context import slurm_tags
+from carbonstep.report.cpu_estimate import cpu_estimate_params
+from carbonstep.report.embodied import embodied_params
 from carbonstep.report.record import RunReport
 
 log = logging.getLogger("carbonstep")
@@ -30,7 +34,49 @@ def run_params(tracker: Any) -> dict[str, Any]:
         names.INTENSITY_BASIS: intensity.basis, names.PUE: tracker.pue, names.WUE: tracker.wue,
         names.METHODS: ", ".join(sorted({f"{domain}: {method}" for _, domain, method in tracker.devices})),
         names.DEVICES: devices[:MAX_PARAM_CHARS], names.ATTRIBUTION: tracker.attribution,
+        **_named(mlflow_water_params(tracker.accounting), (names.WATER_L_PER_KWH, names.WATER_BASIS)),
     }
+
+
+def _named(values: Mapping[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+    """``values`` under the names of :mod:`~carbonstep.mlflow_io.names` only: a helper's key that is not one of
+    them is left out (and said), never written under an unpinned name."""
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        log.warning("carbonstep: not logged to MLflow, not a carbonstep name: %s", ", ".join(unknown))
+    return {key: value for key, value in values.items() if key in allowed}
+
+
+def embodied_basis(job: RunReport) -> str:
+    """The embodied figures' service life and sources, as one param (the same in every segment of a resumed run;
+    empty without an embodied figure)."""
+    block = job.embodied or {}
+    if "co2_kg" not in block or not block.get("parts"):
+        return ""
+    low, mid, high = block["parts"][0]["life_years"]
+    life = f"{mid:g} years" if low == high else f"{mid:g} years (range {low:g}-{high:g})"
+    sources = sorted({str(part["source"]).split(" (http")[0] for part in block["parts"]})
+    return f"cradle-to-gate over a service life of {life}; sources: {'; '.join(sources)}"[:MAX_PARAM_CHARS]
+
+
+def end_record(job: RunReport, resumed: bool) -> tuple[dict[str, str], dict[str, float]]:
+    """The params and metrics only the run's report knows, logged at its end: the CPU estimate's figure, range
+    and basis, the scope charged per component (params), the embodied CO2e, its range and parts (metrics, beside
+    ``co2_kg``, never added into it). After a resume the report covers the last segment only: the segment's CPU
+    figure (a param cannot change) and embodied CO2e (not cumulative) are left out. Never fails the run's end."""
+    try:
+        params = {**cpu_estimate_params(job), **scope_params(job)}
+        basis = embodied_basis(job)
+        if basis:
+            params[names.EMBODIED_BASIS] = basis
+        metrics = {} if resumed else embodied_params(job)
+        if resumed:
+            params.pop(names.CPU_W_PER_THREAD, None)
+        parts = tuple(key for key in metrics if key.startswith(names.EMBODIED_PART_PREFIX))
+        return _named(params, names.END_PARAMS), _named(metrics, (*names.EMBODIED_METRICS, *parts))
+    except Exception as exc:  # noqa: BLE001 - a derived figure must never fail the run's end
+        log.warning("carbonstep: the report's figures not logged to MLflow: %s", exc)
+        return {}, {}
 
 
 def start_tags() -> dict[str, Any]:
@@ -60,4 +106,4 @@ def final_metrics(totals: Mapping[str, float], figures: Mapping[str, float]) -> 
     return {**totals, **figures}
 
 
-__all__ = ["end_tags", "final_metrics", "run_params", "start_tags", "usage_record"]
+__all__ = ["embodied_basis", "end_record", "end_tags", "final_metrics", "run_params", "start_tags", "usage_record"]

@@ -29,7 +29,14 @@ from carbonstep.sinks.base import Sink
 from carbonstep.training import scope
 from carbonstep.training.budget import Decision
 from carbonstep.training.budget_check import BudgetChecks
-from carbonstep.training.mlflow_record import end_tags, final_metrics, run_params, start_tags, usage_record
+from carbonstep.training.mlflow_record import (
+    end_record,
+    end_tags,
+    final_metrics,
+    run_params,
+    start_tags,
+    usage_record,
+)
 from carbonstep.training.options import TrainingOptions
 from carbonstep.training.resume import Resumable
 from carbonstep.training.signals import EndOnSignal
@@ -256,7 +263,9 @@ class TrainingSession(BudgetChecks, EndOnSignal, Resumable):
             tags = end_tags(status, job)
             if self.world_size == 1 or together:  # a lone rank's figures are not the job's: not logged as such
                 figures, labels = usage_record(job)  # what `carbonstep usage` counts and groups by
-                self.sink.log_metrics(final_metrics(final, figures), self.last_step)
+                params, embodied = end_record(job, resumed=any(self.offset.values()))
+                self.sink.log_params(params)  # the CPU estimate's range, the scopes: known from the report only
+                self.sink.log_metrics(final_metrics(final, {**figures, **embodied}), self.last_step)
                 tags.update(labels)
             self.sink.set_tags(tags)
             if self.report_path is not None:  # always set above; the check is for the type

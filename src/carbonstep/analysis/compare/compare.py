@@ -104,7 +104,8 @@ def _summarise(series: RunSeries, mode: str, recipe: str) -> tuple[RunSummary, l
     best = min(values) if mode == "min" else max(values)
     co2_to_best = next(c for v, c in reached if v == best)
     summary = RunSummary(series.name, series.source, values[-1], best, series.energy_kwh, series.co2_kg,
-                         series.water_l, co2_to_best, interpolated, recipe, dict(series.methods))
+                         series.water_l, co2_to_best, interpolated, recipe, dict(series.methods),
+                         series.embodied_co2_kg)
     return summary, reached
 
 
@@ -205,6 +206,44 @@ def _recipe_summary(name: str, members: list[int], summaries: list[RunSummary],
     return RecipeSummary(name, tuple(summaries[i].name for i in members), methods, *c, *e)
 
 
+def _energy_span(series: RunSeries) -> float | None:
+    """How many times a run's energy could differ between its CPU estimate's range ends (its CPU kWh scaled
+    from the figure used to the range's low and high W per thread); None: no estimated CPU."""
+    found = series.cpu_estimate
+    if not found or found["w_per_thread"] <= 0 or found["w_low"] <= 0 or series.energy_kwh <= 0:
+        return None
+    cpu = min(series.energy_kwh_cpu, series.energy_kwh)
+    rest = series.energy_kwh - cpu
+    low = rest + cpu * found["w_low"] / found["w_per_thread"]
+    high = rest + cpu * found["w_high"] / found["w_per_thread"]
+    return high / low if low > 0 else None
+
+
+def estimate_notes(series: list[RunSeries], verdict_row: LevelRow) -> list[str]:
+    """A note when a CPU estimate's range spans more than the widest 95 % interval of a recipe's ratio to the
+    reference at the verdict's level: then the absolute figures are rough, and only the ratio holds (when every
+    run shares one estimate, which shifts all alike)."""
+    spans = [span for span in map(_energy_span, series) if span is not None]
+    if not spans or len(verdict_row.co2_kg) < 2:
+        return []
+    widest = 1.0
+    for low, high in zip(verdict_row.diff_pct_low[1:], verdict_row.diff_pct_high[1:]):
+        if low > -100:
+            widest = max(widest, (100 + high) / (100 + low))
+    if max(spans) <= widest:
+        return []
+    estimates = {(s.cpu_estimate["w_low"], s.cpu_estimate["w_high"], s.cpu_estimate["basis"]) if s.cpu_estimate
+                 else None for s in series}
+    low, high = min(e[0] for e in estimates if e), max(e[1] for e in estimates if e)
+    rough = (f"the CPU estimate's range ({low:.2f}–{high:.2f} W per thread) makes the absolute kWh and CO2e rough "
+             f"(a run's energy up to {max(spans):.2f}× between the range's ends, wider than any ratio's 95 % interval, "
+             f"{widest:.2f}×)")
+    if len(estimates) == 1:
+        return [f"{rough}; the ratio between recipes holds because all runs share the same estimate"]
+    return [f"{rough}; the runs do not share one CPU estimate, so the ratio between recipes carries the "
+            f"estimates' ranges as well"]
+
+
 def _methods_text(run_methods: list[dict[str, str]]) -> str:
     found = sorted({f"{d}: {m}" for methods in run_methods for d, m in methods.items()})
     return ", ".join(found)
@@ -252,6 +291,7 @@ def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mo
     notes = [f"{s.name}: {metric} and co2_kg were logged at different steps; CO2 interpolated between steps"
              for s in summaries if s.interpolated]
     notes += _spread_notes(order, [[_needed(reached[i], grid[-1], mode) for i in group] for group in members])
+    notes += estimate_notes(series, rows[-1])
     from carbonstep.analysis.compare.text import measurement_notes, verdict
 
     result = Comparison(metric, mode, summaries, rows, "", notes, series, reached, recipe_rows, group_by,

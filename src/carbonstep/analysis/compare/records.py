@@ -4,6 +4,7 @@ needed to reach each level, with intervals."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 Points = list[tuple[float, float]]  # (step, value)
 
@@ -23,6 +24,9 @@ class RunSeries:
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     methods: dict[str, str] = field(default_factory=dict)  #: domain → method, e.g. {"cpu": "estimate"}
+    embodied_co2_kg: float | None = None  #: the hardware's embodied CO2e for the run (None: not recorded)
+    energy_kwh_cpu: float = 0.0
+    cpu_estimate: dict[str, Any] | None = None  #: an estimated CPU's w_per_thread, w_low, w_high and basis
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class RunSummary:
     interpolated: bool  #: CO2 was not logged at every metric step: interpolated between steps
     recipe: str = ""
     methods: dict[str, str] = field(default_factory=dict)
+    embodied_co2_kg: float | None = None  #: beside co2_kg, never added into it
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 from carbonstep.analysis.compare.records import RunSeries
 from carbonstep.errors import ConfigError
 from carbonstep.mlflow_io import names
+from carbonstep.report.cpu_estimate import cpu_estimate_params
 from carbonstep.report.record import RunReport
 
 
@@ -34,7 +35,9 @@ def _from_report(path: Path, metric: str) -> RunSeries:
                           f"{', '.join(found) or 'none (was it written by a framework callback?)'}")
     co2 = sorted({r["step"]: r["co2_kg"] for r in records}.items())
     return RunSeries(report.name or path.stem, str(path), points, co2, report.energy_kwh, report.co2_kg,
-                     report.water_l, None, methods=dict(report.methods))
+                     report.water_l, None, methods=dict(report.methods),
+                     embodied_co2_kg=(report.embodied or {}).get("co2_kg"), energy_kwh_cpu=report.energy_kwh_cpu,
+                     cpu_estimate=estimate_param(cpu_estimate_params(report)))
 
 
 def _client(tracking_uri: str | None) -> Any:
@@ -82,13 +85,25 @@ def _from_mlflow(ref: str, metric: str, experiment: str | None, tracking_uri: st
     points = sorted((m.step, m.value) for m in history)
     return RunSeries(run.info.run_name or run_id, f"mlflow:{run_id}", points, sorted(by_step.items()),
                      metrics.get("energy_kwh", 0.0), metrics.get("co2_kg", 0.0), metrics.get("water_l", 0.0), run_id,
-                     dict(run.data.tags), dict(run.data.params), methods_param(run.data.params))
+                     dict(run.data.tags), dict(run.data.params), methods_param(run.data.params),
+                     metrics.get(names.EMBODIED_CO2_KG), metrics.get(names.ENERGY_KWH_CPU, 0.0),
+                     estimate_param(run.data.params))
 
 
 def methods_param(params: dict[str, str]) -> dict[str, str]:
     """domain → method from the ``carbonstep.methods`` param the callbacks log ("cpu: estimate, ram: estimate")."""
     pairs = (part.split(":", 1) for part in params.get(names.METHODS, "").split(",") if ":" in part)
     return {domain.strip(): method.strip() for domain, method in pairs}
+
+
+def estimate_param(params: dict[str, str]) -> dict[str, Any] | None:
+    """The CPU estimate's figure, range and basis from the ``carbonstep.cpu_w_*`` params (None: not logged)."""
+    try:
+        found = {key: float(params[name]) for key, name in (("w_per_thread", names.CPU_W_PER_THREAD),
+                                                            ("w_low", names.CPU_W_LOW), ("w_high", names.CPU_W_HIGH))}
+    except (KeyError, ValueError):
+        return None
+    return {**found, "basis": params.get(names.CPU_BASIS, "")}
 
 
 def experiment_refs(experiment: str, tracking_uri: str | None, run_filter: str | None = None) -> list[str]:

@@ -55,11 +55,15 @@ def measurement_notes(methods: list[str]) -> list[dict[str, Any]]:
 def _runs_table(result: Comparison) -> list[str]:
     width = max(12, *(len(r.name) for r in result.runs))
     recipe_width = max(6, *(len(r.recipe) for r in result.runs))
+    embodied = any(r.embodied_co2_kg is not None for r in result.runs)  # its own column, never added to CO2e
     lines = [f"{'run':<{width}}  {'recipe':<{recipe_width}} {'final':>9} {'best':>9} {'energy':>11} "
-             f"{'CO2e':>11} {'water':>9} {'CO2e to best':>13}"]
+             f"{'CO2e':>11}{' embodied CO2e' if embodied else ''} {'water':>9} {'CO2e to best':>13}"]
     for r in result.runs:
+        cell = short_mass(r.embodied_co2_kg) if r.embodied_co2_kg is not None else "–"
+        extra = f" {cell:>13}" if embodied else ""
         lines.append(f"{r.name:<{width}}  {r.recipe:<{recipe_width}} {r.final:>9.4g} {r.best:>9.4g} "
-                     f"{format_energy(r.energy_kwh):>11} {short_mass(r.co2_kg):>11} {format_volume(r.water_l):>9} "
+                     f"{format_energy(r.energy_kwh):>11} {short_mass(r.co2_kg):>11}{extra} "
+                     f"{format_volume(r.water_l):>9} "
                      f"{short_mass(r.co2_to_best_kg):>13}{'  *' if r.interpolated else ''}")
     return lines
 
