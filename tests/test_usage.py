@@ -500,3 +500,15 @@ def test_a_long_read_says_how_far_it_is(month: tuple[Path, list[Job]], monkeypat
     files = len(list(root.rglob("*.json")))
     assert lines and all(line.startswith("carbonstep usage: ") and str(root) in line for line in lines)
     assert lines[-1].startswith(f"carbonstep usage: {files:,} of {files:,} report files read")
+
+
+def test_a_replicated_month_is_new_jobs_with_the_same_figures(tmp_path: Path) -> None:
+    from carbonstep.testing.usage_synthetic import replicate_month
+
+    jobs = write_month(tmp_path / "once", 12, NOVEMBER, seed=4, marks_per_run=3)
+    files = replicate_month(tmp_path / "once", tmp_path / "thrice", 3)
+    assert files == 3 * sum(len(j.reports) for j in jobs)
+    once, thrice = collect([str(tmp_path / "once")]), collect([str(tmp_path / "thrice")])
+    assert len(thrice.records) == 3 * len(once.records) == 3 * len(jobs) and not thrice.warnings
+    assert sum(r.energy_kwh for r in thrice.records) == pytest.approx(3 * sum(r.energy_kwh for r in once.records))
+    assert sorted(r.experiment for r in thrice.records) == sorted(3 * [r.experiment for r in once.records])
