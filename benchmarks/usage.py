@@ -140,7 +140,7 @@ def folder_rows(folder: Path, files: int, jobs: int, mib: float, cache: Path, ma
     import shutil
 
     count = sum(1 for _ in folder.rglob("*.json"))
-    rows = []
+    rows: list[tuple[str, ...]] = []
     label = f"{count:,} report files ({jobs:,} jobs, {mib:,.0f} MiB, {marks} marks each)"
     runs = [("cold", {}), ("cold, one process", {"CARBONSTEP_USAGE_WORKERS": "1"}), ("warm (cache)", {})]
     if other_src:
@@ -172,7 +172,7 @@ def main() -> int:
     SRC = args.src.resolve()
     args.cache.mkdir(parents=True, exist_ok=True)
     print(f"data in {args.cache}; sources {SRC}; {os.cpu_count()} CPUs")
-    results = []
+    results: list[tuple[str, ...]] = []
     for files in sorted({min(10_000, args.files), args.files}):
         folder = args.cache / f"reports-{files}-{args.marks}"
         jobs, mib = reports(folder, files, args.marks)

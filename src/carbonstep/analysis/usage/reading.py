@@ -336,18 +336,18 @@ def read_tree(root: Path, progress: Callable[[str], None] | None = None,
     limit_ns = (time.time() - RACY_S) * 1e9
     for index in missing:
         key = keys[index]
-        outcome = outcomes[index]
-        if key is not None and outcome is not None and key[1] < limit_ns:
-            keep[relatives[index]] = [key[0], key[1], outcome[0], outcome[1]]
+        got = outcomes[index]
+        if key is not None and got is not None and key[1] < limit_ns:
+            keep[relatives[index]] = [key[0], key[1], got[0], got[1]]
     if cache_path is not None and (missing or len(keep) != len(cached)):
         save_cache(cache_path, root, keep)
     entries: list[Entry] = []
     warnings: list[str] = []
-    for outcome in outcomes:
-        if outcome is None:
+    for got in outcomes:
+        if got is None:
             continue
-        if outcome[0] == "row":
-            entries.append(entry_of(outcome[1]))
+        if got[0] == "row":
+            entries.append(entry_of(got[1]))
         else:
-            warnings.append(outcome[1])
+            warnings.append(got[1])
     return entries, warnings
