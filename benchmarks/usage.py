@@ -142,7 +142,7 @@ def folder_rows(folder: Path, files: int, jobs: int, mib: float, cache: Path, ma
     count = sum(1 for _ in folder.rglob("*.json"))
     rows: list[tuple[str, ...]] = []
     label = f"{count:,} report files ({jobs:,} jobs, {mib:,.0f} MiB, {marks} marks each)"
-    runs = [("cold", {}), ("cold, one process", {"CARBONSTEP_USAGE_WORKERS": "1"}), ("warm (cache)", {})]
+    runs = [("cold", {}), ("warm (cache)", {}), ("cold, one process", {"CARBONSTEP_USAGE_WORKERS": "1"})]
     if other_src:
         runs = [(f"sources {SRC}", {})]
     shutil.rmtree(cache, ignore_errors=True)
