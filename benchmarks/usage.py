@@ -139,7 +139,7 @@ def folder_rows(folder: Path, files: int, jobs: int, mib: float, cache: Path, ma
     """Cold (a process per CPU), in one process, and warm reads of one folder (other sources: one read)."""
     import shutil
 
-    count = sum(1 for _ in folder.rglob("*.json"))
+    count = sum(1 for _ in folder.rglob("carbonstep-*.json"))  # the report files (not u.json)
     rows: list[tuple[str, ...]] = []
     label = f"{count:,} report files ({jobs:,} jobs, {mib:,.0f} MiB, {marks} marks each)"
     runs = [("cold", {}), ("warm (cache)", {}), ("cold, one process", {"CARBONSTEP_USAGE_WORKERS": "1"})]
@@ -150,11 +150,13 @@ def folder_rows(folder: Path, files: int, jobs: int, mib: float, cache: Path, ma
         if not kind.startswith("warm"):
             shutil.rmtree(cache, ignore_errors=True)
         before = load()
-        wall_s, cpu_s, peak_mib = usage_command([str(folder), "--by", "user", "--json", str(folder / "u.json")],
+        summary = folder.parent / f"{folder.name}.u.json"  # not in the folder read: it would be read too
+        wall_s, cpu_s, peak_mib = usage_command([str(folder), "--by", "user", "--json", str(summary)],
                                                 {"CARBONSTEP_USAGE_CACHE": str(cache), **extra})
-        total = json.loads((folder / "u.json").read_text())["total"]
+        total = json.loads(summary.read_text())["total"]
         assert total["runs"] == jobs, (total["runs"], jobs)
-        rows.append((f"{label}, {kind}", f"{wall_s:.1f} s", f"{cpu_s:.1f} s", f"{peak_mib:.0f} MiB",
+        cpu = f"{cpu_s:.1f} s" + (" (main process only)" if kind == "cold" else "")  # workers: forkserver's
+        rows.append((f"{label}, {kind}", f"{wall_s:.1f} s", cpu, f"{peak_mib:.0f} MiB",
                      f"{count / wall_s:,.0f}", f"{before:.1f} → {load():.1f}"))
         print("  " + " | ".join(rows[-1]), flush=True)
     return rows
