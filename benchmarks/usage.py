@@ -1,6 +1,13 @@
-"""``carbonstep usage`` over 10,000 report files and over an MLflow store with 10,000 runs: time and peak memory.
+"""``carbonstep usage`` over 100,000 report files and over an MLflow store with 10,000 runs: time and peak memory.
 
-    python benchmarks/usage.py [--files 10000] [--runs 10000] [--marks 200] [--cache DIR]
+    python benchmarks/usage.py [--files 100000] [--runs 10000] [--marks 200] [--cache DIR] [--src DIR]
+
+Report folders are read cold (an empty cache: every file parsed, by a process per CPU), in one process
+(``CARBONSTEP_USAGE_WORKERS=1``) and warm (the cache of the cold read): files per second and the load
+average (1 minute, before and after) are printed with each. ``--src`` times another checkout's sources
+(e.g. the commit before, for a before/after); its commands run without a cache directory of their own.
+Beyond 10,000 files the folder is the 10,000-file month copied with new run ids
+(``usage_synthetic.replicate_month``): generating a report costs about 50 times more than copying one.
 
 The data is the synthetic month (:mod:`carbonstep.testing.usage_synthetic`), kept in ``--cache`` between
 runs. Report files are written with ``RunReport.save`` (multi-rank jobs as a job report beside its ranks').
@@ -32,14 +39,19 @@ import resource, sys, time
 from carbonstep.cli import main
 code = main(sys.argv[1:])
 usage = resource.getrusage(resource.RUSAGE_SELF)
-print("PEAK_KB", usage.ru_maxrss, usage.ru_utime + usage.ru_stime, file=sys.stderr)
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("PEAK_KB", max(usage.ru_maxrss, children.ru_maxrss),
+      usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime, file=sys.stderr)
 sys.exit(code)
 """
 
 
-def usage_command(args: list[str]) -> tuple[float, float, float]:
-    """Run ``carbonstep usage ARGS`` in a fresh process: (wall s, CPU s, peak MiB)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+SRC = ROOT / "src"
+
+
+def usage_command(args: list[str], env_extra: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Run ``carbonstep usage ARGS`` in a fresh process: (wall s, CPU s of it and its children, peak MiB)."""
+    env = {**os.environ, "PYTHONPATH": str(SRC), "MLFLOW_DISABLE_TELEMETRY": "true", **(env_extra or {})}
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", CHILD, "usage", *args], capture_output=True, text=True, env=env)
     wall_s = time.perf_counter() - start
@@ -51,10 +63,17 @@ def usage_command(args: list[str]) -> tuple[float, float, float]:
 
 def reports(folder: Path, files: int, marks: int) -> tuple[int, float]:
     """The report folder (written once): (jobs, MiB on disk)."""
-    from carbonstep.testing.usage_synthetic import write_month_files
+    from carbonstep.testing.usage_synthetic import replicate_month, write_month_files
 
     done = folder / "DONE.txt"
-    if not done.exists():
+    if not done.exists() and files > 10_000:
+        start = time.perf_counter()
+        month = folder.parent / f"reports-10000-{marks}"
+        jobs_once, _ = reports(month, 10_000, marks)
+        written = replicate_month(month, folder, -(-files // 10_000))
+        done.write_text(str(jobs_once * -(-files // 10_000)))
+        print(f"  copied {written:,} report files in {time.perf_counter() - start:.0f} s")
+    elif not done.exists():
         start = time.perf_counter()
         jobs = write_month_files(folder, files, NOVEMBER, seed=1, marks_per_run=marks)
         done.write_text(str(jobs))
@@ -110,35 +129,68 @@ def mlflow_store(path: Path, runs: int) -> str:
     return uri
 
 
+def load() -> float:
+    """The 1-minute load average."""
+    return os.getloadavg()[0]
+
+
+def folder_rows(folder: Path, files: int, jobs: int, mib: float, cache: Path, marks: int,
+                other_src: bool) -> list[tuple[str, ...]]:
+    """Cold (a process per CPU), in one process, and warm reads of one folder (other sources: one read)."""
+    import shutil
+
+    count = sum(1 for _ in folder.rglob("carbonstep-*.json"))  # the report files (not u.json)
+    rows: list[tuple[str, ...]] = []
+    label = f"{count:,} report files ({jobs:,} jobs, {mib:,.0f} MiB, {marks} marks each)"
+    runs = [("cold", {}), ("warm (cache)", {}), ("cold, one process", {"CARBONSTEP_USAGE_WORKERS": "1"})]
+    if other_src:
+        runs = [(f"sources {SRC}", {})]
+    shutil.rmtree(cache, ignore_errors=True)
+    for kind, extra in runs:
+        if not kind.startswith("warm"):
+            shutil.rmtree(cache, ignore_errors=True)
+        before = load()
+        summary = folder.parent / f"{folder.name}.u.json"  # not in the folder read: it would be read too
+        wall_s, cpu_s, peak_mib = usage_command([str(folder), "--by", "user", "--json", str(summary)],
+                                                {"CARBONSTEP_USAGE_CACHE": str(cache), **extra})
+        total = json.loads(summary.read_text())["total"]
+        assert total["runs"] == jobs, (total["runs"], jobs)
+        cpu = f"{cpu_s:.1f} s" + (" (main process only)" if kind == "cold" else "")  # workers: forkserver's
+        rows.append((f"{label}, {kind}", f"{wall_s:.1f} s", cpu, f"{peak_mib:.0f} MiB",
+                     f"{count / wall_s:,.0f}", f"{before:.1f} → {load():.1f}"))
+        print("  " + " | ".join(rows[-1]), flush=True)
+    return rows
+
+
 def main() -> int:
+    global SRC
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--files", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=10_000, help="MLflow runs (0: no MLflow)")
     parser.add_argument("--marks", type=int, default=200, help="step marks per report (default 200)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "carbonstep-bench-usage")
+    parser.add_argument("--src", type=Path, default=SRC, help="the carbonstep sources to time")
     args = parser.parse_args()
+    SRC = args.src.resolve()
     args.cache.mkdir(parents=True, exist_ok=True)
-    print(f"data in {args.cache}")
-    results = []
-    for files in sorted({args.files // 10, args.files}):
+    print(f"data in {args.cache}; sources {SRC}; {os.cpu_count()} CPUs")
+    results: list[tuple[str, ...]] = []
+    for files in sorted({min(10_000, args.files), args.files}):
         folder = args.cache / f"reports-{files}-{args.marks}"
         jobs, mib = reports(folder, files, args.marks)
-        wall_s, cpu_s, peak_mib = usage_command([str(folder), "--by", "user", "--json", str(folder / "u.json")])
-        total = json.loads((folder / "u.json").read_text())["total"]
-        assert total["runs"] == jobs, (total["runs"], jobs)
-        results.append((f"{files:,} report files ({jobs:,} jobs, {mib:,.0f} MiB, {args.marks} marks each)",
-                        wall_s, cpu_s, peak_mib))
-    uri = mlflow_store(args.cache / f"mlflow-{args.runs}.db", args.runs)
-    wall_s, cpu_s, peak_mib = usage_command([uri, "--by", "experiment", "--json", str(args.cache / "m.json")])
-    assert json.loads((args.cache / "m.json").read_text())["total"]["runs"] == args.runs
-    results.append((f"MLflow store (SQLite), {args.runs:,} runs", wall_s, cpu_s, peak_mib))
-    wall_s, cpu_s, peak_mib = usage_command([str(args.cache / f"reports-{args.files}-{args.marks}"), uri, "--by",
-                                         "month,user", "--html", str(args.cache / "u.html")])
-    results.append(("both at once, with the HTML page", wall_s, cpu_s, peak_mib))
-    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print("\n| `carbonstep usage` over | wall time | CPU time | peak memory (RSS) |\n|---|---|---|---|")
-    for label, wall_s, cpu_s, peak_mib in results:
-        print(f"| {label} | {wall_s:.1f} s | {cpu_s:.1f} s | {peak_mib:.0f} MiB |")
+        results += folder_rows(folder, files, jobs, mib, args.cache / "usage-cache", args.marks,
+                               SRC != ROOT / "src")
+    if args.runs:
+        uri = mlflow_store(args.cache / f"mlflow-{args.runs}.db", args.runs)
+        before = load()
+        wall_s, cpu_s, peak_mib = usage_command([uri, "--by", "experiment", "--json", str(args.cache / "m.json")])
+        assert json.loads((args.cache / "m.json").read_text())["total"]["runs"] == args.runs
+        results.append((f"MLflow store (SQLite), {args.runs:,} runs", f"{wall_s:.1f} s", f"{cpu_s:.1f} s",
+                        f"{peak_mib:.0f} MiB", f"{args.runs / wall_s:,.0f} runs/s", f"{before:.1f} → {load():.1f}"))
+    print("\n| `carbonstep usage` over | wall time | CPU time | peak memory (RSS) | files/s | load average |")
+    print("|---|---|---|---|---|---|")
+    for row in results:
+        print("| " + " | ".join(row) + " |")
     return 0
 
 

@@ -474,3 +474,151 @@ def test_a_damaged_embodied_block_costs_the_figure_never_the_run() -> None:
                                                     "embodied_co2_kg_high": None}
     assert embodied_of({"embodied": {"co2_kg": 0.004}}) == {"embodied_co2_kg": 0.004, "embodied_co2_kg_low": 0.004,
                                                             "embodied_co2_kg_high": 0.004}
+# -- reading many files: the lean parse, the cache, the processes ----------------------------------------------
+def plain_full_parse(root: Path) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """Every report under ``root`` parsed whole with json.loads (the reference the fast reader must equal)."""
+    from carbonstep.analysis.usage.sources import report_files
+    from carbonstep.report.record import SCHEMA_VERSION
+    from carbonstep.report.usage_record import from_report_dict
+
+    rows, skipped = [], []
+    for path in report_files(root):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            assert isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION
+            relative = path.relative_to(root).parts
+            record = from_report_dict(data, str(path), relative[0] if len(relative) > 1 else UNKNOWN,
+                                      data["marks"] if not data.get("epochs") else [])
+        except (ValueError, KeyError, TypeError, AssertionError):
+            skipped.append(str(path))
+            continue
+        parts = data["extra"].get("parts") or []
+        place = data["extra"].get("place") or {}
+        rank = place.get("rank") if int(place.get("world_size") or 1) > 1 and not parts else None
+        rows.append((record, data["started_at"], rank, tuple(str(p["run_id"]) for p in parts)))
+    return rows, skipped
+
+
+@pytest.fixture()
+def odd_month(tmp_path: Path) -> Path:
+    """A synthetic month with malformed files, a compact (non-indented) report and a mark named with brackets."""
+    root = tmp_path / "month"
+    jobs = write_month(root, 25, NOVEMBER, seed=5, marks_per_run=15)
+    single = next(j for j in jobs if len(j.reports) == 1)  # a report with marks
+    first = root / single.project / single.user / single.written[0]
+    text = first.read_text()
+    bad = root / "bad"
+    bad.mkdir()
+    (bad / "not-json.json").write_text("{broken")
+    (bad / "truncated.json").write_text(text[: len(text) // 2])
+    (bad / "a-list.json").write_text("[1, 2]")
+    (bad / "old-schema.json").write_text(text.replace('"schema_version": ', '"schema_version": 0, "was": '))
+    (bad / "no-intensity.json").write_text(text.replace('"intensity"', '"intensity_gone"'))
+    data = json.loads(text)
+    (root / "odd").mkdir()
+    (root / "odd" / "compact.json").write_text(json.dumps({**data, "run_id": "compact1"}))
+    no_epochs = {**data, "run_id": "brackets1", "epochs": [], "marks_stride": 1,
+                 "marks": [{**m, "name": "step]["} for m in data["marks"]]}
+    (root / "odd" / "brackets.json").write_text(json.dumps(no_epochs, indent=2))
+    (root / "odd" / "last.json").write_text(json.dumps({**{k: v for k, v in data.items() if k != "marks"},
+                                                        "run_id": "marks-last", "marks": data["marks"]}, indent=2))
+    return root
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_fast_reader_equals_a_plain_full_parse(odd_month: Path, processes: int,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from carbonstep.analysis.usage import reading
+
+    monkeypatch.setenv("CARBONSTEP_USAGE_CACHE", "off")
+    monkeypatch.setenv("CARBONSTEP_USAGE_WORKERS", str(processes))
+    monkeypatch.setattr(reading, "POOL_MIN_FILES", 1)
+    monkeypatch.setattr(reading, "CHUNK_FILES", 7)
+    rows, skipped = plain_full_parse(odd_month)
+    entries, warnings = reading.read_tree(odd_month, progress=lambda line: None)
+    assert [(e.record, e.started_at, e.rank, e.part_ids) for e in entries] == rows
+    assert len(skipped) == 5 and [w.split(": skipped")[0] for w in warnings] == skipped
+    assert all("not a carbonstep report" in w for w in warnings)
+    samples = {e.record.run_id: e.record.samples for e in entries}
+    assert samples["brackets1"] and samples["brackets1"] > 0  # counted from the marks, cut or not
+
+
+def test_lean_text_leaves_out_marks_and_timeline_only() -> None:
+    from carbonstep.analysis.usage.reading import lean_text
+
+    report = {"run_id": "a", "devices": [{"name": "gpu:0"}], "marks": [{"name": "x]", "count": 2.0}],
+              "epochs": [], "timeline": [[0.0, 0.0], [1.0, 2.0]], "extra": {"marks": [1]}}
+    lean = lean_text(json.dumps(report, indent=2))
+    assert lean is not None
+    assert json.loads(lean[0]) == {**report, "marks": [], "timeline": []}
+    assert lean[1] is not None and json.loads(lean[1]) == report["marks"]
+    assert lean_text(json.dumps(report)) is None  # not carbonstep's layout: parsed whole
+    assert lean_text(json.dumps({"run_id": "a", "marks": []}, indent=2)) == (json.dumps({"run_id": "a", "marks": []},
+                                                                                        indent=2), None)
+
+
+def test_the_cache_answers_unchanged_files_and_never_a_changed_one(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from carbonstep.analysis.usage import reading
+
+    root = tmp_path / "month"
+    write_month(root, 6, NOVEMBER, seed=9, marks_per_run=5)
+    (root / "broken.json").write_text("{broken")
+    files = sorted(root.rglob("*.json"))
+    for path in files:
+        os.utime(path, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    monkeypatch.setenv("CARBONSTEP_USAGE_CACHE", str(tmp_path / "cache"))
+    calls: list[str] = []
+    real = reading.read_outcome
+    monkeypatch.setattr(reading, "read_outcome", lambda path, exp: calls.append(path) or real(path, exp))
+    first, first_warnings = reading.read_tree(root, progress=lambda line: None, cache_min_files=1)
+    assert len(calls) == len(files) and len(first_warnings) == 1
+    assert len(list((tmp_path / "cache").glob("reports-*.json"))) == 1
+    calls.clear()
+    again, again_warnings = reading.read_tree(root, progress=lambda line: None, cache_min_files=1)
+    assert calls == [] and again == first and again_warnings == first_warnings  # all from the cache
+    # the same size, a new modification time: read again, never the cached record
+    target = next(p for p in files if p.name != "broken.json")
+    data = json.loads(target.read_text())
+    text = target.read_text()
+    old = f'\n  "energy_kwh": {json.dumps(data["energy_kwh"])}'
+    at = old.index(".") + 1  # the first decimal: a change there changes the number
+    new = old[:at] + ("1" if old[at] != "1" else "2") + old[at + 1:]
+    assert text.count(old) == 1 and len(new) == len(old)
+    target.write_text(text.replace(old, new))
+    os.utime(target, ns=(1_700_000_001_000_000_000, 1_700_000_001_000_000_000))
+    assert target.stat().st_size == len(text.encode())
+    changed, _ = reading.read_tree(root, progress=lambda line: None, cache_min_files=1)
+    assert calls == [str(target)]
+    by_source = {e.record.source: e.record.energy_kwh for e in changed}
+    assert by_source[str(target)] == float(new.split(": ")[1]) != data["energy_kwh"]
+    assert len(list((tmp_path / "cache").glob("*"))) == 1  # rewritten in place, no temporary file left
+    assert [e for e in changed if e.record.source != str(target)] == [e for e in first
+                                                                      if e.record.source != str(target)]
+
+
+def test_a_long_read_says_how_far_it_is(month: tuple[Path, list[Job]], monkeypatch: pytest.MonkeyPatch) -> None:
+    from carbonstep.analysis.usage import reading
+
+    root, _ = month
+    monkeypatch.setenv("CARBONSTEP_USAGE_CACHE", "off")
+    monkeypatch.setattr(reading, "PROGRESS_FILES", 50)
+    lines: list[str] = []
+    entries, _ = reading.read_tree(root, progress=lines.append)
+    files = len(list(root.rglob("*.json")))
+    assert lines and all(line.startswith("carbonstep usage: ") and str(root) in line for line in lines)
+    assert lines[-1].startswith(f"carbonstep usage: {files:,} of {files:,} report files read")
+
+
+def test_a_replicated_month_is_new_jobs_with_the_same_figures(tmp_path: Path) -> None:
+    from carbonstep.testing.usage_synthetic import replicate_month
+
+    jobs = write_month(tmp_path / "once", 12, NOVEMBER, seed=4, marks_per_run=3)
+    files = replicate_month(tmp_path / "once", tmp_path / "thrice", 3)
+    assert files == 3 * sum(len(j.reports) for j in jobs)
+    once, thrice = collect([str(tmp_path / "once")]), collect([str(tmp_path / "thrice")])
+    assert len(thrice.records) == 3 * len(once.records) == 3 * len(jobs) and not thrice.warnings
+    assert sum(r.energy_kwh for r in thrice.records) == pytest.approx(3 * sum(r.energy_kwh for r in once.records))
+    assert sorted(r.experiment for r in thrice.records) == sorted(3 * [r.experiment for r in once.records])

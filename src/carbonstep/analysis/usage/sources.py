@@ -1,9 +1,9 @@
 """Where ``carbonstep usage`` reads runs: folders of report files and MLflow tracking stores, streamed.
 
-Report files are read one at a time and reduced to a :class:`UsageRecord` at once; a report's marks
-(up to 10,000 per run) are cut out of the text before it is parsed, and parsed only when the run has
-no epochs to count samples from. MLflow runs are read through ``MlflowClient.search_runs`` a page at a
-time (metrics, params and tags: never the artifacts).
+Report files are reduced to a :class:`UsageRecord` each as they are read (:mod:`.reading`: a lean parse
+that leaves out the marks and timeline, a cache of what each file gave, several processes for many files).
+MLflow runs are read through ``MlflowClient.search_runs`` a page at a time, filtered by the store (metrics,
+params and tags: never the artifacts).
 
 A job is counted once: a report that lists parts (a job report written under DDP or by
 ``carbonstep merge``) covers the reports of its processes, which are skipped; ranks' reports with
@@ -13,16 +13,19 @@ MLflow run whose report was also read (tag ``carbonstep.run_id``) counts once, f
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from carbonstep.analysis.usage.reading import Entry as _Entry
+from carbonstep.analysis.usage.reading import _cut_marks, read_report, read_tree
 from carbonstep.errors import ConfigError
 from carbonstep.mlflow_io import names
-from carbonstep.report.record import SCHEMA_VERSION
-from carbonstep.report.usage_record import UNKNOWN, UsageRecord, from_report_dict
+from carbonstep.report.usage_record import UNKNOWN, UsageRecord, combined_fields, mlflow_fields
+
+__all__ = ["Collected", "collect", "count_jobs_once", "is_tracking_uri", "read_folder", "read_mlflow", "read_report",
+           "record_from_run", "report_files", "_cut_marks", "read_tree"]
 
 MLFLOW_PAGE = 1000
 STATUS_FROM_MLFLOW = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "interrupted", "RUNNING": "running",
@@ -40,14 +43,6 @@ class Collected:
     sources: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Entry:
-    record: UsageRecord
-    started_at: str
-    rank: int | None  #: this process's rank when the report is one rank's of several
-    part_ids: tuple[str, ...]  #: the run ids a job report covers
-
-
 # -- report files -------------------------------------------------------------------------------------
 def report_files(root: Path) -> Iterator[Path]:
     """Every ``*.json`` file under ``root`` (recursively, in a stable order), temporary files left out."""
@@ -61,65 +56,13 @@ def report_files(root: Path) -> Iterator[Path]:
                 yield Path(folder) / name
 
 
-def _cut_marks(text: str) -> tuple[str, str | None]:
-    """The report's text with its ``marks`` array emptied, and that array's text (None: nothing cut)."""
-    key = text.find('"marks":')
-    if key < 0:
-        return text, None
-    start = text.find("[", key)
-    end = text.find("]", start)
-    cut = text[start:end + 1]
-    if start < 0 or end < 0 or "[" in cut[1:] or (cut.count('"') - cut.count('\\"')) % 2:
-        return text, None  # a bracket inside a mark's name: parse the whole text instead
-    return text[:start] + "[]" + text[end + 1:], cut
-
-
-def read_report(path: Path, experiment: str) -> _Entry:
-    """One report file as a usage entry; DataFileError-like ValueError naming what is wrong."""
-    text = path.read_text(encoding="utf-8")
-    lean, marks_text = _cut_marks(text)
-    try:
-        data = json.loads(lean)
-    except ValueError:
-        if marks_text is None:
-            raise
-        data, marks_text = json.loads(text), None  # the cut was wrong: read the whole report
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"report schema version {data.get('schema_version')!r} is not supported "
-                         f"(this carbonstep reads {SCHEMA_VERSION})")
-    marks = data.get("marks") or []
-    if marks_text is not None and not data.get("epochs") and int(data.get("marks_stride") or 1) == 1:
-        marks = json.loads(marks_text)  # samples are counted from the marks only when there are no epochs
-    record = from_report_dict(data, str(path), experiment, marks)
-    extra = data.get("extra") or {}
-    place = extra.get("place") or {}
-    parts = extra.get("parts") or []
-    rank = place.get("rank") if int(place.get("world_size") or 1) > 1 and not parts else None
-    return _Entry(record, str(data["started_at"]), rank, tuple(str(p.get("run_id")) for p in parts))
-
-
-def _experiment_of(path: Path, root: Path) -> str:
-    """A report file's project: the first folder below the root it was found under."""
-    relative = path.relative_to(root).parts if path != root and root.is_dir() else ()
-    return relative[0] if len(relative) > 1 else UNKNOWN
-
-
 def read_folder(root: Path, collected: Collected) -> list[_Entry]:
     """Every report under ``root``; files that are not reports are skipped with a warning naming them."""
     if not root.exists():
         raise ConfigError(f"{root}: no such file or folder (give a folder of carbonstep reports or an MLflow "
                           "tracking URI such as sqlite:///mlflow.db or http://host:5000)")
-    entries = []
-    for path in report_files(root):
-        try:
-            entries.append(read_report(path, _experiment_of(path, root)))
-        except (OSError, UnicodeDecodeError) as exc:
-            collected.warnings.append(f"{path}: skipped: cannot read ({exc})")
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            problem = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-            collected.warnings.append(f"{path}: skipped: not a carbonstep report ({problem})")
+    entries, warnings = read_tree(root)
+    collected.warnings += warnings
     collected.sources.append(str(root))
     return entries
 
@@ -144,7 +87,7 @@ def _combine_ranks(entries: list[_Entry]) -> UsageRecord:
         status=status, host=joined("host"), gpu_model=joined("gpu_model"),
         energy_kwh=total("energy_kwh"), co2_kg=total("co2_kg"), water_l=total("water_l"),
         gpu_hours=total("gpu_hours"), idle_gpu_kwh=total("idle_gpu_kwh"),
-        after_last_epoch_kwh=total("after_last_epoch_kwh"), samples=total("samples"))
+        after_last_epoch_kwh=total("after_last_epoch_kwh"), samples=total("samples"), **combined_fields(records))
 
 
 def count_jobs_once(entries: list[_Entry], collected: Collected) -> list[UsageRecord]:
@@ -219,6 +162,7 @@ def record_from_run(run: Any, experiment: str) -> UsageRecord | None:
         water_l=float(metrics.get("water_l", 0.0)), gpu_hours=gpu_hours,
         idle_gpu_kwh=float(metrics.get("usage_idle_gpu_kwh", 0.0)),
         after_last_epoch_kwh=_float(metrics, "usage_after_last_epoch_kwh"), samples=_float(metrics, "usage_samples"),
+        **mlflow_fields(metrics, params),
     )
 
 
