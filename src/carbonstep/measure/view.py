@@ -51,8 +51,9 @@ class TrackerView:
     """
 
     __slots__ = ("_tracker",)
+    _tracker: Any  # the Tracker (this module sits below measure.tracker in the layers: it cannot import it)
 
-    def __init__(self, tracker: Any) -> None:  # a Tracker (this module sits below measure.tracker: no import of it)
+    def __init__(self, tracker: Any) -> None:
         object.__setattr__(self, "_tracker", tracker)
 
     def __setattr__(self, name: str, value: object) -> None:
