@@ -9,15 +9,18 @@ name at all, only "CPU implementer : 0x61".
 from __future__ import annotations
 
 import csv
+import statistics
 from pathlib import Path
 
 import pytest
 
-from carbonstep.measure.readers.cpu_power import cpu_power_model
+from carbonstep.measure.readers.cpu_power import cores_row, cores_table, cpu_power_model, family_tdp
 from carbonstep.measure.readers.estimate import (
     CPU_TABLE,
+    FAMILIES,
     CpuTopology,
     cpu_model_name,
+    cpu_row,
     cpu_table,
     cpu_topology,
     normalise_cpu_name,
@@ -152,3 +155,18 @@ def test_the_report_carries_the_cpu_figure_its_range_and_source(tmp_path: Path,
     assert params["carbonstep.cpu_w_low"] == f"{figures['w_low']:g}"
     assert "AMD EPYC 3rd Gen" in params["carbonstep.cpu_basis"]
     assert f"{figures['w_low']:.2f}–{figures['w_high']:.2f} W" in render(report)
+
+
+def test_one_row_lookups_agree_with_the_whole_tables() -> None:
+    """A run reads one row (``cpu_row``, ``cores_row``) and the precomputed family figures: the same as parsing all."""
+    table = cpu_table()
+    assert any(any(c in key for c in ',"') for key in table)  # a quoted key is looked up too
+    for key, value in table.items():
+        assert cpu_row(key) == value, key
+    for key, value in cores_table().items():
+        assert cores_row(key) == value, key
+    for missing in ("no such cpu", "epyc", "", "7763,"):
+        assert cpu_row(missing) is None and cores_row(missing) is None
+    for family in (*FAMILIES, None):
+        peers = [tdp for key, (_, tdp) in table.items() if family is None or family.lower() in key.split()]
+        assert family_tdp(family) == (len(peers), statistics.median(peers), min(peers), max(peers)), family

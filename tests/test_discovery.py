@@ -30,7 +30,7 @@ def test_interval_is_lowered_so_a_rapl_counter_cannot_wrap_twice() -> None:
     reader = ScriptedReader("rapl", "cpu", lambda t: 10.0, kind="counter", wrap_j=1000.0)  # wraps at 1 kJ
     tracker = Tracker(intensity=100, readers=[reader], interval_s=5.0).start()
     report = tracker.stop()
-    assert tracker._sampler.interval_s == pytest.approx(1000.0 / 1000.0 / 2)  # 1 kJ at 1 kW, halved
+    assert tracker.view.interval_s == pytest.approx(1000.0 / 1000.0 / 2)  # 1 kJ at 1 kW, halved
     assert any("interval_s lowered from 5" in w for w in report.warnings)
 
 
@@ -63,7 +63,7 @@ def test_lowered_interval_is_printed_with_its_digits() -> None:
     reader = ScriptedReader("rapl", "cpu", lambda t: 10.0, kind="counter", wrap_j=125.0)  # 125 J / 1 kW / 2
     tracker = Tracker(intensity=100, readers=[reader], interval_s=1.0).start()
     report = tracker.stop()
-    assert tracker._sampler.interval_s == pytest.approx(0.0625)
+    assert tracker.view.interval_s == pytest.approx(0.0625)
     assert any("interval_s lowered from 1 to 0.0625 s" in w for w in report.warnings), report.warnings
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -229,3 +230,10 @@ def test_on_a_gpu_server_the_server_share_is_the_run_s_share_of_its_gpus() -> No
     assert report.embodied is not None
     server = next(p for p in report.embodied["parts"] if p["name"] == "server")
     assert (server["share"], server["share_basis"]) == (2 / 8, "2 of its 8 GPUs")
+
+
+def test_the_memory_size_is_psutils_total_without_importing_psutil() -> None:
+    psutil = pytest.importorskip("psutil")
+    if not hasattr(os, "sysconf"):
+        pytest.skip("no sysconf: psutil is used")
+    assert host_facts().memory_gb == psutil.virtual_memory().total / 2**30

@@ -42,12 +42,12 @@ def test_marks_after_stop_are_ignored_and_pending_marks_are_bounded() -> None:
     tracker = Tracker(intensity=100, readers=[CounterReader("c", "gpu", lambda: 1.0)], interval_s=10).start()
     for _ in range(MAX_PENDING_MARKS + 10):  # the sampler sleeps 10 s: all of them wait for it
         tracker.mark(step=1)
-    assert len(tracker._totals.pending) == MAX_PENDING_MARKS
+    assert len(tracker.view.totals.pending) == MAX_PENDING_MARKS
     report = tracker.stop()
     assert any("marks waited" in w for w in report.warnings)
     for _ in range(100_000):
         tracker.mark(step=2)
-    assert len(tracker._totals.pending) == 0 and not tracker.running
+    assert len(tracker.view.totals.pending) == 0 and not tracker.running
 
 
 def test_two_threads_stopping_at_once_get_one_report() -> None:

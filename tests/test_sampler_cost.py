@@ -98,3 +98,23 @@ def test_children_are_listed_from_the_tree_and_read_in_one_pass_at_most_every_re
         for child in children:
             child.kill()
             child.wait()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="Linux: /proc/stat")
+def test_the_machine_busy_time_is_psutils_sum_read_with_one_pread(monkeypatch) -> None:
+    psutil = pytest.importorskip("psutil")
+    from carbonstep.measure.readers.process import machine_busy_cpu_seconds
+
+    def psutil_busy() -> float:
+        t = psutil.cpu_times()
+        return t.user + t.system + t.nice + t.irq + t.softirq
+
+    machine_busy_cpu_seconds()  # opens /proc/stat once
+    preads: list[int] = []
+    real_pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, offset: preads.append(fd) or real_pread(fd, n, offset))
+    before = machine_busy_cpu_seconds()
+    theirs = psutil_busy()
+    after = machine_busy_cpu_seconds()
+    assert len(preads) == 2  # one pread per call, no open
+    assert before - 1e-6 <= theirs <= after + 1e-6  # the same counters, read in between

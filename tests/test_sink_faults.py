@@ -248,7 +248,7 @@ def test_a_report_goes_to_the_temporary_directory_when_its_own_cannot_be_written
     blocker.write_text("")
     with Tracker(intensity=100.0, readers=[CounterReader("c", "cpu", lambda: 1.0)]) as t:
         pass
-    report = t._report
+    report = t.view.report
     written, message = report.save_or_fallback(blocker / "out" / "r.json")
     assert written is not None and written.exists() and message and str(written) in message
     saved = RunReport.load(written)

@@ -31,9 +31,9 @@ def _running(intensity: Path) -> Tracker:
 
 def _wait_points(tracker: Tracker, n: int) -> None:
     deadline = time.monotonic() + 60
-    while len(tracker._totals.timeline) < n and time.monotonic() < deadline:
+    while len(tracker.view.totals.timeline) < n and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert len(tracker._totals.timeline) >= n
+    assert len(tracker.view.totals.timeline) >= n
 
 
 def test_a_logged_step_integrates_only_the_points_sampled_since_the_last(tmp_path: Path,
@@ -44,24 +44,24 @@ def test_a_logged_step_integrates_only_the_points_sampled_since_the_last(tmp_pat
     charged: list[float] = []
     original = CarbonCurve._charge
     monkeypatch.setattr(CarbonCurve, "_charge", lambda self, a, b, j: charged.append(b) or original(self, a, b, j))
-    tracker._sampler.stop()  # nothing new is sampled: a logged step must integrate nothing
+    tracker.view.sampler.stop()  # nothing new is sampled: a logged step must integrate nothing
     tracker.snapshot(refresh=False)
     seen = len(charged)
     for _ in range(100):
         tracker.snapshot(refresh=False)
     assert len(charged) == seen  # 100 logged steps, no interval integrated again (was: the whole timeline each)
     accounting = tracker.config.accounting
-    curve = curve_of(accounting, tracker._totals, tracker._started_wall)
-    t0 = tracker._totals.t0
-    whole = accounting.intensity.series.cumulative_j_g([(tracker._started_wall + t - t0, sum(v))
-                                                        for t, v in tracker._totals.timeline])
+    curve = curve_of(accounting, tracker.view.totals, tracker.view.started_wall)
+    t0 = tracker.view.totals.t0
+    whole = accounting.intensity.series.cumulative_j_g([(tracker.view.started_wall + t - t0, sum(v))
+                                                        for t, v in tracker.view.totals.timeline])
     assert curve.weighted_j_g[-1] == pytest.approx(whole[-1], rel=1e-12)  # the same integral as the whole-run one
 
 
 def test_the_report_agrees_with_the_last_logged_step(tmp_path: Path) -> None:
     tracker = _running(_series(tmp_path / "s.csv", time.time() - 5, 600, 0.05))
     _wait_points(tracker, 50)
-    tracker._sampler.stop()
+    tracker.view.sampler.stop()
     logged = tracker.snapshot(refresh=False)
     report = tracker.stop()
     assert report.co2_kg == pytest.approx(logged.co2_kg, rel=1e-9)

@@ -118,6 +118,24 @@ def test_stop_is_idempotent_and_start_after_stop_is_refused() -> None:
     assert not any(t.name == "carbonstep-sampler" for t in threading.enumerate())
 
 
+def test_the_view_reads_the_tracker_live_and_cannot_be_written() -> None:
+    gpu = ScriptedReader("g", "gpu", lambda t: 1.0)
+    tracker = Tracker(intensity=100, readers=[gpu], interval_s=0.01, name="v")
+    view = tracker.view
+    assert view.readers == () and view.totals is None and view.sampler is None and view.interval_s is None
+    assert view.started_wall is None and view.report is None and not view.running and view.config is tracker.config
+    with pytest.raises(AttributeError, match="read-only"):
+        view.report = None  # type: ignore[misc]
+    tracker.start()
+    assert view.readers == (gpu,) and view.running and view.interval_s == pytest.approx(0.01)
+    assert view.totals is not None and view.sampler is not None and view.sampler.running
+    assert view.started_wall is not None and abs(view.started_wall - time.time()) < 60
+    tracker.mark(count=-1)  # a bad count: one warning, seen through the view at once
+    assert len(view.warnings) == 1 and "count" in view.warnings[0] and view.run_id == tracker.run_id
+    report = tracker.stop()
+    assert view.report is report and not view.running and "stopped" in repr(view)
+
+
 def test_exception_in_block_marks_the_energy_wasted() -> None:
     tracker = Tracker(intensity=100, readers=[ScriptedReader("g", "gpu", lambda t: 10.0)], interval_s=0.01)
     with pytest.raises(RuntimeError):

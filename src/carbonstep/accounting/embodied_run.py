@@ -55,12 +55,15 @@ def host_facts(sys_root: str | os.PathLike[str] = "/sys", proc_root: str | os.Pa
         gpus = 0
     packages = {read_text(p) for p in root.glob("devices/system/cpu/cpu[0-9]*/topology/physical_package_id")}
     packages.discard(None)
-    try:
-        import psutil
+    try:  # the physical pages: psutil's virtual_memory().total (MemTotal) on Linux, without importing psutil at stop
+        memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
+        try:
+            import psutil
 
-        memory_gb = psutil.virtual_memory().total / 2**30
-    except Exception:  # noqa: BLE001 - a machine psutil cannot read: no DRAM above the threshold charged
-        memory_gb = 0.0
+            memory_gb = psutil.virtual_memory().total / 2**30
+        except Exception:  # noqa: BLE001 - a machine psutil cannot read: no DRAM above the threshold charged
+            memory_gb = 0.0
     cpus = os.cpu_count() or 1
     try:
         usable = len(os.sched_getaffinity(0))

@@ -1,4 +1,8 @@
-"""``Tracker``: the façade that wires readers → sampler → totals → accounting → report."""
+"""``Tracker``: the façade that wires readers → sampler → totals → accounting → report.
+
+Its read-only records are in :mod:`~carbonstep.measure.view` (``Snapshot``, ``Tracker.view``), its stop path
+(faults, closing, the report and where it is written) in :mod:`~carbonstep.measure.stopping`.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ import os
 import threading
 import time
 import weakref
-from collections import namedtuple
 
 from carbonstep.errors import CarbonstepError, ConfigError
+from carbonstep.measure.view import Snapshot, TrackerView
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: `from carbonstep import Tracker` imports neither typing nor
 if TYPE_CHECKING:  # dataclasses; the configuration loads at construction, the readers at start, the report at stop
@@ -40,30 +44,6 @@ def _forget_in_forked_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_in_forked_child)
-
-
-class Snapshot(namedtuple("Snapshot", ["duration_s", "energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu",
-                                       "energy_kwh_ram", "facility_kwh", "co2_kg", "water_l"])):
-    """Cumulative totals so far (``Tracker.snapshot()``), floats: ``duration_s``, ``energy_kwh`` (and its ``_gpu``,
-    ``_cpu``, ``_ram`` parts), ``facility_kwh``, ``co2_kg``, ``water_l``. Immutable (a named tuple, which
-    imports less than a frozen dataclass)."""
-
-    __slots__ = ()
-
-    @property
-    def power_w(self) -> float:
-        """Average power over the run so far."""
-        from carbonstep.accounting.footprint import J_PER_KWH
-
-        return self.energy_kwh * J_PER_KWH / self.duration_s if self.duration_s > 0 else 0.0
-
-    def metrics(self) -> dict[str, float]:
-        """The metric names every sink and callback uses."""
-        return {
-            "energy_kwh": self.energy_kwh, "co2_kg": self.co2_kg, "water_l": self.water_l,
-            "energy_kwh_gpu": self.energy_kwh_gpu, "energy_kwh_cpu": self.energy_kwh_cpu,
-            "energy_kwh_ram": self.energy_kwh_ram, "power_w": self.power_w,
-        }
 
 
 class Tracker:
@@ -185,6 +165,11 @@ class Tracker:
     def devices(self) -> list[tuple[str, str, str]]:
         """(name, domain, method) of each source being read (empty before ``start()``)."""
         return [(r.name, r.domain.value, r.method.value) for r in self._readers]
+
+    @property
+    def view(self) -> TrackerView:
+        """A live, read-only view of what this Tracker holds (readers, totals, sampler, interval in use, report…)."""
+        return TrackerView(self)
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, place: Place | None = None, run_id: str | None = None) -> "Tracker":
@@ -314,38 +299,25 @@ class Tracker:
         if not self._stop_claim.acquire(blocking=False):
             return self._report_of_the_first_stop()
         self._stopping_thread = threading.get_ident()
+        from carbonstep.measure import stopping
+
         try:
             self._marking = None
             _RUNNING.discard(self)
             if self._tree is not None:
                 self._tree.expire_listing()  # the last sample counts children reaped since the last listing
             sampler.stop()
-            self._note_faults(totals, sampler)
-            self._close_sources(sampler)
-            self._report = self._build_report(totals, sampler, status)
+            stopping.note_faults(totals, sampler, self.warnings)
+            stopping.close_sources(self._readers, self._tree, sampler)
+            self._report = stopping.build_report(
+                (self.run_id, self._started_wall, self.attribution, self.name, self.config.count_unit), self.place,
+                self.warnings, self.unavailable, self.config.accounting, totals, sampler, status,
+                self.config.embodied)
         finally:
             self._stopped.set()
         if self.config.output_dir is not None:
-            self._write_report(self._report)
+            stopping.write_report(self._report, self.report_path)
         return self._report
-
-    def _write_report(self, report: RunReport) -> None:
-        """Write the report under a name no other process of the job writes (``report_path``; if another process
-        took that name anyway, with the same run id and rank, ``-<host>-<pid>`` is added: never an overwrite).
-        A path that fails: the temporary directory, said in the log."""
-        path = self.report_path
-        try:
-            report.save(path, exclusive=True)
-            return
-        except FileExistsError:
-            import socket
-
-            path = path.with_name(f"{path.stem}-{socket.gethostname()}-{os.getpid()}{path.suffix}")
-        except OSError:
-            pass
-        _, message = report.save_or_fallback(path)
-        if message is not None:
-            _log().warning("carbonstep: %s", message)
 
     def _report_of_the_first_stop(self) -> RunReport:
         assert self._stopped is not None
@@ -356,44 +328,13 @@ class Tracker:
             raise CarbonstepError(f"another thread's stop() gave no report within {STOP_WAIT_S:g} s")
         return self._report
 
-    def _note_faults(self, totals: EnergyTotals, sampler: Sampler) -> None:
-        """Name a read that never returned, and marks lost while the sampler was stuck."""
-        hung = sampler.hung
-        if hung is not None:
-            i = hung.index
-            sampler.failures[i] += 1
-            sampler.first_failure[i] = (sampler.first_failure[i] or
-                                        f"hung: a read made no progress for {sampler.wait_s:g} s at stop")
-            if totals.degraded_at[i] is None:
-                totals.degraded_at[i] = totals.elapsed_s(hung.since)
-        if sampler.late_polls:
-            self.warnings.append(f"{sampler.late_polls} fresh sample(s) asked for (validation, epoch end) took over "
-                                 f"{sampler.wait_s:g} s: the figures then used the last sample taken")
-        if totals.marks_dropped or len(totals.pending) == totals.pending.maxlen:
-            self.warnings.append(f"over {totals.pending.maxlen} marks waited for one sample: the oldest were dropped")
-
-    def _close_sources(self, sampler: Sampler) -> None:
-        """Close every reader but one whose read hangs (closing it could hang too), then the process tree."""
-        hung = sampler.hung
-        for i, reader in enumerate(self._readers):
-            if hung is not None and i == hung.index:
-                continue
-            try:
-                reader.close()
-            except Exception:  # noqa: BLE001 - closing must not hide the report
-                _log().debug("carbonstep: closing %s failed", reader.name, exc_info=True)
-        if self._tree is not None and hung is None:
-            self._tree.close()
-
     @property
     def report_path(self) -> Path:
         """Where ``stop()`` writes the report: ``output_dir``/carbonstep-<run id>.json, or, for one rank of several
         (``place``: torch.distributed, torchrun or Slurm variables), carbonstep-<run id>-rank<N>.json."""
-        from pathlib import Path
+        from carbonstep.measure.stopping import report_path
 
-        from carbonstep.measure.distributed import rank_path
-
-        return rank_path((self.config.output_dir or Path.cwd()) / f"carbonstep-{self.run_id}.json", self.place)
+        return report_path(self.config.output_dir, self.run_id, self.place)
 
     @property
     def running(self) -> bool:
@@ -440,25 +381,6 @@ class Tracker:
         from carbonstep.report.builder import intensity_record
 
         return intensity_record(self.config.accounting, self._g_per_kwh())
-
-    def _build_report(self, totals: EnergyTotals, sampler: Sampler, status: str) -> RunReport:
-        from carbonstep.report.builder import RunFacts, build_report
-
-        facts = RunFacts(
-            self.run_id, self._started_wall, self.attribution, self.name, self.config.count_unit,
-            self.place.to_dict() if self.place else None, tuple(self.warnings),
-            tuple(f"{u.source}: {u.reason} — fix: {u.fix}" for u in self.unavailable if u.fix))
-        return build_report(facts, self.config.accounting, totals, sampler, status, self.config.embodied)
-
-
-def _log() -> Any:
-    """The "carbonstep" logger (with a NullHandler), imported on first use: a run starts without ``logging``."""
-    import logging
-
-    log = logging.getLogger("carbonstep")
-    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
-        log.addHandler(logging.NullHandler())
-    return log
 
 
 __all__ = ["Snapshot", "Tracker"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import statistics
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,9 +27,10 @@ from carbonstep.measure.readers.estimate import (
     FAMILIES,
     CpuPowerModel,
     CpuTopology,
-    cpu_table,
+    cpu_row,
     cpu_topology,
     normalise_cpu_name,
+    table_row,
 )
 
 DATA = Path(__file__).with_name("data")
@@ -62,6 +62,21 @@ def _rows(name: str) -> list[dict[str, str]]:
 def cores_table() -> dict[str, tuple[str, float, int]]:
     """Green Algorithms' models: normalised name → (model, TDP W, cores)."""
     return {r["key"]: (r["model"], float(r["tdp_w"]), int(r["cores"])) for r in _rows("cpu_cores.csv")}
+
+
+def cores_row(key: str) -> tuple[str, float, int] | None:
+    """Green Algorithms' (model, TDP W, cores) for one normalised name, or None; reads no other row."""
+    row = table_row(DATA / "cpu_cores.csv", key)
+    return (row[1], float(row[2]), int(row[3])) if row is not None else None
+
+
+def family_tdp(family: str | None) -> tuple[int, float, float, float]:
+    """(models, median, lowest, highest TDP W) of a family's models in the CPU table (None: of all its models),
+    precomputed by the build script in ``cpu_families.csv``."""
+    row = table_row(DATA / "cpu_families.csv", family or "*")
+    if row is None:
+        raise LookupError(f"cpu_families.csv has no row for {family!r}")
+    return int(row[1]), float(row[2]), float(row[3]), float(row[4])
 
 
 @lru_cache(maxsize=1)
@@ -123,7 +138,7 @@ def cpu_power_model(cpu_name: str, topology: CpuTopology | None = None) -> CpuPo
     """Watts per busy logical CPU of ``cpu_name`` with range and basis (see the module's docstring)."""
     topology = topology or cpu_topology()
     key = normalise_cpu_name(cpu_name)
-    tdp_row, ga_row = cpu_table().get(key), cores_table().get(key)
+    tdp_row, ga_row = cpu_row(key), cores_row(key)
     cores = _named_cores(cpu_name) or (
         (ga_row[2], "Green Algorithms' n_cores") if ga_row else None)
     if tdp_row and cores:
@@ -148,19 +163,17 @@ def cpu_power_model(cpu_name: str, topology: CpuTopology | None = None) -> CpuPo
 
 def _fallback(cpu_name: str, key: str, tdp_row: tuple[str, float] | None, topology: CpuTopology) -> CpuPowerModel:
     threads, threads_basis = _threads_per_package(topology)
-    table = cpu_table()
     if tdp_row:
         w = tdp_row[1] / threads
         return CpuPowerModel(cpu_name, w, f"{tdp_row[0]} in the CPU table: TDP {tdp_row[1]:g} W / {threads_basis}",
                              w, w, TDP_SOURCE)
     family = next((f for f in FAMILIES if f.lower() in key.split()), None)
-    peers = [tdp for k, (_, tdp) in table.items() if family is None or family.lower() in k.split()]
-    tdp_w = statistics.median(peers)
-    which = f"its {len(peers)} {family} models" if family else f"all {len(table)} models"
+    count, tdp_w, low_w, high_w = family_tdp(family)
+    which = f"its {count} {family} models" if family else f"all {count} models"
     return CpuPowerModel(cpu_name, tdp_w / threads,
                          f"'{cpu_name}' not in the CPU table; median TDP {tdp_w:g} W of {which} (range "
-                         f"{min(peers):g}–{max(peers):g} W) / {threads_basis}",
-                         min(peers) / threads, max(peers) / threads, TDP_SOURCE)
+                         f"{low_w:g}–{high_w:g} W) / {threads_basis}",
+                         low_w / threads, high_w / threads, TDP_SOURCE)
 
 
 def _threads_per_package(topology: CpuTopology) -> tuple[int, str]:

@@ -97,11 +97,37 @@ def cpu_table() -> dict[str, tuple[str, float]]:
     """The shipped CPU table: normalised name → (model as published, TDP in W).
 
     The build script writes each row's key (``normalise_cpu_name`` of its model); a test rebuilds the table.
+    A run looks up one model with :func:`cpu_row` instead (it reads no other row).
     """
     import csv
 
     rows = csv.DictReader(CPU_TABLE.read_text().splitlines())
     return {row["key"]: (row["model"], float(row["tdp_w"])) for row in rows}
+
+
+def table_row(path: Path, key: str) -> list[str] | None:
+    """The row of a shipped CSV table whose first field is ``key`` (None: no such row), without parsing the others.
+
+    The tables are written by ``csv.writer`` (quoted only where a field holds a comma, quote or line break), so the
+    row starts with a line break (the header's) and the key as the writer quotes it.
+    """
+    if not key:
+        return None
+    field = '"' + key.replace('"', '""') + '"' if any(c in key for c in ',"\r\n') else key
+    text = path.read_text(encoding="utf-8")
+    at = text.find(f"\n{field},")
+    if at < 0:
+        return None
+    end = text.find("\n", at + 1)
+    import csv
+
+    return next(csv.reader([text[at + 1:end if end >= 0 else len(text)]]))
+
+
+def cpu_row(key: str) -> tuple[str, float] | None:
+    """The CPU table's (model as published, TDP in W) for one normalised name, or None (not in the table)."""
+    row = table_row(CPU_TABLE, key)
+    return (row[1], float(row[2])) if row is not None else None
 
 
 def _cpuinfo_fields(cpuinfo: Path) -> dict[str, str]:
