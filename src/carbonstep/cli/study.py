@@ -35,14 +35,19 @@ def run(args: argparse.Namespace) -> int:
 
     if args.storage is not None:
         from carbonstep.callbacks.optuna import load_trials  # optuna itself is imported only when used
+        from carbonstep.mlflow_io.stores import check_readable_store
 
+        check_readable_store(args.storage, "optuna")  # never creates a storage or adds Optuna's tables
         trials, direction, name = load_trials(args.storage, args.study)
     else:
         from carbonstep.mlflow_io.probe import reachable
+        from carbonstep.mlflow_io.stores import check_readable_store
 
         uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         if uri and not reachable(uri):  # MLflow's own retries would block for minutes
             raise CarbonstepError(f"the MLflow server {uri} is not reachable: start it, or pass --tracking-uri URL")
+        if uri:
+            check_readable_store(uri, "mlflow")
         trials, direction = trials_from_mlflow(args.mlflow_experiment, args.tracking_uri, args.metric)
         name = args.mlflow_experiment
     result = analyse(trials, direction, name)

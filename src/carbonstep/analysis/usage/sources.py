@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -23,6 +24,7 @@ from carbonstep.errors import ConfigError
 from carbonstep.mlflow_io import names
 from carbonstep.report.record import SCHEMA_VERSION
 from carbonstep.report.usage_record import UNKNOWN, UsageRecord, from_report_dict
+from carbonstep.validate import MAX_FILE_BYTES
 
 MLFLOW_PAGE = 1000
 STATUS_FROM_MLFLOW = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "interrupted", "RUNNING": "running",
@@ -74,9 +76,30 @@ def _cut_marks(text: str) -> tuple[str, str | None]:
     return text[:start] + "[]" + text[end + 1:], cut
 
 
+def regular_file_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most ``max_bytes``; OSError otherwise. The file is opened without
+    blocking and checked before anything is read, so a FIFO named ``*.json`` or a link to ``/dev/zero`` is
+    refused rather than waited on or read without end."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"not a regular file (a {_kind_of(info.st_mode)})")
+        data = file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise OSError(f"larger than {max_bytes // 2**20} MiB, too large for a report")
+    return data.decode("utf-8")
+
+
+def _kind_of(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+             (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "folder"))
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
 def read_report(path: Path, experiment: str) -> _Entry:
     """One report file as a usage entry; DataFileError-like ValueError naming what is wrong."""
-    text = path.read_text(encoding="utf-8")
+    text = regular_file_text(path)
     lean, marks_text = _cut_marks(text)
     try:
         data = json.loads(lean)
@@ -117,6 +140,8 @@ def read_folder(root: Path, collected: Collected) -> list[_Entry]:
             entries.append(read_report(path, _experiment_of(path, root)))
         except (OSError, UnicodeDecodeError) as exc:
             collected.warnings.append(f"{path}: skipped: cannot read ({exc})")
+        except RecursionError:
+            collected.warnings.append(f"{path}: skipped: not a carbonstep report (JSON nested too deeply)")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             problem = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
             collected.warnings.append(f"{path}: skipped: not a carbonstep report ({problem})")
@@ -236,12 +261,15 @@ def read_mlflow(uri: str, experiments: list[str] | None, since_s: float | None, 
     """The carbonstep runs of an MLflow store (all experiments, or those named), a page at a time."""
     from carbonstep.mlflow_io.client import client as mlflow_client
     from carbonstep.mlflow_io.client import iter_runs
+    from carbonstep.mlflow_io.stores import check_readable_store
 
-    client = mlflow_client(uri)
+    check_readable_store(uri, "mlflow")  # never creates a store; a dead server is one line in seconds
     try:
+        client = mlflow_client(uri)
         found = client.search_experiments()
     except Exception as exc:  # noqa: BLE001 - MLflow's own exception types
-        raise ConfigError(f"cannot read the MLflow store {uri}: {exc}") from None
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"cannot read the MLflow store {uri}: {reason}") from None
     by_id = {e.experiment_id: e.name for e in found}
     if experiments:
         by_id = {i: n for i, n in by_id.items() if n in experiments}
