@@ -4,6 +4,7 @@ are named, a closed pipe ends quietly."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -170,3 +171,59 @@ def test_main_returns_quietly_when_stdout_breaks(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr("carbonstep.cli.regions.run", broken)
     assert main(["regions"]) == 1
     assert capsys.readouterr().err == ""
+
+
+def test_a_study_whose_first_value_is_infinite() -> None:
+    from carbonstep.analysis.study.study import TrialCost, analyse
+
+    for first, direction in ((float("inf"), "minimize"), (float("-inf"), "maximize"), (NAN, "minimize")):
+        trials = [TrialCost(0, "COMPLETE", first, 0.1, 0.2, 0.1, 1.0),
+                  TrialCost(1, "COMPLETE", 2.0, 0.1, 0.2, 0.1, 2.0),
+                  TrialCost(2, "COMPLETE", 1.0 if direction == "minimize" else 3.0, 0.1, 0.2, 0.1, 3.0)]
+        result = analyse(trials, direction)
+        assert [t.number for t in result.front] == [2]
+        assert [m.trial for m in result.milestones] == [2, 2, 2, 2]
+        assert "value that is not a finite number (±inf or NaN): 0;" in result.table()
+        figures = "\n".join(line for line in result.table().splitlines() if not line.startswith("*"))
+        assert not {"nan", "inf"} & set(figures.replace("(", " ").split())
+
+
+def test_a_trial_with_a_nan_figure_is_unmeasured_not_nan() -> None:
+    from carbonstep.analysis.study.study import TrialCost, analyse
+
+    result = analyse([TrialCost(0, "COMPLETE", 2.0, NAN, 0.2, 0.1, 1.0),
+                      TrialCost(1, "COMPLETE", 1.0, 0.1, 0.2, 0.1, 2.0)])
+    assert result.totals["co2_kg"] == 0.1 and result.totals["measured"] == 1
+    assert not {"n/a", "nan"} & set(result.table().split())
+    assert "1 trial(s) with a CO2e, energy or water figure that is not a finite number: 0" in result.table()
+
+
+def test_unknown_status_is_one_line(tmp_path: Path) -> None:
+    from carbonstep.report.record import RunReport
+
+    data = json.loads(_measured_report().to_json())
+    data["status"] = "exploded"
+    (tmp_path / "carbonstep-x.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="report.status must be one of completed, failed, interrupted, running"):
+        RunReport.load(tmp_path / "carbonstep-x.json")
+    collected = collect([str(tmp_path)])
+    assert not collected.records and "unknown status 'exploded'" in collected.warnings[0]
+    result = _cli("usage", str(tmp_path), "--html", str(tmp_path / "u.html"), "--by", "status")
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["compare", "study"])
+def test_plot_to_a_wrong_type_or_full_path(tmp_path: Path, command: str) -> None:
+    args = ["compare", "RUN"] if command == "compare" else ["study", "--storage", f"sqlite:///{tmp_path}/s.db"]
+    result = _cli(*args, "--plot", str(tmp_path / "x.txt"))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert ".txt is not an image format" in result.stderr
+
+
+def _measured_report():  # noqa: ANN202 - a RunReport
+    from carbonstep import Tracker
+    from carbonstep.testing import ScriptedReader
+
+    with Tracker(region="FR", readers=[ScriptedReader("gpu:0", "gpu", lambda t: 250.0)], interval_s=0.01) as t:
+        pass
+    return t.stop()

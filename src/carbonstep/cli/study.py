@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from carbonstep.cli.output import check_plot_path, written
 from carbonstep.errors import CarbonstepError
 from carbonstep.validate import check_output_file
 
@@ -31,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     for option, value in (("--json", args.json), ("--plot", args.plot)):
         if value is not None:
             check_output_file(option, value)  # before any reading: a bad path is one line, at once
+    if args.plot is not None:
+        check_plot_path("--plot", args.plot)
     from carbonstep.analysis.study.study import analyse, dump_json, trials_from_mlflow
 
     if args.storage is not None:
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         name = args.mlflow_experiment
     result = analyse(trials, direction, name)
     print(result.table())
-    for path in ([dump_json(result, args.json)] if args.json else []) + \
-                ([result.save_plot(args.plot)] if args.plot else []):
-        print(f"wrote {path}")
+    if args.json:
+        print(f"wrote {written('--json', args.json, lambda: dump_json(result, args.json))}")
+    if args.plot:
+        print(f"wrote {written('--plot', args.plot, lambda: result.save_plot(args.plot))}")
     return 0

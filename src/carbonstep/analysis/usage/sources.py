@@ -14,6 +14,7 @@ MLflow run whose report was also read (tag ``carbonstep.run_id``) counts once, f
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from dataclasses import dataclass, field
@@ -91,6 +92,21 @@ def regular_file_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
     return data.decode("utf-8")
 
 
+def check_status(status: str) -> None:
+    """ValueError unless ``status`` is one a run ends in (a run is counted, grouped and drawn by it)."""
+    if status not in WORST_FIRST:
+        raise ValueError(f"unknown status {str(status)[:40]!r}: a run is {', '.join(WORST_FIRST)}")
+
+
+def non_finite_figure(record: UsageRecord) -> str | None:
+    """What is wrong when one of a record's figures is NaN or infinite (an MLflow metric may be), else None."""
+    for name in ("energy_kwh", "co2_kg", "water_l", "gpu_hours", "idle_gpu_kwh", "after_last_epoch_kwh", "samples"):
+        value = getattr(record, name)
+        if value is not None and not math.isfinite(value):
+            return f"{name} is {value}: not a finite number"
+    return None
+
+
 def _kind_of(mode: int) -> str:
     kinds = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
              (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "folder"))
@@ -116,6 +132,7 @@ def read_report(path: Path, experiment: str) -> _Entry:
     if marks_text is not None and not data.get("epochs") and int(data.get("marks_stride") or 1) == 1:
         marks = json.loads(marks_text)  # samples are counted from the marks only when there are no epochs
     record = from_report_dict(data, str(path), experiment, marks)
+    check_status(record.status)
     extra = data.get("extra") or {}
     place = extra.get("place") or {}
     parts = extra.get("parts") or []
@@ -283,6 +300,9 @@ def read_mlflow(uri: str, experiments: list[str] | None, since_s: float | None, 
         record = record_from_run(run, by_id.get(run.info.experiment_id, UNKNOWN))
         if record is None:
             others += 1
+        elif record.status not in WORST_FIRST or non_finite_figure(record):
+            problem = non_finite_figure(record) or f"unknown status {str(record.status)[:40]!r}"
+            collected.warnings.append(f"{uri}: run {run.info.run_id} skipped: {problem}")
         else:
             records.append(record)
     if others:
