@@ -204,8 +204,8 @@ def implausible(report: Any, now_s: float) -> list[str]:
     out = []
     started = datetime.fromisoformat(report.started_at).timestamp()
     if started > now_s + FUTURE_SLACK_S:
-        out.append(f"report {report.run_id} starts at {report.started_at}, {(started - now_s) / 86_400:.0f} days "
-                   "after this machine's clock: a wrong clock or an edited report")
+        out.append(f"report {report.run_id} starts at {report.started_at}, in the future by this machine's clock: "
+                   "a wrong clock or an edited report")
     if report.duration_s > LONGEST_RUN_S:
         out.append(f"report {report.run_id} lasts {report.duration_s / 86_400 / 365.25:.1f} years: a corrupt or "
                    "edited duration?")

@@ -48,8 +48,8 @@ def _client(tracking_uri: str | None) -> Any:
     try:
         return client(tracking_uri)
     except Exception as exc:  # noqa: BLE001 - MLflow refuses some stores (a file store) with its own exception
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(f"cannot read the MLflow store {uri}: {reason[:300]}") from None
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:200]
+        raise ConfigError(f"cannot read the MLflow store {uri}: {reason}") from None
 
 
 def _find_run(client: Any, ref: str, experiment: str | None) -> Any:

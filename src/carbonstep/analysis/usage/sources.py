@@ -285,7 +285,7 @@ def read_mlflow(uri: str, experiments: list[str] | None, since_s: float | None, 
         client = mlflow_client(uri)
         found = client.search_experiments()
     except Exception as exc:  # noqa: BLE001 - MLflow's own exception types
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:200]
         raise ConfigError(f"cannot read the MLflow store {uri}: {reason}") from None
     by_id = {e.experiment_id: e.name for e in found}
     if experiments:
