@@ -227,3 +227,14 @@ def _measured_report():  # noqa: ANN202 - a RunReport
     with Tracker(region="FR", readers=[ScriptedReader("gpu:0", "gpu", lambda t: 250.0)], interval_s=0.01) as t:
         pass
     return t.stop()
+
+
+def test_usage_against_a_server_that_never_answers() -> None:
+    import socket
+
+    with socket.socket() as silent:  # listens (the kernel completes the connection) but never reads or answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"http://127.0.0.1:{port} is not reachable .*timed out"):
+            collect([f"http://127.0.0.1:{port}"])
