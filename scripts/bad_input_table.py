@@ -399,7 +399,11 @@ def outcome(case: Case, tmp: str) -> tuple[str, str]:
 def rows() -> list[tuple[Case, str, str]]:
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory).resolve()
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from bad_input_commands import command_cases  # the new commands' cases, in a module of their own
+
         cases = api_cases(tmp) + file_cases(tmp) + report_cases(tmp) + cli_cases(tmp) + optuna_cases(tmp)
+        cases += command_cases(tmp, sys.modules[__name__], json.loads(_measured_report().to_json()))
         return [(case, *outcome(case, str(tmp))) for case in cases]
 
 

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from carbonstep.cli.output import check_plot_path
+from carbonstep.cli.output import written as write_output
+
 DESCRIPTION = """\
 Compare training recipes on the CO2e they spend to reach a validation metric. Runs are grouped into
 recipes (several seeds each); for every level of the metric that all runs reach, each recipe's geometric
@@ -62,15 +65,17 @@ def run(args: argparse.Namespace) -> int:
     for option, value in (("--json", args.json), ("--plot", args.plot)):
         if value is not None:
             check_output_file(option, value)
+    if args.plot is not None:
+        check_plot_path("--plot", args.plot)
     _require_server_for(args.runs, args.tracking_uri)
     result = compare(args.runs, args.metric, args.mode, args.experiment, args.tracking_uri, args.levels,
                      args.group_by, args.reference, args.level, args.filter)
     print(result.table())
     written = []
     if args.json:
-        written.append(dump_json(result, args.json))
+        written.append(write_output("--json", args.json, lambda: dump_json(result, args.json)))
     if args.plot:
-        written.append(result.save_plot(args.plot))
+        written.append(write_output("--plot", args.plot, lambda: result.save_plot(args.plot)))
     for path in written:
         print(f"wrote {path}")
     if args.log_artifact:

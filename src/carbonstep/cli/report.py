@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
+
+from carbonstep.cli.output import warn
 
 
 def add_parser(subparsers: Any) -> None:
@@ -16,8 +19,11 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``carbonstep report``."""
+    from carbonstep.report.loading import implausible
     from carbonstep.report.record import RunReport
     from carbonstep.report.summary import render
 
-    print(render(RunReport.load(args.path)))
+    report = RunReport.load(args.path)
+    warn([f"{args.path}: {line}" for line in implausible(report, time.time())])
+    print(render(report))
     return 0

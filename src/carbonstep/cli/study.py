@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from carbonstep.cli.output import check_plot_path, written
 from carbonstep.errors import CarbonstepError
 from carbonstep.validate import check_output_file
 
@@ -31,23 +32,31 @@ def run(args: argparse.Namespace) -> int:
     for option, value in (("--json", args.json), ("--plot", args.plot)):
         if value is not None:
             check_output_file(option, value)  # before any reading: a bad path is one line, at once
+    if args.plot is not None:
+        check_plot_path("--plot", args.plot)
     from carbonstep.analysis.study.study import analyse, dump_json, trials_from_mlflow
 
     if args.storage is not None:
         from carbonstep.callbacks.optuna import load_trials  # optuna itself is imported only when used
+        from carbonstep.mlflow_io.stores import check_readable_store
 
+        check_readable_store(args.storage, "optuna")  # never creates a storage or adds Optuna's tables
         trials, direction, name = load_trials(args.storage, args.study)
     else:
         from carbonstep.mlflow_io.probe import reachable
+        from carbonstep.mlflow_io.stores import check_readable_store
 
         uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         if uri and not reachable(uri):  # MLflow's own retries would block for minutes
             raise CarbonstepError(f"the MLflow server {uri} is not reachable: start it, or pass --tracking-uri URL")
+        if uri:
+            check_readable_store(uri, "mlflow")
         trials, direction = trials_from_mlflow(args.mlflow_experiment, args.tracking_uri, args.metric)
         name = args.mlflow_experiment
     result = analyse(trials, direction, name)
     print(result.table())
-    for path in ([dump_json(result, args.json)] if args.json else []) + \
-                ([result.save_plot(args.plot)] if args.plot else []):
-        print(f"wrote {path}")
+    if args.json:
+        print(f"wrote {written('--json', args.json, lambda: dump_json(result, args.json))}")
+    if args.plot:
+        print(f"wrote {written('--plot', args.plot, lambda: result.save_plot(args.plot))}")
     return 0

@@ -104,7 +104,16 @@ def _extra(value: dict[str, Any], where: str) -> None:
         raise ConfigError(f"{where}.place has world_size > 1 but no rank")
 
 
-SPECIAL_FIELDS: dict[str, Callable[[Any, str], None]] = {"started_at": _iso_time, "extra": _extra}
+#: the states a run ends in (the ``status`` of :class:`~carbonstep.report.record.RunReport`)
+RUN_STATUSES = ("completed", "failed", "interrupted", "running")
+
+
+def _status(value: str, where: str) -> None:
+    if value not in RUN_STATUSES:
+        raise ConfigError(f"{where} must be one of {', '.join(RUN_STATUSES)}, got {shown(value)}")
+
+
+SPECIAL_FIELDS: dict[str, Callable[[Any, str], None]] = {"started_at": _iso_time, "extra": _extra, "status": _status}
 
 
 @lru_cache(maxsize=None)
@@ -181,3 +190,27 @@ def _kind(value: Any) -> str:
     names = {dict: "an object", list: "a list", tuple: "a list", str: "text", bool: "true/false",
              int: "a number", float: "a number"}
     return f"{names.get(type(value), type(value).__name__)} {shown(value)}"
+
+
+FUTURE_SLACK_S = 86_400.0  #: clocks disagree; a start more than a day ahead of this machine's clock is not one
+LONGEST_RUN_S = 366 * 86_400.0  #: a run longer than a year is taken for a corrupt duration, and said
+
+
+def implausible(report: Any, now_s: float) -> list[str]:
+    """What a well-formed report holds that no run can have: a start in the future, a duration of years, a duration
+    far beyond the time its energy was read over. One line each, naming the report (the command prints them)."""
+    from datetime import datetime
+
+    out = []
+    started = datetime.fromisoformat(report.started_at).timestamp()
+    if started > now_s + FUTURE_SLACK_S:
+        out.append(f"report {report.run_id} starts at {report.started_at}, in the future by this machine's clock: "
+                   "a wrong clock or an edited report")
+    if report.duration_s > LONGEST_RUN_S:
+        out.append(f"report {report.run_id} lasts {report.duration_s / 86_400 / 365.25:.1f} years: a corrupt or "
+                   "edited duration?")
+    read_until = report.timeline[-1][0] if report.timeline else None
+    if read_until is not None and report.duration_s > 2 * read_until + 3_600:
+        out.append(f"report {report.run_id} lasts {report.duration_s:.0f} s but its energy was read over "
+                   f"{read_until:.0f} s: the duration and the energy do not belong together")
+    return out

@@ -110,10 +110,28 @@ def _check(reports: Sequence[RunReport]) -> None:
         if "parts" in r.extra and len(reports) > 1:
             raise ConfigError(f"report {r.run_id} is already a job total (merged from {len(r.extra['parts'])} "
                               "processes): merge the per-process reports instead")
-        key = (r.run_id, (r.extra.get("place") or {}).get("rank"), r.started_at)
+        key = (r.run_id, (r.extra.get("place") or {}).get("rank"), "")
         if key in seen:
-            raise ConfigError(f"report {r.run_id} (rank {key[1]}) is given twice (#{seen[key] + 1} and #{i + 1})")
+            raise ConfigError(f"report {r.run_id} (rank {key[1]}) is given twice (#{seen[key] + 1} and #{i + 1}): "
+                              "a run id names one process's report; merge each once")
         seen[key] = i
+    attributions = sorted({r.attribution for r in reports})
+    if len(attributions) > 1:
+        machine = [r.run_id for r in reports if r.attribution == "machine"]
+        raise ConfigError(f"report {machine[0] if machine else reports[0].run_id} measured the whole machine "
+                          f"(attribution {', '.join(attributions)} mixed): adding it to per-process reports would "
+                          "count their energy twice; merge reports of one attribution")
+
+
+def merge_warnings(reports: Sequence[RunReport]) -> list[str]:
+    """What a merge of well-formed reports should still be told: reports from several hosts that are not ranks of
+    one distributed job (each names its host)."""
+    hosts = list(dict.fromkeys(r.host for r in reports))
+    distributed = all(int((r.extra.get("place") or {}).get("world_size", 1)) > 1 for r in reports)
+    if len(hosts) > 1 and not distributed:
+        return [f"the reports come from {len(hosts)} hosts ({', '.join(hosts[:5])}) and are not ranks of one "
+                "distributed job: merged as one job, check they belong together"]
+    return []
 
 
 def merge(reports: Sequence[RunReport], name: str | None = None) -> RunReport:
@@ -186,7 +204,7 @@ def merge(reports: Sequence[RunReport], name: str | None = None) -> RunReport:
         water_intensity_l_per_kwh=mean([r.water_intensity_l_per_kwh for r in reports]),
         intensity=_intensity(reports, totals["co2_kg"], totals["facility_kwh"]), methods=methods_of(devices),
         devices=tuple(devices), epochs=_epochs(parts, t0), timeline=_timeline(parts, t0),
-        warnings=tuple(dict.fromkeys(w for r in reports for w in r.warnings)),
+        warnings=tuple(dict.fromkeys([*(w for r in reports for w in r.warnings), *merge_warnings(reports)])),
         wasted=any(r.wasted for r in reports), name=name or first.name,
         budget=next((r.budget for r in reports if r.budget), None),
         extra={**{k: v for k, v in first.extra.items() if k != "place"}, "parts": part_rows,
@@ -195,4 +213,4 @@ def merge(reports: Sequence[RunReport], name: str | None = None) -> RunReport:
     ))
 
 
-__all__ = ["merge"]
+__all__ = ["merge", "merge_warnings"]

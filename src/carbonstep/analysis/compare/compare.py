@@ -12,7 +12,9 @@ are context. It names a winner only when the ratio's interval excludes no differ
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -249,6 +251,29 @@ def _methods_text(run_methods: list[dict[str, str]]) -> str:
     return ", ".join(found)
 
 
+def finite_runs(series: list[RunSeries], metric: str) -> tuple[list[RunSeries], list[str]]:
+    """The runs with their non-finite metric values (a diverged seed's NaN or ±inf losses) left out, runs with
+    none finite dropped, and a note naming each; ConfigError when no run is left."""
+    kept: list[RunSeries] = []
+    notes: list[str] = []
+    for run in series:
+        finite = [(step, value) for step, value in run.metric if math.isfinite(value)]
+        bad = len(run.metric) - len(finite)
+        if not finite:
+            notes.append(f"{run.name}: DROPPED from the comparison: none of its {len(run.metric)} {metric} values is "
+                         "a finite number (the run diverged?)")
+            continue
+        if bad:
+            first = next(step for step, value in run.metric if not math.isfinite(value))
+            notes.append(f"{run.name}: {bad} of its {len(run.metric)} {metric} values are not finite (NaN or "
+                         f"infinite, first at step {first:g}): left out; the run diverged?")
+            run = dataclasses.replace(run, metric=finite)
+        kept.append(run)
+    if not kept:
+        raise ConfigError(f"no run has a finite {metric} value: nothing to compare ({'; '.join(notes)})")
+    return kept, notes
+
+
 def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mode: str = "min",
             experiment: str | None = None, tracking_uri: str | None = None, levels: int = 5,
             group_by: str = "auto", reference: str | None = None, level: float | None = None,
@@ -264,13 +289,17 @@ def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mo
     """
     if mode not in ("min", "max"):
         raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise ConfigError(f"levels must be a whole number ≥ 1 (how many metric levels to tabulate), got {levels!r}")
+    if level is not None and not math.isfinite(level):
+        raise ConfigError(f"level must be a finite number (the metric level of the verdict), got {level!r}")
     stats.check_rule(group_by)
     require("scipy.stats", "stats")  # the intervals' t quantiles: one clear line now if the extra is missing
     refs = [str(ref) for ref in runs] or (experiment_refs(experiment, tracking_uri, run_filter)
                                                   if experiment else [])
     if not refs:
         raise ConfigError("give at least one run (an MLflow run id or name, or a report file), or --experiment")
-    series = [load_series(ref, metric, experiment, tracking_uri) for ref in refs]
+    series, dropped = finite_runs([load_series(ref, metric, experiment, tracking_uri) for ref in refs], metric)
     recipes = [stats.recipe_of(s.name, s.tags, s.params, group_by, s.source) for s in series]
     order = list(dict.fromkeys(recipes))
     if reference is not None:
@@ -288,7 +317,7 @@ def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mo
             for at in grid]
     recipe_rows = [_recipe_summary(name, group, summaries, reached, grid[-1], mode, m)
                    for name, group, m in zip(order, members, methods)]
-    notes = [f"{s.name}: {metric} and co2_kg were logged at different steps; CO2 interpolated between steps"
+    notes = dropped + [f"{s.name}: {metric} and co2_kg were logged at different steps; CO2 interpolated between steps"
              for s in summaries if s.interpolated]
     notes += _spread_notes(order, [[_needed(reached[i], grid[-1], mode) for i in group] for group in members])
     notes += estimate_notes(series, rows[-1])
@@ -297,6 +326,12 @@ def compare(runs: Sequence[str | os.PathLike[str]], metric: str = "val_loss", mo
     result = Comparison(metric, mode, summaries, rows, "", notes, series, reached, recipe_rows, group_by,
                         measurement_notes(methods))
     result.verdict = verdict(result)
+    gone = sum("DROPPED" in note for note in dropped)
+    if gone:
+        result.verdict += (f" ({gone} of {len(refs)} runs dropped: no finite {metric}; the verdict is over the "
+                           "others, see the notes)")
+    elif dropped:
+        result.verdict += f" (non-finite {metric} values left out of {len(dropped)} runs: see the notes)"
     return result
 
 

@@ -41,10 +41,18 @@ def _from_report(path: Path, metric: str) -> RunSeries:
 
 
 def _client(tracking_uri: str | None) -> Any:
-    """An MLflow client, once a short probe says its server answers (MLflow's own retries take minutes)."""
-    from carbonstep.mlflow_io.client import answering_client
+    """An MLflow client, once the store is known to exist (reading never creates one) and a short probe says its
+    server answers (MLflow's own retries take minutes)."""
+    from carbonstep.mlflow_io.client import client, default_tracking_uri
+    from carbonstep.mlflow_io.stores import check_readable_store
 
-    return answering_client(tracking_uri)
+    uri = tracking_uri or default_tracking_uri()
+    check_readable_store(uri, "mlflow")
+    try:
+        return client(tracking_uri)
+    except Exception as exc:  # noqa: BLE001 - MLflow refuses some stores (a file store) with its own exception
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:200]
+        raise ConfigError(f"cannot read the MLflow store {uri}: {reason}") from None
 
 
 def _find_run(client: Any, ref: str, experiment: str | None) -> Any:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -153,10 +153,15 @@ def _better(a: float, b: float, direction: str) -> bool:
     return a < b if direction == "minimize" else a > b
 
 
+def has_value(trial: TrialCost) -> bool:
+    """Whether a trial completed with a finite objective value (±inf or NaN cannot rank or be improved on)."""
+    return trial.state == "COMPLETE" and trial.value is not None and math.isfinite(trial.value)
+
+
 def pareto_front(trials: Iterable[TrialCost], direction: str = "minimize") -> list[TrialCost]:
     """Completed, measured trials that no other beats on both objective and CO2e, cheapest first (of equal
-    trials, the lowest-numbered one)."""
-    done = [t for t in trials if t.state == "COMPLETE" and t.measured and t.value is not None]
+    trials, the lowest-numbered one); trials without a finite value are left out."""
+    done = [t for t in trials if has_value(t) and t.measured]
     sign = 1.0 if direction == "minimize" else -1.0
     done.sort(key=lambda t: (t.kg, sign * t.objective, t.number))
     front: list[TrialCost] = []
@@ -176,9 +181,8 @@ def best_so_far(trials: Iterable[TrialCost], direction: str = "minimize") -> lis
     spent, best, points = 0.0, None, []
     for trial in _order(trials):
         spent += trial.co2_kg or 0.0
-        if trial.state == "COMPLETE" and trial.value is not None and (best is None or
-                                                                        _better(trial.value, best, direction)):
-            best = trial.value
+        if has_value(trial) and (best is None or _better(trial.objective, best, direction)):
+            best = trial.objective
         points.append(CurvePoint(trial.number, trial.state, spent, best))
     return points
 
@@ -203,7 +207,7 @@ def analyse(trials: Iterable[TrialCost], direction: str = "minimize", name: str 
     """Everything :class:`StudyAnalysis` holds, from the trials of one study."""
     if direction not in DIRECTIONS:
         raise ConfigError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
-    trials = sorted(trials, key=lambda t: t.number)
+    trials, unreadable = _finite_figures(sorted(trials, key=lambda t: t.number))
     total = totals(trials)
     front = pareto_front(trials, direction)
     on_front = {t.number for t in front}
@@ -221,8 +225,24 @@ def analyse(trials: Iterable[TrialCost], direction: str = "minimize", name: str 
     last_10 = at[100.0] - at[90.0] if marks else None
     last_1 = at[100.0] - at[99.0] if marks else None
     after = curve[-1].co2_kg - at[100.0] if marks else None
+    notes = _notes(trials, curve)
+    if unreadable:
+        notes.insert(0, f"{len(unreadable)} trial(s) with a CO2e, energy or water figure that is not a finite number: "
+                        f"{_numbers(unreadable)}; counted as unmeasured")
     return StudyAnalysis(name, direction, total, front, where, without, curve, marks, last_10, last_1, after,
-                         _notes(trials, curve), trials)
+                         notes, trials)
+
+
+def _finite_figures(trials: list[TrialCost]) -> tuple[list[TrialCost], list[int]]:
+    """The trials, those with a NaN or infinite figure (an MLflow metric may be) made unmeasured; their numbers."""
+    out, bad = [], []
+    for trial in trials:
+        figures = (trial.co2_kg, trial.energy_kwh, trial.water_l)
+        if any(f is not None and not math.isfinite(f) for f in figures):
+            bad.append(trial.number)
+            trial = replace(trial, co2_kg=None, energy_kwh=None, water_l=None)
+        out.append(trial)
+    return out, bad
 
 
 def _notes(trials: list[TrialCost], curve: list[CurvePoint]) -> list[str]:
@@ -238,6 +258,10 @@ def _notes(trials: list[TrialCost], curve: list[CurvePoint]) -> list[str]:
     if skipped:
         notes.append(f"{len(skipped)} trial(s) pruned at their start because the carbon budget was spent: "
                      f"{_numbers(skipped)}")
+    endless = [t.number for t in trials if t.state == "COMPLETE" and t.value is not None and not has_value(t)]
+    if endless:
+        notes.append(f"{len(endless)} completed trial(s) with a value that is not a finite number (±inf or NaN): "
+                     f"{_numbers(endless)}; left out of the front and the best-so-far curve, their CO2e counted")
     bests = [p.best for p in curve if p.best is not None]
     if bests and bests[0] == bests[-1]:
         notes.append("no trial improved on the first completed one")

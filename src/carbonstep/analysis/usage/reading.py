@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -31,8 +32,9 @@ from typing import Any, Callable, Iterator
 
 from carbonstep.report.record import SCHEMA_VERSION
 from carbonstep.report.usage_record import UNKNOWN, UsageRecord, from_report_dict
+from carbonstep.validate import MAX_FILE_BYTES
 
-CACHE_FORMAT = 1  #: raised whenever what a record is made of changes, so old caches are read again
+CACHE_FORMAT = 2  #: raised whenever what a record is made of changes, so old caches are read again
 CACHE_MIN_FILES = 1000
 POOL_MIN_FILES = 2000
 CHUNK_FILES = 250  #: files per task sent to a worker process
@@ -121,10 +123,39 @@ def _parse(text: str) -> tuple[dict[str, Any], str | None]:
     return data, marks_text
 
 
+WORST_FIRST = ("failed", "interrupted", "running", "completed")  #: the statuses a run ends in
+
+
+def regular_file_text(path: Path | str, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most ``max_bytes``; OSError otherwise. The file is opened without
+    blocking and checked before anything is read, so a FIFO named ``*.json`` or a link to ``/dev/zero`` is
+    refused rather than waited on or read without end."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"not a regular file (a {_kind_of(info.st_mode)})")
+        data = file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise OSError(f"larger than {max_bytes // 2**20} MiB, too large for a report")
+    return data.decode("utf-8")
+
+
+def _kind_of(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+             (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "folder"))
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
+def check_status(status: str) -> None:
+    """ValueError unless ``status`` is one a run ends in (a run is counted, grouped and drawn by it)."""
+    if status not in WORST_FIRST:
+        raise ValueError(f"unknown status {str(status)[:40]!r}: a run is {', '.join(WORST_FIRST)}")
+
+
 def read_report(path: Path | str, experiment: str) -> Entry:
     """One report file as a usage entry; ValueError, KeyError or TypeError naming what is wrong."""
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
+    text = regular_file_text(path)
     data, marks_text = _parse(text)
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
@@ -135,6 +166,7 @@ def read_report(path: Path | str, experiment: str) -> Entry:
     if marks_text is not None and not data.get("epochs") and int(data.get("marks_stride") or 1) == 1:
         marks = json.loads(marks_text)  # samples are counted from the marks only when there are no epochs
     record = from_report_dict(data, str(path), experiment, marks)
+    check_status(record.status)
     extra = data.get("extra") or {}
     place = extra.get("place") or {}
     parts = extra.get("parts") or []
@@ -158,6 +190,8 @@ def read_outcome(path: str, experiment: str) -> Outcome:
         entry = read_report(path, experiment)
     except (OSError, UnicodeDecodeError) as exc:
         return "warning", f"{path}: skipped: cannot read ({exc})"
+    except RecursionError:
+        return "warning", f"{path}: skipped: not a carbonstep report (JSON nested too deeply)"
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         problem = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         return "warning", f"{path}: skipped: not a carbonstep report ({problem})"

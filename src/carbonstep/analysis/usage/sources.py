@@ -13,24 +13,32 @@ MLflow run whose report was also read (tag ``carbonstep.run_id``) counts once, f
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from carbonstep.analysis.usage.reading import (
+    WORST_FIRST,
+    _cut_marks,
+    check_status,
+    read_report,
+    read_tree,
+    regular_file_text,
+)
 from carbonstep.analysis.usage.reading import Entry as _Entry
-from carbonstep.analysis.usage.reading import _cut_marks, read_report, read_tree
 from carbonstep.errors import ConfigError
 from carbonstep.mlflow_io import names
 from carbonstep.report.usage_record import UNKNOWN, UsageRecord, combined_fields, mlflow_fields
 
-__all__ = ["Collected", "collect", "count_jobs_once", "is_tracking_uri", "read_folder", "read_mlflow", "read_report",
-           "record_from_run", "report_files", "_cut_marks", "read_tree"]
+__all__ = ["Collected", "check_status", "collect", "count_jobs_once", "is_tracking_uri", "non_finite_figure",
+           "read_folder", "read_mlflow", "read_report", "record_from_run", "regular_file_text", "report_files",
+           "_cut_marks", "read_tree"]
 
 MLFLOW_PAGE = 1000
 STATUS_FROM_MLFLOW = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "interrupted", "RUNNING": "running",
                       "SCHEDULED": "running"}
-WORST_FIRST = ("failed", "interrupted", "running", "completed")
 
 
 @dataclass
@@ -54,6 +62,15 @@ def report_files(root: Path) -> Iterator[Path]:
         for name in sorted(files):
             if name.endswith(".json") and not name.startswith("."):
                 yield Path(folder) / name
+
+
+def non_finite_figure(record: UsageRecord) -> str | None:
+    """What is wrong when one of a record's figures is NaN or infinite (an MLflow metric may be), else None."""
+    for name in ("energy_kwh", "co2_kg", "water_l", "gpu_hours", "idle_gpu_kwh", "after_last_epoch_kwh", "samples"):
+        value = getattr(record, name)
+        if value is not None and not math.isfinite(value):
+            return f"{name} is {value}: not a finite number"
+    return None
 
 
 def read_folder(root: Path, collected: Collected) -> list[_Entry]:
@@ -180,12 +197,15 @@ def read_mlflow(uri: str, experiments: list[str] | None, since_s: float | None, 
     """The carbonstep runs of an MLflow store (all experiments, or those named), a page at a time."""
     from carbonstep.mlflow_io.client import client as mlflow_client
     from carbonstep.mlflow_io.client import iter_runs
+    from carbonstep.mlflow_io.stores import check_readable_store
 
-    client = mlflow_client(uri)
+    check_readable_store(uri, "mlflow")  # never creates a store; a dead server is one line in seconds
     try:
+        client = mlflow_client(uri)
         found = client.search_experiments()
     except Exception as exc:  # noqa: BLE001 - MLflow's own exception types
-        raise ConfigError(f"cannot read the MLflow store {uri}: {exc}") from None
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:200]
+        raise ConfigError(f"cannot read the MLflow store {uri}: {reason}") from None
     by_id = {e.experiment_id: e.name for e in found}
     if experiments:
         by_id = {i: n for i, n in by_id.items() if n in experiments}
@@ -199,6 +219,9 @@ def read_mlflow(uri: str, experiments: list[str] | None, since_s: float | None, 
         record = record_from_run(run, by_id.get(run.info.experiment_id, UNKNOWN))
         if record is None:
             others += 1
+        elif record.status not in WORST_FIRST or non_finite_figure(record):
+            problem = non_finite_figure(record) or f"unknown status {str(record.status)[:40]!r}"
+            collected.warnings.append(f"{uri}: run {run.info.run_id} skipped: {problem}")
         else:
             records.append(record)
     if others:
