@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from carbonstep import Budget  # noqa: E402
 from carbonstep.lightning import CarbonCallback as LightningCarbon  # noqa: E402
-from carbonstep.optuna import CarbonCallback, analyse, study_totals, trial_costs  # noqa: E402
+from carbonstep.optuna import CarbonCallback, analyse, figures_in, study_totals, trial_costs  # noqa: E402
 
 
 class Regressor(pl.LightningModule):
@@ -90,11 +90,11 @@ def make_objective(region: str, mlflow: bool):
 
 def trial_printer(worker: int):
     def print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        attrs = trial.user_attrs
+        attrs = figures_in(trial.user_attrs)  # carbonstep's figures for this trial
         spent = study_totals(study)["co2_kg"]  # every worker's finished trials, from the storage
         value = f"val_loss {trial.value:.4f}" if trial.state.name == "COMPLETE" else trial.state.name.lower()
-        print(f"worker {worker} trial {trial.number:>2} {value:<16} {attrs.get('carbonstep.co2_kg', 0.0) * 1e6:6.2f} "
-              f"mg CO2e {attrs.get('carbonstep.energy_kwh', 0.0) * 3.6e6:5.1f} J   study so far {spent * 1e6:6.2f} mg",
+        print(f"worker {worker} trial {trial.number:>2} {value:<16} {attrs.get('co2_kg', 0.0) * 1e6:6.2f} "
+              f"mg CO2e {attrs.get('energy_kwh', 0.0) * 3.6e6:5.1f} J   study so far {spent * 1e6:6.2f} mg",
               flush=True)
 
     return print_trial
