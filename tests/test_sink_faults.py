@@ -281,3 +281,24 @@ def test_a_report_goes_to_the_temporary_directory_when_its_own_cannot_be_written
         report.save(blocker / "r.json")
     assert not os.path.exists(blocker / "out")
 
+
+
+def test_an_unwritable_output_dir_says_on_stderr_where_the_report_went(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from carbonstep.measure.tracker import Tracker
+    from carbonstep.testing import CounterReader
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with Tracker(intensity=100.0, readers=[CounterReader("c", "cpu", lambda: 1.0)], output_dir=out / "sub") as t:
+        out.rmdir()
+        out.write_text("")  # mid-run, a file where the output directory was: unwritable even for root
+    err = capsys.readouterr().err
+    assert t.saved_path is not None and t.saved_path.exists() and t.saved_path != t.report_path
+    assert not t.report_path.exists()
+    assert f"could not write {t.report_path}" in err and f"the report is in {t.saved_path}" in err
+    assert RunReport.load(t.saved_path).run_id == t.run_id
+    t.saved_path.unlink()
+    with Tracker(intensity=100.0, readers=[CounterReader("c", "cpu", lambda: 1.0)], output_dir=tmp_path) as ok:
+        pass
+    assert ok.saved_path == ok.report_path and ok.report_path.exists() and capsys.readouterr().err == ""

@@ -150,7 +150,8 @@ def _check_fit(carbon, took: float, client: MlflowClient, ledger_written: bool) 
 
 @pytest.mark.parametrize("fault", ["read-only", "removed", "full"])
 def test_output_dir_faults_never_stop_training_nor_lose_a_point(
-        fault: str, server: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        fault: str, server: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", f"disk-{fault}")
     client = MlflowClient(server.uri)
@@ -169,6 +170,7 @@ def test_output_dir_faults_never_stop_training_nor_lose_a_point(
             assert carbon.session.report_path.parent == Path(tempfile.gettempdir())
             assert any("could not write" in w and "the report is in" in w for w in saved.warnings)
             assert any("the report is in" in m for m in carbon.session.messages)
+            assert f"the report is in {carbon.session.report_path}" in capfd.readouterr().err  # said on stderr
         elif fault == "removed":
             out = tmp_path / "out"
             def remove() -> None:

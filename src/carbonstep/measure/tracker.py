@@ -87,6 +87,7 @@ class Tracker:
     _stopped: threading.Event | None = None
     _stopping_thread: int | None = None
     _bad_count_seen = False  #: a mark(count=…) was left out (warned once)
+    saved_path: Path | None = None  #: the report file stop() actually wrote (report_path, or the fallback); None
 
     def __init__(
         self,
@@ -332,10 +333,10 @@ class Tracker:
     def _write_report(self, report: RunReport) -> None:
         """Write the report under a name no other process of the job writes (``report_path``; if another process
         took that name anyway, with the same run id and rank, ``-<host>-<pid>`` is added: never an overwrite).
-        A path that fails: the temporary directory, said in the log."""
+        A path that fails: the temporary directory, said on stderr and in the log; ``saved_path`` is the file."""
         path = self.report_path
         try:
-            report.save(path, exclusive=True)
+            self.saved_path = report.save(path, exclusive=True)
             return
         except FileExistsError:
             import socket
@@ -343,9 +344,12 @@ class Tracker:
             path = path.with_name(f"{path.stem}-{socket.gethostname()}-{os.getpid()}{path.suffix}")
         except OSError:
             pass
-        _, message = report.save_or_fallback(path)
+        self.saved_path, message = report.save_or_fallback(path)
         if message is not None:
             _log().warning("carbonstep: %s", message)
+            import sys
+
+            print(f"carbonstep: warning: {message}", file=sys.stderr)
 
     def _report_of_the_first_stop(self) -> RunReport:
         assert self._stopped is not None
