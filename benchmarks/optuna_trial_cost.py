@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""What carbonstep's Optuna callback adds to each trial on an SQLite storage, and what one write per trial saves.
+"""What carbonstep's Optuna callback adds to each trial on an SQLite storage, as a share of a 1 s trial.
 
     .venv/bin/python benchmarks/optuna_trial_cost.py [--trials 30] [--rounds 3]
 
 Alternating studies in one process, on one SQLite file each: a bare objective (a few microseconds of work),
 and the same objective through ``CarbonCallback.track`` with ``callbacks=[carbon]`` (the readers this machine
-has). Then, on the same storage, the storage writes alone: the trial's figures as one ``set_user_attr`` each
-(as now) against the same figures as one attribute (one commit).
+has). The added wall time per trial, over 1 s, is the overhead's share of a 1 s trial (the target: ≤ 5 %). Then,
+on the same storage, the storage writes alone: the trial's figures as one ``set_user_attr`` each (as carbonstep
+stored them before) against the same figures as one attribute (one commit, as now).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def per_trial(optuna, tracked: bool, trials: int, path: Path, name: str) -> tupl
     wall, cpu = time.perf_counter(), time.process_time()
     study.optimize(objective, n_trials=trials, callbacks=callbacks)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    attrs = len([k for k in study.trials[-1].user_attrs if k.startswith("carbonstep.")])
+    attrs = len([k for k in study.trials[-1].user_attrs if k == "carbonstep" or k.startswith("carbonstep.")])
     return wall / trials, cpu / trials, attrs
 
 
@@ -60,7 +61,7 @@ def writes(optuna, figures: dict, trials: int, path: Path, name: str) -> tuple[f
                 trial.set_user_attr("carbonstep", figures)
             else:
                 for key, value in figures.items():
-                    trial.set_user_attr(key, value)
+                    trial.set_user_attr("carbonstep." + key, value)
             wall_total += time.perf_counter() - wall
             cpu_total += time.process_time() - cpu
             study.tell(trial, 1.0)
@@ -87,7 +88,7 @@ def main() -> None:
             attrs = tracked[-1][2]
             if not figures:
                 study = optuna.load_study(study_name="tracked", storage=f"sqlite:///{Path(tmp, 'tracked0.db')}")
-                figures = {k: v for k, v in study.trials[-1].user_attrs.items() if k.startswith("carbonstep.")}
+                figures = study.trials[-1].user_attrs["carbonstep"]
             w = writes(optuna, figures, args.trials, Path(tmp, f"writes{r}.db"), "writes")
             split.append(w[:2])
             joined.append(w[2:])
@@ -98,9 +99,12 @@ def main() -> None:
     print("|---|---|---|")
     print(f"| bare trial | {med(bare, 0):.1f} | {med(bare, 1):.1f} |")
     print(f"| with carbonstep's callback | {med(tracked, 0):.1f} | {med(tracked, 1):.1f} |")
-    print(f"| added by carbonstep | {med(tracked, 0) - med(bare, 0):.1f} | {med(tracked, 1) - med(bare, 1):.1f} |")
-    print(f"| its figures stored as now: {attrs} `set_user_attr` calls | {med(split, 0):.1f} | {med(split, 1):.1f} |")
-    print(f"| the same figures as one attribute (one commit) | {med(joined, 0):.1f} | {med(joined, 1):.1f} |")
+    added = med(tracked, 0) - med(bare, 0)
+    print(f"| added by carbonstep ({attrs} user attr per trial) | {added:.1f} | {med(tracked, 1) - med(bare, 1):.1f} |")
+    print(f"| the figures as {len(figures)} `set_user_attr` calls (before) "
+          f"| {med(split, 0):.1f} | {med(split, 1):.1f} |")
+    print(f"| the same figures as one attribute (now) | {med(joined, 0):.1f} | {med(joined, 1):.1f} |")
+    print(f"\noverhead per 1 s trial: {added / 1000:.1%} of its wall time (added wall ms / 1000 ms)")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 import optuna
 
 from carbonstep import Budget
-from carbonstep.optuna import CarbonCallback, study_totals
+from carbonstep.optuna import CarbonCallback, figures_in, study_totals
 from carbonstep.testing import CounterReader
 
 WH = 3600.0  # joules
@@ -44,7 +44,7 @@ def main() -> None:
         return x * x
 
     def remember(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        ran[trial.number] = trial.user_attrs.get("carbonstep.energy_kwh", -1.0)
+        ran[trial.number] = figures_in(trial.user_attrs).get("energy_kwh", -1.0)
 
     carbon = CarbonCallback(intensity=1000.0, readers=[CounterReader("cpu", "cpu", lambda: joules[0])],
                             interval_s=0.05, budget=Budget(kwh=LIMIT_KWH))

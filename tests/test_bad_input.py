@@ -201,7 +201,7 @@ def test_reports_with_impossible_amounts_are_not_summarised_or_merged(tmp_path: 
 def test_sync_of_a_damaged_ledger_names_the_problem(tmp_path: Path, capsys, content: str, problem: str) -> None:
     path = tmp_path / "ledger.jsonl"
     path.write_text(content)
-    code, _, err = _cli(capsys, "sync", str(path))
+    code, _, err = _cli(capsys, "sync", str(path), "--tracking-uri", "http://127.0.0.1:9")
     line = _one_error_line(err)
     assert code == 2 and problem in line and not line.rstrip().endswith(":")
 
@@ -327,7 +327,7 @@ def test_an_unreachable_mlflow_server_is_one_line_not_minutes_of_retries(tmp_pat
     ledger.write_text('{"type": "run", "run_id": "x", "tracking_uri": "http://127.0.0.1:9"}\n'
                       '{"type": "param", "key": "k", "value": "v", "seq": 1}\n')
     started = time.monotonic()
-    code, _, err = _cli(capsys, "sync", str(ledger))
+    code, _, err = _cli(capsys, "sync", str(ledger), "--tracking-uri", "http://127.0.0.1:9")
     assert code == 2 and "http://127.0.0.1:9 is not reachable" in _one_error_line(err)
     code, _, err = _cli(capsys, "compare", "some-run", "--tracking-uri", "http://127.0.0.1:9")
     assert code == 2 and "is not reachable" in _one_error_line(err)

@@ -63,7 +63,8 @@ def test_unreachable_server_never_stops_training_and_sync_sends_later(tmp_path: 
 
     server = MlflowServer(tmp_path / "server", port).start()
     try:
-        result = subprocess.run([sys.executable, "-m", "carbonstep.cli", "sync", str(ledger)],
+        result = subprocess.run([sys.executable, "-m", "carbonstep.cli", "sync", str(ledger),
+                                 "--tracking-uri", server.uri],
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         assert "records sent" in result.stdout
@@ -72,7 +73,8 @@ def test_unreachable_server_never_stops_training_and_sync_sends_later(tmp_path: 
         assert len(runs) == 1
         points = sum(len(client.get_metric_history(runs[0].info.run_id, key)) for key in runs[0].data.metrics)
         assert points == unsent  # every point arrived
-        again = subprocess.run([sys.executable, "-m", "carbonstep.cli", "sync", str(ledger)],
+        again = subprocess.run([sys.executable, "-m", "carbonstep.cli", "sync", str(ledger),
+                                "--tracking-uri", server.uri],
                                capture_output=True, text=True, timeout=120)
         assert "nothing left to send" in again.stdout
     finally:

@@ -14,8 +14,9 @@ import pytest
 from carbonstep import Budget, ConfigError
 from carbonstep.accounting.water import water_of
 from carbonstep.analysis.study.study import TrialCost, analyse, best_so_far, milestones
+from carbonstep.callbacks.study_budget import figures_of
 from carbonstep.cli import main as cli_main
-from carbonstep.optuna import CarbonCallback, check_study_budget, study_totals, trial_costs
+from carbonstep.optuna import CarbonCallback, check_study_budget, figures_in, stale_trial, study_totals, trial_costs
 from carbonstep.testing import CounterReader
 
 HERE = Path(__file__).resolve().parent
@@ -58,12 +59,13 @@ def test_each_trial_carries_its_figures_and_the_study_sums_them_pruned_and_faile
     for trial in study.trials:
         wh = plan[trial.number][0]
         attrs = trial.user_attrs
-        assert attrs["carbonstep.energy_kwh"] == pytest.approx(wh / 1000, rel=1e-9)
-        assert attrs["carbonstep.co2_kg"] == pytest.approx(wh / 1000, rel=1e-9)  # 1000 g/kWh
-        assert attrs["carbonstep.water_l"] == pytest.approx(wh / 1000 * water_of(None).l_per_kwh, rel=1e-9)
-        assert attrs["carbonstep.methods"] == {"cpu": "counter"}
-        assert attrs["carbonstep.measured_by"] == ["tracker"]
-        assert attrs["carbonstep.duration_s"] > 0
+        assert set(attrs) == {"carbonstep"}  # one attribute: one storage write per trial
+        assert figures_in(attrs)["energy_kwh"] == pytest.approx(wh / 1000, rel=1e-9)
+        assert figures_in(attrs)["co2_kg"] == pytest.approx(wh / 1000, rel=1e-9)  # 1000 g/kWh
+        assert figures_in(attrs)["water_l"] == pytest.approx(wh / 1000 * water_of(None).l_per_kwh, rel=1e-9)
+        assert figures_in(attrs)["methods"] == {"cpu": "counter"}
+        assert figures_in(attrs)["measured_by"] == ["tracker"]
+        assert figures_in(attrs)["duration_s"] > 0
     total = study_totals(study)
     assert total["energy_kwh"] == pytest.approx(0.010, rel=1e-9) and total["co2_kg"] == pytest.approx(0.010, rel=1e-9)
     assert total["states"] == {"COMPLETE": 2, "PRUNED": 1, "FAIL": 1} and total["measured"] == 4
@@ -107,8 +109,8 @@ def test_a_trial_started_after_the_budget_was_spent_is_pruned_at_once_and_stops_
     study.optimize(late.track(objective), n_trials=10, callbacks=[late])
     assert len(study.trials) == 4
     skipped = study.trials[-1]
-    assert skipped.state.name == "PRUNED" and skipped.user_attrs["carbonstep.skipped"] is True
-    assert skipped.user_attrs["carbonstep.energy_kwh"] == 0.0
+    assert skipped.state.name == "PRUNED" and figures_in(skipped.user_attrs)["skipped"] is True
+    assert figures_in(skipped.user_attrs)["energy_kwh"] == 0.0
     assert study_totals(study)["energy_kwh"] == pytest.approx(0.003, rel=1e-9)
     assert "study budget spent" in study.user_attrs["carbonstep.budget"]["reason"]
 
@@ -127,8 +129,8 @@ def test_a_trial_whose_tracker_cannot_start_still_runs_and_is_left_out_of_the_to
     study = optuna.create_study()
     study.optimize(carbon.track(objective), n_trials=2, callbacks=[carbon])
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
-    assert "could not start" in study.trials[0].user_attrs["carbonstep.error"]
-    assert "carbonstep.co2_kg" not in study.trials[0].user_attrs
+    assert "could not start" in figures_in(study.trials[0].user_attrs)["error"]
+    assert "co2_kg" not in figures_in(study.trials[0].user_attrs)
     result = analyse(trial_costs(study))
     assert result.totals["measured"] == 0 and "2 finished trial(s) carry no carbonstep figures" in result.notes[0]
 
@@ -178,11 +180,93 @@ def test_two_worker_processes_on_one_sqlite_storage_share_one_budget(tmp_path: P
     total = study_totals(study)
     assert total["energy_kwh"] == pytest.approx(sum(measured.values()), rel=1e-9)  # the storage's total = theirs
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in study.trials)
-    spent_trials = [t for t in study.trials if not t.user_attrs.get("carbonstep.skipped")]
-    assert all(t.user_attrs["carbonstep.energy_kwh"] == pytest.approx(0.001, rel=1e-9) for t in spent_trials)
-    assert 0.0085 <= total["energy_kwh"] <= 0.0105 + 1e-12  # stopped by the study's budget, never past it
+    spent_trials = [t for t in study.trials if not figures_in(t.user_attrs).get("skipped")]
+    assert all(figures_in(t.user_attrs)["energy_kwh"] == pytest.approx(0.001, rel=1e-9) for t in spent_trials)
+    assert total["energy_kwh"] == pytest.approx(0.010, rel=1e-9)  # the last trial that fits ran, none past it
     assert all(r["decision"]["stop"] for r in results.values())  # each worker stopped on the study's figures
     assert max(r["seen_total_kwh"] for r in results.values()) == pytest.approx(total["energy_kwh"], rel=1e-9)
+
+
+def test_two_trials_at_their_start_check_take_the_last_place_in_number_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """9 Wh spent of 10.5: trials 9 and 10 start at once on two workers. The earlier takes the last place; the
+    later counts it in flight and is refused (before, each counted the other and both were refused)."""
+    meter = Meter()
+    carbon = carbon_for(meter, budget=Budget(kwh=0.0105))
+
+    def objective(trial: optuna.Trial) -> float:
+        meter.joules += WH
+        return 1.0
+
+    study = optuna.create_study()
+    study.optimize(carbon.track(objective), n_trials=9, callbacks=[carbon])
+    first, second = study.ask(), study.ask()  # both RUNNING, neither measured yet
+    stops: list[bool] = []
+    monkeypatch.setattr(study, "stop", lambda: stops.append(True))  # outside optimize(), Optuna refuses stop()
+    other = carbon_for(meter, budget=Budget(kwh=0.0105))  # the second worker
+    other._refuse_if_spent(first)  # admitted: the later trial is not counted
+    assert other.decision is not None and not other.decision.stop
+    with pytest.raises(optuna.TrialPruned):
+        carbon._refuse_if_spent(second)  # 9 spent + trial 9 in flight + this one > 10.5
+    assert figures_in(second.study.trials[10].user_attrs)["skipped"] is True and stops == [True]
+    carbon._record(first, {**figures_of([]), "energy_kwh": 1e-7, "co2_kg": 1e-7})  # trial 9 cost little after all
+    study.tell(first, 1.0)
+    study.tell(second, state=optuna.trial.TrialState.PRUNED)
+    carbon(study, study.trials[10])  # Optuna's callback after the refused trial: its decision stands
+    assert carbon.decision is not None and carbon.decision.stop and "after trial" in carbon.decision.reason
+
+
+def test_a_study_written_with_one_attr_per_figure_is_still_read(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    storage = f"sqlite:///{tmp_path}/old.db"
+    study = optuna.create_study(study_name="old", storage=storage)
+    for value, wh in [(3.0, 2.0), (1.0, 5.0)]:
+        trial = study.ask()
+        for key, figure in {"co2_kg": wh / 1000, "energy_kwh": wh / 1000, "water_l": 0.0}.items():
+            trial.set_user_attr("carbonstep." + key, figure)  # how carbonstep stored figures before
+        study.tell(trial, value)
+    skipped = study.ask()
+    skipped.set_user_attr("carbonstep.co2_kg", 0.0)
+    skipped.set_user_attr("carbonstep.skipped", True)
+    study.tell(skipped, state=optuna.trial.TrialState.PRUNED)
+    costs = trial_costs(study)
+    assert [(c.co2_kg, c.skipped) for c in costs] == [(0.002, False), (0.005, False), (0.0, True)]
+    assert study_totals(study)["co2_kg"] == pytest.approx(0.007, rel=1e-9)
+    assert cli_main(["study", "--storage", storage]) == 0
+    assert "7.00 g CO2e" in capsys.readouterr().out
+
+
+def test_a_killed_worker_s_trial_is_failed_by_the_heartbeat_and_no_longer_in_flight(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    url, name = f"sqlite:///{tmp_path}/study.db", "hb"
+    storage = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=2,
+                                         heartbeat_stale_trial_callback=stale_trial)
+    study = optuna.create_study(study_name=name, storage=storage)
+    meter = Meter()
+    carbon = carbon_for(meter, budget=Budget(kwh=0.0035))  # 1 Wh a trial
+
+    def objective(trial: optuna.Trial) -> float:
+        meter.joules += WH
+        return 1.0
+
+    study.optimize(carbon.track(objective), n_trials=2, callbacks=[carbon])  # 2 Wh spent
+    worker = subprocess.Popen([sys.executable, "-c", (
+        "import time, optuna\n"
+        f"s = optuna.storages.RDBStorage({url!r}, heartbeat_interval=1, grace_period=2)\n"
+        f"study = optuna.load_study(study_name={name!r}, storage=s)\n"
+        "def objective(trial):\n    time.sleep(1.5)\n    print('started', flush=True)\n    time.sleep(600)\n"
+        "study.optimize(objective, n_trials=1)\n")], stdout=subprocess.PIPE, text=True)
+    assert worker.stdout is not None and worker.stdout.readline().strip() == "started"
+    worker.kill()  # SIGKILL, after its first heartbeat: no except, no finally: its trial stays RUNNING
+    worker.wait(timeout=30)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "RUNNING"]
+    time.sleep(3.5)  # past the grace period: the dead worker's heartbeat is stale
+    with caplog.at_level("WARNING", logger="carbonstep"):
+        study.optimize(carbon.track(objective), n_trials=3, callbacks=[carbon])
+    # counted in flight, the dead trial would have refused trial 3 (2 spent + 1 + 1 > 3.5); failed, it does not
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"]
+    assert study_totals(study)["energy_kwh"] == pytest.approx(0.003, rel=1e-9)
+    assert "trial 2 of study 'hb' failed: its worker stopped" in caplog.text
+    worker.stdout.close()
 
 
 def constructed_study(storage: str | None = None) -> optuna.Study:
@@ -313,10 +397,10 @@ def test_a_lightning_callback_inside_a_trial_is_reused_and_each_trial_is_one_mlf
     study.optimize(carbon.track(objective), n_trials=3, callbacks=[carbon])
 
     attrs = [t.user_attrs for t in study.trials]
-    assert [a["carbonstep.energy_kwh"] * 3.6e6 for a in attrs] == pytest.approx([1600.0, 700.0, 200.0], rel=1e-9)
-    assert attrs[0]["carbonstep.measured_by"] == ["TrainingSession", "tracker"]
-    assert attrs[1]["carbonstep.measured_by"] == ["tracker"]
-    assert [Path(p).name for p in attrs[0]["carbonstep.reports"]] == [sessions[0].session.report_path.name]
+    assert [figures_in(a)["energy_kwh"] * 3.6e6 for a in attrs] == pytest.approx([1600.0, 700.0, 200.0], rel=1e-9)
+    assert figures_in(attrs[0])["measured_by"] == ["TrainingSession", "tracker"]
+    assert figures_in(attrs[1])["measured_by"] == ["tracker"]
+    assert [Path(p).name for p in figures_in(attrs[0])["reports"]] == [sessions[0].session.report_path.name]
     assert sessions[0].report.energy_kwh * 3.6e6 == pytest.approx(800.0, rel=1e-9)  # the session's own share
 
     client = MlflowClient(uri)
@@ -328,7 +412,7 @@ def test_a_lightning_callback_inside_a_trial_is_reused_and_each_trial_is_one_mlf
         assert trial.system_attrs["mlflow_run_id"] == run.info.run_id
         assert run.data.tags["number"] == str(trial.number) and run.data.tags["state"] == trial.state.name
         assert run.data.tags["direction"] == "MINIMIZE" and run.data.params["lr"] == str(trial.params["lr"])
-        assert run.data.metrics["co2_kg"] == pytest.approx(trial.user_attrs["carbonstep.co2_kg"], rel=1e-9)
+        assert run.data.metrics["co2_kg"] == pytest.approx(figures_in(trial.user_attrs)["co2_kg"], rel=1e-9)
         assert run.info.status == "FINISHED"
     assert runs["0"].data.metrics["value"] == 0.25 and "value" not in runs["2"].data.metrics
     steps = sorted(m.step for m in client.get_metric_history(runs["0"].info.run_id, "co2_kg"))
@@ -360,5 +444,5 @@ def test_the_example_stops_on_its_budget(tmp_path: Path) -> None:
     assert "spent without improving" in result.stdout and (tmp_path / "optuna-search.png").exists()
     study = optuna.load_study(study_name="carbonstep-optuna-example", storage=f"sqlite:///{tmp_path}/optuna-search.db")
     assert 0 < len(study.trials) < 12
-    assert all(t.user_attrs["carbonstep.measured_by"] == ["TrainingSession", "tracker"] for t in study.trials
-               if not t.user_attrs.get("carbonstep.skipped"))
+    assert all(figures_in(t.user_attrs)["measured_by"] == ["TrainingSession", "tracker"] for t in study.trials
+               if not figures_in(t.user_attrs).get("skipped"))

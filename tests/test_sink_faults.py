@@ -63,6 +63,7 @@ def test_two_runs_in_one_ledger_each_point_goes_to_its_own_run_once(store, tmp_p
     assert "carbonstep sync" in (a.close() or "") and "carbonstep sync" in (b.close() or "")
     result = sync_ledger_details(ledger, uri)
     assert result.sent == 16 and sorted(result.runs) == sorted([run_a, run_b])
+    assert result.target == uri and len(result.ledger_uris) == 2  # the dead servers the ledger named: not used
     assert points(client, run_a) == {("energy_kwh", s, s * 1.0) for s in range(1, 9)}
     assert points(client, run_b) == {("energy_kwh", s, s * 10.0) for s in range(1, 9)}
     assert sync_ledger(ledger, uri) == 0  # nothing twice
@@ -88,6 +89,29 @@ def test_a_cut_last_line_and_a_cut_line_another_writer_followed_lose_only_themse
     cli = subprocess.run([sys.executable, "-m", "carbonstep.cli", "sync", str(ledger), "--tracking-uri", uri],
                          capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0 and "nothing left to send" in cli.stdout and "damaged line" in cli.stderr
+
+
+def test_sync_sends_only_where_the_user_says_never_where_the_ledger_says(store, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    uri, client, exp = store
+    run_id = client.create_run(exp).info.run_id
+    ledger = tmp_path / "carbonstep-mlflow-ledger.jsonl"
+    sink = offline_sink(ledger, run_id)  # the ledger names a dead server
+    sink.log_metrics({"co2_kg": 1.0}, 1)
+    sink.close()
+    named = read_ledger(ledger).sinks.popitem()[1].tracking_uri
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(ConfigError, match="pass --tracking-uri URL or set MLFLOW_TRACKING_URI"):
+        sync_ledger(ledger)  # no target: refused, nothing read from the ledger's URI
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    cli = subprocess.run([sys.executable, "-m", "carbonstep.cli", "sync", str(ledger)], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert cli.returncode == 2 and "pass --tracking-uri" in cli.stderr and len(cli.stderr.strip().splitlines()) == 1
+    cli = subprocess.run([sys.executable, "-m", "carbonstep.cli", "sync", str(ledger)], capture_output=True,
+                         text=True, timeout=120, env={**env, "MLFLOW_TRACKING_URI": uri})  # the environment's
+    assert cli.returncode == 0, cli.stderr
+    assert f"the ledger named {named}; sent to {uri} instead" in cli.stderr and "1 record sent" in cli.stdout
+    assert points(client, run_id) == {("co2_kg", 1, 1.0)}
 
 
 def test_a_file_that_is_no_ledger_is_one_clear_error(tmp_path: Path) -> None:
@@ -234,7 +258,7 @@ def test_sync_and_compare_against_a_dead_server_answer_within_seconds(tmp_path: 
     sink.close()
     started = time.monotonic()
     with pytest.raises(SinkError, match="is not reachable"):
-        sync_ledger(ledger)
+        sync_ledger(ledger, dead_uri())
     with pytest.raises(CarbonstepError, match="is not reachable"):
         compare(["some-run"], tracking_uri=dead_uri())
     assert time.monotonic() - started < 15  # two probes, not MLflow's minutes of retries
@@ -257,3 +281,24 @@ def test_a_report_goes_to_the_temporary_directory_when_its_own_cannot_be_written
         report.save(blocker / "r.json")
     assert not os.path.exists(blocker / "out")
 
+
+
+def test_an_unwritable_output_dir_says_on_stderr_where_the_report_went(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from carbonstep.measure.tracker import Tracker
+    from carbonstep.testing import CounterReader
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with Tracker(intensity=100.0, readers=[CounterReader("c", "cpu", lambda: 1.0)], output_dir=out / "sub") as t:
+        out.rmdir()
+        out.write_text("")  # mid-run, a file where the output directory was: unwritable even for root
+    err = capsys.readouterr().err
+    assert t.saved_path is not None and t.saved_path.exists() and t.saved_path != t.report_path
+    assert not t.report_path.exists()
+    assert f"could not write {t.report_path}" in err and f"the report is in {t.saved_path}" in err
+    assert RunReport.load(t.saved_path).run_id == t.run_id
+    t.saved_path.unlink()
+    with Tracker(intensity=100.0, readers=[CounterReader("c", "cpu", lambda: 1.0)], output_dir=tmp_path) as ok:
+        pass
+    assert ok.saved_path == ok.report_path and ok.report_path.exists() and capsys.readouterr().err == ""

@@ -87,7 +87,8 @@ def test_server_killed_and_restarted_with_two_runs_in_one_directory(tmp_path: Pa
             b.log_metrics({"energy_kwh": 100.0 + step}, step)  # run B: 8 points kept
         assert "carbonstep sync" in (a.close() or "") and "carbonstep sync" in (b.close() or "")
         own.start()
-        done = subprocess.run([sys.executable, "-m", "carbonstep.cli", "sync", str(ledger)], capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "carbonstep.cli", "sync", str(ledger), "--tracking-uri", own.uri],
+                              capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         client = MlflowClient(own.uri)
@@ -96,7 +97,7 @@ def test_server_killed_and_restarted_with_two_runs_in_one_directory(tmp_path: Pa
         run_b = next(r.info.run_id for r in runs if r.info.run_id != a.run_id)
         assert all_points(client, a.run_id) == {("energy_kwh", s, float(s)) for s in range(1, 9)}
         assert all_points(client, run_b) == {("energy_kwh", s, 100.0 + s) for s in range(1, 9)}
-        assert sync_ledger_details(ledger).sent == 0  # a second sync sends nothing twice
+        assert sync_ledger_details(ledger, own.uri).sent == 0  # a second sync sends nothing twice
     finally:
         own.stop()
 
@@ -149,7 +150,8 @@ def _check_fit(carbon, took: float, client: MlflowClient, ledger_written: bool) 
 
 @pytest.mark.parametrize("fault", ["read-only", "removed", "full"])
 def test_output_dir_faults_never_stop_training_nor_lose_a_point(
-        fault: str, server: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        fault: str, server: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", f"disk-{fault}")
     client = MlflowClient(server.uri)
@@ -168,6 +170,7 @@ def test_output_dir_faults_never_stop_training_nor_lose_a_point(
             assert carbon.session.report_path.parent == Path(tempfile.gettempdir())
             assert any("could not write" in w and "the report is in" in w for w in saved.warnings)
             assert any("the report is in" in m for m in carbon.session.messages)
+            assert f"the report is in {carbon.session.report_path}" in capfd.readouterr().err  # said on stderr
         elif fault == "removed":
             out = tmp_path / "out"
             def remove() -> None:

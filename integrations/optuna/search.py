@@ -16,6 +16,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -26,7 +27,14 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from carbonstep import Budget  # noqa: E402
 from carbonstep.lightning import CarbonCallback as LightningCarbon  # noqa: E402
-from carbonstep.optuna import CarbonCallback, analyse, study_totals, trial_costs  # noqa: E402
+from carbonstep.optuna import (  # noqa: E402
+    CarbonCallback,
+    analyse,
+    figures_in,
+    stale_trial,
+    study_totals,
+    trial_costs,
+)
 
 
 class Regressor(pl.LightningModule):
@@ -90,11 +98,11 @@ def make_objective(region: str, mlflow: bool):
 
 def trial_printer(worker: int):
     def print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        attrs = trial.user_attrs
+        attrs = figures_in(trial.user_attrs)  # carbonstep's figures for this trial
         spent = study_totals(study)["co2_kg"]  # every worker's finished trials, from the storage
         value = f"val_loss {trial.value:.4f}" if trial.state.name == "COMPLETE" else trial.state.name.lower()
-        print(f"worker {worker} trial {trial.number:>2} {value:<16} {attrs.get('carbonstep.co2_kg', 0.0) * 1e6:6.2f} "
-              f"mg CO2e {attrs.get('carbonstep.energy_kwh', 0.0) * 3.6e6:5.1f} J   study so far {spent * 1e6:6.2f} mg",
+        print(f"worker {worker} trial {trial.number:>2} {value:<16} {attrs.get('co2_kg', 0.0) * 1e6:6.2f} "
+              f"mg CO2e {attrs.get('energy_kwh', 0.0) * 3.6e6:5.1f} J   study so far {spent * 1e6:6.2f} mg",
               flush=True)
 
     return print_trial
@@ -118,12 +126,15 @@ def main() -> None:
     parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)  # set for the other workers
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the storage's heartbeat
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.manual_seed(args.worker)
     if args.workers > 1 or args.worker:
         torch.set_num_threads(1)  # the workers share the CPUs
 
-    study = optuna.create_study(study_name="carbonstep-optuna-example", storage=args.storage, load_if_exists=True,
+    storage = optuna.storages.RDBStorage(args.storage, heartbeat_interval=10,  # a killed worker's trial: FAIL
+                                         heartbeat_stale_trial_callback=stale_trial)
+    study = optuna.create_study(study_name="carbonstep-optuna-example", storage=storage, load_if_exists=True,
                                 sampler=optuna.samplers.TPESampler(seed=args.worker),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
     carbon = CarbonCallback(region=args.region, budget=Budget(co2_kg=args.budget_g / 1000), mlflow=args.mlflow,
@@ -133,8 +144,8 @@ def main() -> None:
         print(f"searching with {args.workers} worker(s): up to {args.trials} trials each, budget "
               f"{args.budget_g * 1e3:g} mg CO2e for the study ({args.region})")
     if study.trials and not args.worker:
-        print(f"(the study in {args.storage} already has {len(study.trials)} trials: its budget counts them; "
-              "delete the file to start afresh)")
+        print(f"(continuing the study in {args.storage}, which already has {len(study.trials)} trials: its budget "
+              "counts them; give another --storage file, or delete this one, to start afresh)")
     study.optimize(carbon.track(make_objective(args.region, args.mlflow)), n_trials=args.trials,
                    callbacks=[carbon, trial_printer(args.worker)])
     if args.worker:

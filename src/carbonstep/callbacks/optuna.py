@@ -8,16 +8,28 @@
 ``track`` measures each trial's objective with a :class:`~carbonstep.Tracker`. When the objective trains with
 one of carbonstep's framework callbacks, the callback's session measures the training and the trial takes its
 report; the trial's own Tracker measures only what runs outside the session (set-up, evaluation), so nothing is
-counted twice (:mod:`carbonstep.training.scope`). The figures go into ``trial.user_attrs`` (``carbonstep.*``),
-that is into the study's storage, where every worker sees them: the study's totals and the budget are sums over
-``study.get_trials()``, whatever worker ran each trial. Pruned and failed trials count.
+counted twice (:mod:`carbonstep.training.scope`). The figures go into ``trial.user_attrs["carbonstep"]`` (one
+JSON dict, one storage write per trial; studies written by older versions, with one ``carbonstep.*`` attr per
+figure, are read too), that is into the study's storage, where every worker sees them: the study's totals and
+the budget are sums over ``study.get_trials()``, whatever worker ran each trial. Pruned and failed trials count.
 
 **Budget.** After each trial (the callback) the worker stops its optimize loop (``study.stop()``: no trial is cut
 short) when the study has spent the budget, or when it would overrun it with the trials now running on other
 workers and one more from this worker, each projected at the :class:`~carbonstep.Budget` rule (the mean cost of
 the last three finished trials). The same check runs when a trial starts: a worker that finds the budget spent
 or committed (another worker spent it meanwhile, or it joined late) prunes that trial at once, at no cost, marked
-``carbonstep.skipped``, and stops.
+``skipped``, and stops. In flight counts what the other trials are doing: a trial whose figures are stored is
+spent, not in flight; a trial still at its own start check is in flight only for the trials after it (trials
+are admitted in number order: the earlier one takes the last place that fits, the later one counts it), so two
+workers starting at once never both refuse the last trial that fits. ``carbon.decision`` keeps the decision that
+stopped this worker.
+
+**A killed worker.** Its trial stays RUNNING in the storage, and would be counted in flight by every later
+check. Give the storage a heartbeat, ``optuna.storages.RDBStorage(url, heartbeat_interval=10,
+heartbeat_stale_trial_callback=carbonstep.optuna.stale_trial)`` (Optuna < 5: ``failed_trial_callback``): Optuna
+then marks a trial whose worker stopped beating FAIL (at each trial start; the budget checks do it too, with
+``optuna.storages.fail_stale_trials``), it leaves the in-flight count, and :func:`stale_trial` says in the log that
+its energy is lost (nothing of it was stored: the trial's figures are written once, at its end).
 
 **MLflow** (``mlflow=True``) follows Optuna's own ``MLflowCallback``: one run per trial, named after the trial's
 number, in an experiment named after the study, with the trial's params, the objective as ``value`` (or
@@ -37,11 +49,19 @@ import functools
 import logging
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from carbonstep.analysis.study.study import StudyAnalysis, TrialCost, analyse
-from carbonstep.callbacks.study_budget import check_study_budget, figures_of, study_totals, trial_costs
+from carbonstep.callbacks.study_budget import (
+    ATTR,
+    check_study_budget,
+    figures_in,
+    figures_of,
+    study_totals,
+    trial_costs,
+)
 from carbonstep.errors import ConfigError, MissingExtraError
 from carbonstep.measure.tracker import Tracker
 from carbonstep.mlflow_io import names
@@ -116,8 +136,8 @@ class TrialMeter:
                 log.warning("carbonstep: could not end a training session left open by the trial", exc_info=True)
                 self.sessions.remove(session)
         self._stop_tracker(status)
-        figures = {**figures_of(self.parts), PREFIX + "reports": self.reports}
-        return figures if self.error is None else {PREFIX + "error": self.error}  # partial figures: none at all
+        figures = {**figures_of(self.parts), "reports": self.reports}
+        return figures if self.error is None else {"error": self.error}  # partial figures: none at all
 
 
 class _OneTrialPerProcess:
@@ -175,7 +195,9 @@ class CarbonCallback:
         self.experiment = experiment
         self.metric_name = metric_name
         self.output_dir = Path(output_dir) if output_dir is not None else None
-        self.decision: Decision | None = None  #: this worker's last budget decision
+        self.decision: Decision | None = None  #: the decision that stopped this worker, else its last check's
+        self._refused: int | None = None  #: the trial this worker pruned at its start (its decision stands)
+        self._warned_no_heartbeat = False
         self._warned_untracked = False
         if mlflow:
             from carbonstep.mlflow_io.client import load_mlflow
@@ -221,7 +243,7 @@ class CarbonCallback:
             figures = meter.finish(SESSION_STATUS[outcome])
         except Exception as exc:  # noqa: BLE001
             log.warning("carbonstep: could not finish measuring trial %d", trial.number, exc_info=True)
-            figures = {PREFIX + "error": f"measuring could not finish: {exc}"}
+            figures = {"error": f"measuring could not finish: {exc}"}
         self._record(trial, figures)
         if run is None:
             return
@@ -235,38 +257,37 @@ class CarbonCallback:
         """The trial's figures, objective, params and Optuna's tags on its MLflow run, which then ends."""
         from carbonstep.callbacks.common import LEDGER_FILE
 
-        metrics = {k[len(PREFIX):]: v for k, v in figures.items() if isinstance(v, float)}
+        metrics = {k: v for k, v in figures.items() if isinstance(v, float)}
         metrics.update(objective_metrics(self.metric_name, value) if outcome == "completed" else {})
         state = {"completed": "COMPLETE", "pruned": "PRUNED"}.get(outcome, "FAIL")
         directions = [d.name for d in trial.study.directions]
         tags = {"number": trial.number, "state": state,
                 "direction": directions[0] if len(directions) == 1 else directions,
-                PREFIX + "methods": figures.get(PREFIX + "methods", figures.get(PREFIX + "error"))}
+                PREFIX + "methods": figures.get("methods", figures.get("error"))}
         ledger = self.output_dir / LEDGER_FILE if self.output_dir is not None else None
         run.finish(metrics, dict(trial.params), tags, step, "FINISHED" if outcome in ("completed", "pruned")
                    else "FAILED", ledger)
 
     def _record(self, trial: Any, figures: dict[str, Any]) -> None:
         try:
-            for key, value in figures.items():
-                trial.set_user_attr(key, value)
+            trial.set_user_attr(ATTR, figures)  # one attribute: one storage write (one commit on an RDB)
         except Exception:  # noqa: BLE001 - a storage hiccup must not fail the trial
             log.warning("carbonstep: could not store trial %d's figures in the study", trial.number, exc_info=True)
-        if PREFIX + "co2_kg" in figures:
-            log.info("carbonstep: trial %d: %.6g kg CO2e, %.6g kWh", trial.number, figures[PREFIX + "co2_kg"],
-                     figures[PREFIX + "energy_kwh"])
+        if "co2_kg" in figures:
+            log.info("carbonstep: trial %d: %.6g kg CO2e, %.6g kWh", trial.number, figures["co2_kg"],
+                     figures["energy_kwh"])
 
     # -- the study budget -------------------------------------------------------------------
     def __call__(self, study: Any, trial: Any) -> None:
         """Optuna's callback, after each trial of this worker: stop the study here if the budget says so."""
-        if not any(k.startswith(PREFIX) for k in trial.user_attrs) and not self._warned_untracked:
+        if not figures_in(trial.user_attrs) and not self._warned_untracked:
             self._warned_untracked = True
             log.warning("carbonstep: trial %d has no carbonstep figures: pass carbon.track(objective) to "
                         "study.optimize, not the bare objective", trial.number)
-        if self.budget is None:
+        if self.budget is None or trial.number == self._refused:  # a refused trial's decision stands
             return
         try:
-            decision = self._decide(study, trial.number, running_elsewhere=_running(study))
+            decision = self._decide(study, trial.number, running_elsewhere=_in_flight(study, before=None))
         except Exception:  # noqa: BLE001 - a storage error must not end the search; the next trial checks again
             log.warning("carbonstep: could not read the study's trials to check the budget", exc_info=True)
             return
@@ -277,12 +298,30 @@ class CarbonCallback:
         """The budget's decision on the study as its storage holds it now (``after_trial`` None: the last
         finished trial)."""
         assert self.budget is not None
+        self._fail_stale_trials(study)
         trials = trial_costs(study)
         if after_trial is None:
             finished = [t for t in trials if t.measured]
             after_trial = max(finished, key=lambda t: t.finished_at_s or 0.0).number if finished else -1
-        self.decision = check_study_budget(self.budget, trials, running_elsewhere, after_trial)
-        return self.decision
+        decision = check_study_budget(self.budget, trials, running_elsewhere, after_trial)
+        self.decision = decision
+        return decision
+
+    def _fail_stale_trials(self, study: Any) -> None:
+        """With a storage heartbeat: fail the trials whose worker died (they are no longer in flight). Without one,
+        say once that such a trial would be counted in flight for ever."""
+        from optuna.storages._heartbeat import is_heartbeat_enabled
+
+        if is_heartbeat_enabled(study._storage):
+            optuna = _optuna()
+            with warnings.catch_warnings():  # as Optuna calls it itself, at each trial's start
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+        elif not self._warned_no_heartbeat and type(study._storage).__name__ != "InMemoryStorage":
+            self._warned_no_heartbeat = True
+            log.warning("carbonstep: the study's storage has no heartbeat: a worker killed mid-trial leaves its trial "
+                        "RUNNING, counted in flight by the budget for ever. Use optuna.storages.RDBStorage(url, "
+                        "heartbeat_interval=10, heartbeat_stale_trial_callback=carbonstep.optuna.stale_trial)")
 
     def _stop(self, study: Any, decision: Decision) -> None:
         log.warning("carbonstep: %s", decision.reason)
@@ -298,13 +337,14 @@ class CarbonCallback:
             return
         study = trial.study
         try:
-            decision = self._decide(study, None, running_elsewhere=max(0, _running(study) - 1))  # this one runs
+            decision = self._decide(study, None, running_elsewhere=_in_flight(study, before=trial.number))
         except Exception:  # noqa: BLE001 - as in __call__
             log.warning("carbonstep: could not read the study's trials to check the budget", exc_info=True)
             return
         if not decision.stop:
             return
-        self._record(trial, {**figures_of([]), PREFIX + "skipped": True})  # it spends nothing: zeros, counted
+        self._record(trial, {**figures_of([]), "skipped": True})  # it spends nothing: zeros, counted
+        self._refused = trial.number
         self._stop(study, decision)
         raise _optuna().TrialPruned(f"carbonstep: not started, {decision.reason}")
 
@@ -313,10 +353,22 @@ class CarbonCallback:
         return study_totals(study)
 
 
-def _running(study: Any) -> int:
-    """Trials running now whose figures are not in the storage yet (each worker's)."""
+def _in_flight(study: Any, before: int | None) -> int:
+    """Trials running now whose figures are not in the storage yet (each worker's), numbered below ``before``
+    (None: all). A trial checking its own start counts only the trials before it: a later one is either at its
+    own check, which counts this one, or admitted having counted it. A trial whose figures are stored (finished,
+    or refused at its start) is spent, not in flight; a trial failed by the heartbeat is not RUNNING."""
     state = _optuna().trial.TrialState.RUNNING
-    return len([t for t in study.get_trials(deepcopy=False, states=(state,)) if PREFIX + "co2_kg" not in t.user_attrs])
+    return len([t for t in study.get_trials(deepcopy=False, states=(state,))
+                if (before is None or t.number < before) and "co2_kg" not in figures_in(t.user_attrs)])
+
+
+def stale_trial(study: Any, trial: Any) -> None:
+    """For ``RDBStorage(heartbeat_stale_trial_callback=…)`` (Optuna < 5: ``failed_trial_callback``): Optuna has
+    marked ``trial`` FAIL because its worker stopped beating (killed); say that its energy was not recorded."""
+    log.warning("carbonstep: trial %d of study %r failed: its worker stopped (killed?) before the trial's end, so "
+                "the energy it spent was not recorded and is missing from the study's totals", trial.number,
+                study.study_name)
 
 
 # -- reading a finished study (for `carbonstep study`) -------------------------------------
@@ -347,6 +399,6 @@ def load_trials(storage: str, study_name: str | None) -> tuple[list[TrialCost], 
 
 
 __all__ = [
-    "CarbonCallback", "StudyAnalysis", "TrialCost", "analyse", "check_study_budget", "load_trials", "study_totals",
-    "trial_costs",
+    "CarbonCallback", "StudyAnalysis", "TrialCost", "analyse", "check_study_budget", "figures_in", "load_trials",
+    "stale_trial", "study_totals", "trial_costs",
 ]

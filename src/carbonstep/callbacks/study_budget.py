@@ -4,7 +4,7 @@ Optuna adapter (:mod:`carbonstep.callbacks.optuna`) calls them with a study it h
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from carbonstep.analysis.study.study import TrialCost, totals
 from carbonstep.mlflow_io import names
@@ -13,6 +13,7 @@ from carbonstep.report.record import RunReport
 from carbonstep.training.budget import PROJECTION_WINDOW, Budget, Decision
 
 PREFIX = names.PREFIX
+ATTR = "carbonstep"  #: the one trial user attr holding every figure (a JSON dict): one storage write per trial
 FIGURES = ("energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "co2_kg", "water_l", "duration_s")
 BUDGET_QUANTITIES = {"co2_kg": "co2_kg", "kwh": "energy_kwh", "water_l": "water_l"}  # Budget's name → attr's
 FORMATS: dict[str, Callable[[float], str]] = {
@@ -20,31 +21,41 @@ FORMATS: dict[str, Callable[[float], str]] = {
 
 
 def figures_of(parts: Sequence[tuple[str, RunReport]]) -> dict[str, Any]:
-    """The trial's user attrs: each figure summed over the parts that measured it, methods, who measured."""
-    out: dict[str, Any] = {PREFIX + k: float(sum(getattr(r, k) for _, r in parts)) for k in FIGURES}
+    """The trial's figures (stored as one user attr, :data:`ATTR`): each figure summed over the parts that
+    measured it, methods, who measured."""
+    out: dict[str, Any] = {k: float(sum(getattr(r, k) for _, r in parts)) for k in FIGURES}
     methods: dict[str, set[str]] = {}
     for _, report in parts:
         for domain, method in report.methods.items():
             methods.setdefault(domain, set()).update(m.strip() for m in str(method).split(","))
-    out[PREFIX + "methods"] = {d: ", ".join(sorted(m)) for d, m in sorted(methods.items())}
-    out[PREFIX + "measured_by"] = sorted({who.split(" ")[0] for who, _ in parts})
-    out[PREFIX + "intensity_g_per_kwh"] = sorted({round(r.intensity.g_per_kwh, 3) for _, r in parts})
+    out["methods"] = {d: ", ".join(sorted(m)) for d, m in sorted(methods.items())}
+    out["measured_by"] = sorted({who.split(" ")[0] for who, _ in parts})
+    out["intensity_g_per_kwh"] = sorted({round(r.intensity.g_per_kwh, 3) for _, r in parts})
     return out
+
+
+def figures_in(user_attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's carbonstep figures from its user attrs: the one :data:`ATTR` dict, or, in a study written by an
+    older carbonstep, the per-figure ``carbonstep.*`` attrs (keys without the prefix either way)."""
+    stored = user_attrs.get(ATTR)
+    if isinstance(stored, dict):
+        return stored
+    return {k[len(PREFIX):]: v for k, v in user_attrs.items() if k.startswith(PREFIX)}
 
 
 def trial_costs(study: Any, states: Sequence[Any] | None = None) -> list[TrialCost]:
     """Every trial of ``study`` (from its storage: every worker's) as a :class:`TrialCost`."""
     out = []
     for trial in study.get_trials(deepcopy=False, states=states):
-        attrs = trial.user_attrs
-        measured = PREFIX + "co2_kg" in attrs
+        attrs = figures_in(trial.user_attrs)
+        measured = "co2_kg" in attrs
         value = trial.values[0] if trial.values else None
         finished = trial.datetime_complete.timestamp() if trial.datetime_complete else None
         out.append(TrialCost(trial.number, trial.state.name, value,
-                             attrs.get(PREFIX + "co2_kg") if measured else None,
-                             attrs.get(PREFIX + "energy_kwh") if measured else None,
-                             attrs.get(PREFIX + "water_l") if measured else None,
-                             finished, dict(trial.params), bool(attrs.get(PREFIX + "skipped", False))))
+                             attrs.get("co2_kg") if measured else None,
+                             attrs.get("energy_kwh") if measured else None,
+                             attrs.get("water_l") if measured else None,
+                             finished, dict(trial.params), bool(attrs.get("skipped", False))))
     return out
 
 
@@ -83,4 +94,4 @@ def _figure(trial: TrialCost, attr: str) -> float:
     return float({"co2_kg": trial.co2_kg, "energy_kwh": trial.energy_kwh, "water_l": trial.water_l}[attr] or 0.0)
 
 
-__all__ = ["check_study_budget", "figures_of", "study_totals", "trial_costs"]
+__all__ = ["ATTR", "check_study_budget", "figures_in", "figures_of", "study_totals", "trial_costs"]

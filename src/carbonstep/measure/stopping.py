@@ -74,22 +74,25 @@ def report_path(output_dir: Path | None, run_id: str, place: Place | None) -> Pa
     return rank_path((output_dir or Path.cwd()) / f"carbonstep-{run_id}.json", place)
 
 
-def write_report(report: RunReport, path: Path) -> None:
+def write_report(report: RunReport, path: Path) -> Path:
     """Write the report at ``path``, never over another process's file (if another process of the job took that
-    name anyway, with the same run id and rank, ``-<host>-<pid>`` is added). A path that fails: the temporary
-    directory, said in the log."""
+    name anyway, with the same run id and rank, ``-<host>-<pid>`` is added); the file written. A path that fails:
+    the temporary directory, said on stderr and in the log."""
     try:
-        report.save(path, exclusive=True)
-        return
+        return report.save(path, exclusive=True)
     except FileExistsError:
         import socket
 
         path = path.with_name(f"{path.stem}-{socket.gethostname()}-{os.getpid()}{path.suffix}")
     except OSError:
         pass
-    _, message = report.save_or_fallback(path)
+    saved, message = report.save_or_fallback(path)
     if message is not None:
         log().warning("carbonstep: %s", message)
+        import sys
+
+        print(f"carbonstep: warning: {message}", file=sys.stderr)
+    return saved
 
 
 def log() -> Any:

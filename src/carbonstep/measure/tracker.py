@@ -67,6 +67,7 @@ class Tracker:
     _stopped: threading.Event | None = None
     _stopping_thread: int | None = None
     _bad_count_seen = False  #: a mark(count=…) was left out (warned once)
+    saved_path: Path | None = None  #: the report file stop() actually wrote (report_path, or the fallback); None
 
     def __init__(
         self,
@@ -316,7 +317,7 @@ class Tracker:
         finally:
             self._stopped.set()
         if self.config.output_dir is not None:
-            stopping.write_report(self._report, self.report_path)
+            self.saved_path = stopping.write_report(self._report, self.report_path)
         return self._report
 
     def _report_of_the_first_stop(self) -> RunReport:

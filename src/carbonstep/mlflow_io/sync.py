@@ -1,6 +1,7 @@
 """Sending ledger records to MLflow: the batches the sink's thread sends, and ``carbonstep sync`` for what a run
 left in its ledger while the server was unreachable (each record once, to its own run; only the run's own reports
-as artifacts)."""
+as artifacts). ``sync`` sends only to the server the user names (``--tracking-uri``, else the environment's
+``MLFLOW_TRACKING_URI``), never to one a ledger names: a ledger is data, not instructions."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from carbonstep.errors import SinkError
+from carbonstep.errors import ConfigError, SinkError
 from carbonstep.mlflow_io.ledger import Ledger, file_digest, read_ledger
 from carbonstep.mlflow_io.probe import unreachable_reason
 
@@ -53,31 +54,46 @@ def trusted_artifacts(ledger_path: Path, items: list[dict[str, Any]]) -> tuple[l
     return kept, refused
 
 
+def sync_target(tracking_uri: str | None) -> str:
+    """The server ``sync`` sends to: ``tracking_uri``, else ``MLFLOW_TRACKING_URI``; never a ledger's. Raises
+    :class:`ConfigError` when neither names one."""
+    target = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not target:
+        raise ConfigError("sync needs the MLflow server to send to: pass --tracking-uri URL or set "
+                          "MLFLOW_TRACKING_URI (the URI written in a ledger is never trusted)")
+    return target
+
+
 def sync_ledger(path: str | os.PathLike[str], tracking_uri: str | None = None) -> int:
-    """Send what a ledger holds and has not sent, each sink's records to the run it recorded (a new run when
-    it had none); returns how many records were sent. Raises :class:`SinkError` if a server cannot be reached."""
+    """Send what a ledger holds and has not sent to ``tracking_uri`` (else ``MLFLOW_TRACKING_URI``), each sink's
+    records to the run it recorded (a new run when it had none); returns how many records were sent. Raises
+    :class:`ConfigError` with no target, :class:`SinkError` if the server cannot be reached."""
     return sync_ledger_details(path, tracking_uri).sent
 
 
 @dataclass
 class SyncResult:
-    """What ``sync`` did: records sent, runs they went to, damaged lines skipped, artifacts refused."""
+    """What ``sync`` did: where it sent, records sent, runs they went to, damaged lines skipped, artifacts
+    refused, and the other servers the ledger named (not used)."""
 
+    target: str = ""
     sent: int = 0
     runs: list[str] = field(default_factory=list)
     damaged_lines: list[int] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    ledger_uris: list[str] = field(default_factory=list)  #: URIs the ledger named that differ from ``target``
 
 
 def sync_ledger_details(path: str | os.PathLike[str], tracking_uri: str | None = None) -> SyncResult:
     """:func:`sync_ledger`, with what was skipped and where the records went."""
     path = Path(path)
+    target = sync_target(tracking_uri)
     contents = read_ledger(path)  # a damaged ledger is named before MLflow is even imported
     from carbonstep.mlflow_io.client import load_entities, load_mlflow
 
     mlflow = load_mlflow()
     entities = load_entities()
-    result = SyncResult()
+    result = SyncResult(target=target)
     result.damaged_lines = contents.damaged_lines
     for sink_id, sink in contents.sinks.items():
         pending = sink.pending()
@@ -85,7 +101,9 @@ def sync_ledger_details(path: str | os.PathLike[str], tracking_uri: str | None =
             continue
         if sink.header is None:  # records whose header was lost: no run to send them to
             raise SinkError(f"{path}: {len(pending)} records of sink {sink_id} have no header (run id); not sent")
-        uri = tracking_uri or sink.tracking_uri or mlflow.get_tracking_uri()
+        if sink.tracking_uri and sink.tracking_uri != target and sink.tracking_uri not in result.ledger_uris:
+            result.ledger_uris.append(sink.tracking_uri)
+        uri = target
         reason = unreachable_reason(uri)
         if reason:
             raise SinkError(f"{reason}: start it, or pass --tracking-uri URL; {path} keeps every record until then")
@@ -108,4 +126,4 @@ def _new_run(client: Any) -> str:
     return client.create_run(experiment.experiment_id if experiment else "0").info.run_id
 
 
-__all__ = ["SyncResult", "send", "sync_ledger", "sync_ledger_details", "trusted_artifacts"]
+__all__ = ["SyncResult", "send", "sync_ledger", "sync_ledger_details", "sync_target", "trusted_artifacts"]

@@ -308,4 +308,5 @@ class TrainingSession(BudgetChecks, EndOnSignal, Resumable):
         if message is not None:
             self.messages.append(message)
             log.warning("carbonstep: %s", message)
+            print(f"carbonstep: warning: {message}", file=sys.stderr)  # the log may be silent: say where it went
         return written
