@@ -7,8 +7,23 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 import sys  # noqa: E402
+from datetime import timedelta  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Hypothesis profiles (docs/TESTING.md). Every run is deterministic unless asked otherwise: the examples are
+# derived from each test's name (derandomize), so a red CI run is red on every machine and a green one stays green.
+#   dev  (the default) and ci (CI=true): derandomized, no example database, a fixed number of examples.
+#   deep (HYPOTHESIS_PROFILE=deep): random, 20x the examples, the local example database: a long local hunt; a
+#        failure it finds is added to the test as an @example, so the deterministic runs keep it.
+_FIXED = dict(derandomize=True, database=None, max_examples=120, print_blob=True, deadline=timedelta(seconds=10))
+settings.register_profile("dev", **_FIXED)
+settings.register_profile("ci", **{**_FIXED, "deadline": None})  # shared CI machines: no per-example deadline
+settings.register_profile("deep", derandomize=False, max_examples=2400, deadline=timedelta(seconds=10),
+                          print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI", "").lower() in ("true", "1") else "dev"))
 
 
 @pytest.fixture(autouse=True)
