@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 #: Hypothesis profile tests/conftest.py loads (deterministic, 120 examples, 10 s an example, none in CI;
 #: HYPOTHESIS_PROFILE=deep for a long random local run). A real hang is stopped by each fuzz module's pytest timeout.
 FUZZ = settings()
-FUZZ_TIMEOUT_S = 120  #: per fuzz test
+FUZZ_TIMEOUT_S = 120 * max(1, (FUZZ.max_examples or 1) // 120)  #: per fuzz test: 120 s for 120 examples
 
 #: The intensity export formats carbonstep reads: header, time column, value columns.
 FORMAT_HEADERS = {
