@@ -6,8 +6,10 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
+import re  # noqa: E402
 import sys  # noqa: E402
 from datetime import timedelta  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
@@ -38,3 +40,16 @@ def _no_global_mlflow_state():
     from mlflow.tracking._tracking_service import utils
 
     utils._tracking_uri = None  # MLflow has no public way to forget a set_tracking_uri()
+
+
+_WHOLE_MODULE_SLOW = re.compile(r"^pytestmark = \[?\s*pytest\.mark\.slow\b", re.MULTILINE)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The fast lane (``-m "not slow"``) does not even import a module whose every test is slow: importing the
+    frameworks and servers those modules need is most of a fast run's time."""
+    if config.option.markexpr.replace(" ", "") != "notslow" or collection_path.suffix != ".py":
+        return None
+    if not collection_path.name.startswith("test_"):
+        return None
+    return True if _WHOLE_MODULE_SLOW.search(collection_path.read_text(encoding="utf-8")) else None
