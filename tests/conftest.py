@@ -43,6 +43,18 @@ def _no_global_mlflow_state():
 
 
 _WHOLE_MODULE_SLOW = re.compile(r"^pytestmark = \[?\s*pytest\.mark\.slow\b", re.MULTILINE)
+#: Modules slow as a whole that do not say so themselves (measured: docs/TESTING.md): the comparisons build MLflow
+#: stores of many runs and calibrate their verdicts over hundreds of simulated studies (2-4 min under load each);
+#: the busy-interpreter tests spin 16 threads against 20 trackers (about 50 s under load).
+SLOW_MODULES = frozenset({"test_compare.py", "test_compare_calibration.py", "test_compare_stats.py",
+                          "test_busy_interpreter.py"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of :data:`SLOW_MODULES` slow."""
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -52,4 +64,6 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
         return None
     if not collection_path.name.startswith("test_"):
         return None
+    if collection_path.name in SLOW_MODULES:
+        return True
     return True if _WHOLE_MODULE_SLOW.search(collection_path.read_text(encoding="utf-8")) else None
