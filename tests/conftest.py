@@ -50,6 +50,7 @@ SLOW_MODULES = frozenset({"test_compare.py", "test_compare_calibration.py", "tes
                           "test_busy_interpreter.py"})
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test of :data:`SLOW_MODULES` slow."""
     for item in items:
