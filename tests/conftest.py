@@ -49,12 +49,25 @@ _WHOLE_MODULE_SLOW = re.compile(r"^pytestmark = \[?\s*pytest\.mark\.slow\b", re.
 SLOW_MODULES = frozenset({"test_compare.py", "test_compare_calibration.py", "test_compare_stats.py",
                           "test_busy_interpreter.py"})
 
+#: Single tests slow on their own in modules that are otherwise fast (measured in the fast lane under load 15:
+#: 30-130 s each): each imports a framework in a fresh interpreter, trains on the fake GPU, runs two worker
+#: processes or sends signals at random points of a run 20 times.
+SLOW_TESTS = frozenset({
+    "test_a_callback_loads_nothing_heavy_beyond_its_framework",  # test_import_cost.py
+    "test_whole_check_on_the_fake_writes_table_and_json",  # test_gpu_check.py
+    "test_energy_truth_passes_on_an_honest_gpu_and_fails_on_a_lying_counter",  # test_gpu_check.py
+    "test_two_worker_processes_on_one_sqlite_storage_share_one_budget",  # test_optuna.py
+    "test_the_study_command_reads_an_optuna_storage",  # test_optuna.py
+    "test_sigint_at_random_points_with_a_slow_device",  # test_faults.py
+    "test_sigterm_at_random_points_with_a_slow_device",  # test_faults.py
+})
+
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test of :data:`SLOW_MODULES` slow."""
+    """Mark every test of :data:`SLOW_MODULES`, and :data:`SLOW_TESTS`, slow."""
     for item in items:
-        if item.path.name in SLOW_MODULES:
+        if item.path.name in SLOW_MODULES or getattr(item, "originalname", item.name) in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
 
 
