@@ -168,17 +168,20 @@ def report_cases(tmp: Path) -> list[Case]:
         cases.append(Case("reports", f"{name} = {raw}", f"`carbonstep report` / `merge` of `\"{name}\": {raw}`",
                           "error", lambda n=name, r=raw: _cli("merge", with_field(n, r), "-o", str(tmp / "j.json"))))
     ledger_head = '{"type": "run", "run_id": "x", "tracking_uri": "http://127.0.0.1:9"}\n'
+    dead = ("--tracking-uri", "http://127.0.0.1:9")  # sync sends only where it is told, never where a ledger says
     cases += [
         Case("ledgers", "empty ledger", "`carbonstep sync empty.jsonl`", "error",
-             lambda: _cli("sync", _file(tmp, "empty.jsonl", ""))),
-        Case("ledgers", "record without its key", "`{\"type\": \"metric\", \"value\": 1.0, …}`", "error",
-             lambda: _cli("sync", _file(tmp, "nokey.jsonl", ledger_head + '{"type": "metric", "value": 1.0, '
-                                                                          '"timestamp": 1, "step": 0, "seq": 1}\n'))),
-        Case("ledgers", "not JSON", "`{oops` on line 2", "error",
-             lambda: _cli("sync", _file(tmp, "bad.jsonl", ledger_head + "{oops\n"))),
+             lambda: _cli("sync", _file(tmp, "empty.jsonl", ""), *dead)),
+        Case("ledgers", "record without its key", "`{\"type\": \"metric\", \"value\": 1.0, …}`", "warn",
+             lambda: _skipped(_cli("sync", _file(tmp, "nokey.jsonl", ledger_head + '{"type": "metric", "value": 1.0, '
+                                                                          '"timestamp": 1, "step": 0, "seq": 1}\n'),
+                                   *dead))),
+        Case("ledgers", "not JSON, NUL bytes", "`{oops`, then NULs, mid-file", "warn",
+             lambda: _skipped(_cli("sync", _file(tmp, "bad.jsonl", ledger_head + "{oops\n" + "\x00" * 8 + "\n"
+                                                 + ledger_head), *dead))),
         Case("ledgers", "server not answering", "`carbonstep sync` to `http://127.0.0.1:9`", "error",
              lambda: _cli("sync", _file(tmp, "ok.jsonl", ledger_head + '{"type": "tag", "key": "k", "value": "v", '
-                                                                       '"seq": 1}\n'))),
+                                                                       '"seq": 1}\n'), *dead)),
         Case("CLI arguments", "compare against a server not answering",
              "`carbonstep compare RUN --tracking-uri http://127.0.0.1:9`", "error",
              lambda: _cli("compare", "RUN", "--tracking-uri", "http://127.0.0.1:9")),
@@ -270,6 +273,11 @@ def _kept_report(tmp: Path, sh: list[str]) -> str:
     return "read: " + line.replace(str(tmp), "…").replace(tempfile.gettempdir(), "$TMPDIR")
 
 
+def _skipped(stderr: str) -> list[str]:
+    """The lines ``carbonstep sync`` skipped, each named (its warnings after the count)."""
+    return [line.strip() for line in stderr.splitlines()[1:] if line.strip()]
+
+
 def _exit_status(*argv: str) -> str:
     try:
         _cli(*argv)
@@ -296,7 +304,7 @@ def api_cases(tmp: Path) -> list[Case]:
         Case("Tracker arguments", "zero interval", "`Tracker(interval_s=0)`", "error", lambda: Tracker(interval_s=0)),
     ]
     for kwargs in ({"pue": True}, {"intensity": True}, {"interval_s": True}, {"region": 123}, {"pid": "abc"},
-                   {"pid": 999999999}, {"output_dir": a_file}):
+                   {"pid": 2**63}, {"pid": 999999999}, {"output_dir": a_file}):
         shown = ", ".join(f"{k}={'<a file>' if k == 'output_dir' else repr(v)}" for k, v in kwargs.items())
         cases.append(Case("Tracker arguments", "wrong type or value", f"`Tracker({shown})`", "error",
                           lambda k=kwargs: Tracker(**k)))

@@ -6,9 +6,26 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
+import re  # noqa: E402
 import sys  # noqa: E402
+from datetime import timedelta  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Hypothesis profiles (docs/TESTING.md). Every run is deterministic unless asked otherwise: the examples are
+# derived from each test's name (derandomize), so a red CI run is red on every machine and a green one stays green.
+#   dev  (the default) and ci (CI=true): derandomized, no example database, a fixed number of examples.
+#   deep (HYPOTHESIS_PROFILE=deep): random, 20x the examples, the local example database: a long local hunt; a
+#        failure it finds is added to the test as an @example, so the deterministic runs keep it.
+_FIXED = dict(derandomize=True, database=None, max_examples=120, print_blob=True, deadline=timedelta(seconds=10))
+settings.register_profile("dev", **_FIXED)
+settings.register_profile("ci", **{**_FIXED, "deadline": None})  # shared CI machines: no per-example deadline
+settings.register_profile("deep", derandomize=False, max_examples=2400, deadline=timedelta(seconds=10),
+                          print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI", "").lower() in ("true", "1") else "dev"))
 
 
 @pytest.fixture(autouse=True)
@@ -23,3 +40,44 @@ def _no_global_mlflow_state():
     from mlflow.tracking._tracking_service import utils
 
     utils._tracking_uri = None  # MLflow has no public way to forget a set_tracking_uri()
+
+
+_WHOLE_MODULE_SLOW = re.compile(r"^pytestmark = \[?\s*pytest\.mark\.slow\b", re.MULTILINE)
+#: Modules slow as a whole that do not say so themselves (measured: docs/TESTING.md): the comparisons build MLflow
+#: stores of many runs and calibrate their verdicts over hundreds of simulated studies (2-4 min under load each);
+#: the busy-interpreter tests spin 16 threads against 20 trackers (about 50 s under load).
+SLOW_MODULES = frozenset({"test_compare.py", "test_compare_calibration.py", "test_compare_stats.py",
+                          "test_busy_interpreter.py"})
+
+#: Single tests slow on their own in modules that are otherwise fast (measured in the fast lane under load 15:
+#: 30-130 s each): each imports a framework in a fresh interpreter, trains on the fake GPU, runs two worker
+#: processes or sends signals at random points of a run 20 times.
+SLOW_TESTS = frozenset({
+    "test_a_callback_loads_nothing_heavy_beyond_its_framework",  # test_import_cost.py
+    "test_whole_check_on_the_fake_writes_table_and_json",  # test_gpu_check.py
+    "test_energy_truth_passes_on_an_honest_gpu_and_fails_on_a_lying_counter",  # test_gpu_check.py
+    "test_two_worker_processes_on_one_sqlite_storage_share_one_budget",  # test_optuna.py
+    "test_the_study_command_reads_an_optuna_storage",  # test_optuna.py
+    "test_sigint_at_random_points_with_a_slow_device",  # test_faults.py
+    "test_sigterm_at_random_points_with_a_slow_device",  # test_faults.py
+})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of :data:`SLOW_MODULES`, and :data:`SLOW_TESTS`, slow."""
+    for item in items:
+        if item.path.name in SLOW_MODULES or getattr(item, "originalname", item.name) in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The fast lane (``-m "not slow"``) does not even import a module whose every test is slow: importing the
+    frameworks and servers those modules need is most of a fast run's time."""
+    if config.option.markexpr.replace(" ", "") != "notslow" or collection_path.suffix != ".py":
+        return None
+    if not collection_path.name.startswith("test_"):
+        return None
+    if collection_path.name in SLOW_MODULES:
+        return True
+    return True if _WHOLE_MODULE_SLOW.search(collection_path.read_text(encoding="utf-8")) else None

@@ -4,18 +4,16 @@ a careless or unlucky user can hand carbonstep."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import settings
 from hypothesis import strategies as st
 
-#: Bounded size and time: every fuzz test runs this many examples (CARBONSTEP_FUZZ_EXAMPLES for a
-#: deeper local run), none may take longer than the deadline (generous: CI machines are shared; a
-#: real hang is stopped by each fuzz module's pytest timeout).
-FUZZ = settings(max_examples=int(os.environ.get("CARBONSTEP_FUZZ_EXAMPLES", "120")),
-                deadline=timedelta(seconds=10), database=None)
-FUZZ_TIMEOUT_S = 120  #: per fuzz test
+#: Bounded size and time: the number of examples, the seed, the example database and the deadline come from the
+#: Hypothesis profile tests/conftest.py loads (deterministic, 120 examples, 10 s an example, none in CI;
+#: HYPOTHESIS_PROFILE=deep for a long random local run). A real hang is stopped by each fuzz module's pytest timeout.
+FUZZ = settings()
+FUZZ_TIMEOUT_S = 120 * max(1, (FUZZ.max_examples or 1) // 120)  #: per fuzz test: 120 s for 120 examples
 
 #: The intensity export formats carbonstep reads: header, time column, value columns.
 FORMAT_HEADERS = {

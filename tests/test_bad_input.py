@@ -195,8 +195,8 @@ def test_reports_with_impossible_amounts_are_not_summarised_or_merged(tmp_path: 
 
 @pytest.mark.parametrize(("content", "problem"), [
     ("", "no 'run' record"),
-    ('{"type": "run", "run_id": "x", "tracking_uri": "http://127.0.0.1:9"}\n'
-     '{"type": "metric", "value": 1.0, "timestamp": 1, "step": 0, "seq": 1}\n', "line 2: metric record has no 'key'"),
+    # no header left to send to (a bad line beside a header is skipped: test_sink_faults.py)
+    ('{"type": "metric", "value": 1.0, "timestamp": 1, "step": 0, "seq": 1}\n', "line 1: metric record has no 'key'"),
 ])
 def test_sync_of_a_damaged_ledger_names_the_problem(tmp_path: Path, capsys, content: str, problem: str) -> None:
     path = tmp_path / "ledger.jsonl"

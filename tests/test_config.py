@@ -53,9 +53,11 @@ def test_a_region_must_be_text() -> None:
 
 @pytest.mark.parametrize(("pid", "message"), [
     (999_999_999, r"pid=999999999: no such process"),
-    ("abc", r"pid must be a whole number ≥ 1 \(a process id\), got 'abc' \(str\)"),
-    (True, r"pid must be a whole number ≥ 1 \(a process id\), got True \(a boolean\)"),
-    (-1, r"pid must be a whole number ≥ 1"),
+    ("abc", r"pid must be a whole number from 1 to 2147483647 \(a process id\), got 'abc' \(str\)"),
+    (True, r"pid must be a whole number from 1 to 2147483647 \(a process id\), got True \(a boolean\)"),
+    (-1, r"pid must be a whole number from 1 to 2147483647"),
+    (2**63, r"pid must be a whole number from 1 to 2147483647 \(a process id\), got 9223372036854775808:"),
+    (2**31, r"pid must be a whole number from 1 to 2147483647"),  # pid_t is 32-bit: the OS call would overflow
 ])
 def test_a_pid_must_name_a_running_process(pid: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -147,6 +147,7 @@ def test_command_line_errors_are_one_line_with_status_2(tmp_path: Path, command:
 @example({"interval_s": True})
 @example({"region": 123})
 @example({"pid": "abc"})
+@example({"pid": 2**63})  # once an OverflowError from the OS call, now one clear line
 def test_tracker_arguments_are_checked_or_refused(kwargs: dict) -> None:
     try:
         tracker = Tracker(readers=[ScriptedReader("g", "gpu", lambda t: 1.0)], **kwargs)

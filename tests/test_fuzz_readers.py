@@ -16,7 +16,7 @@ from carbonstep import Tracker
 from carbonstep.accounting.timeseries import EARLIEST_S, LATEST_S, IntensitySeries, read_series
 from carbonstep.analysis.plan.plan import SITE_COLUMNS, read_sites
 from carbonstep.errors import CarbonstepError, DataFileError
-from carbonstep.mlflow_io.ledger_check import read_ledger
+from carbonstep.mlflow_io.ledger import LedgerContents, read_ledger
 from carbonstep.report.loading import NON_NEGATIVE
 from carbonstep.report.merge import merge
 from carbonstep.report.record import RunReport
@@ -224,11 +224,11 @@ LEDGER = [
 
 @FUZZ_FILES
 @given(data=st.data())
-def test_ledger_with_any_record_damaged_reads_or_names_the_line(tmp_path: Path, data) -> None:
+def test_ledger_with_any_record_damaged_loses_only_that_line_and_names_it(tmp_path: Path, data) -> None:
     lines = [json_text(item) for item in LEDGER]
     index = data.draw(st.integers(0, len(lines) - 1))
     record = LEDGER[index]
-    damage = data.draw(st.sampled_from(["drop-key", "replace-value", "replace-line", "truncate"]))
+    damage = data.draw(st.sampled_from(["drop-key", "replace-value", "replace-line", "truncate", "nul", "bytes"]))
     if damage == "drop-key":
         key = data.draw(st.sampled_from(sorted(record)))
         lines[index] = json_text({k: v for k, v in record.items() if k != key})
@@ -237,9 +237,26 @@ def test_ledger_with_any_record_damaged_reads_or_names_the_line(tmp_path: Path, 
         lines[index] = json_text({**record, key: data.draw(json_values)})
     elif damage == "replace-line":
         lines[index] = data.draw(st.text(max_size=30) | json_values.map(json_text))
-    else:
+    elif damage == "nul":  # a block of a crashed disk read back as zeros
+        lines[index] = "\x00" * data.draw(st.integers(1, 80))
+    elif damage == "truncate":
         lines[index] = lines[index][:data.draw(st.integers(0, len(lines[index])))]
-    _read_ledger_checked(_write(tmp_path, "l.jsonl", "\n".join(lines).encode()))
+    raw = [line.encode() for line in lines]
+    if damage == "bytes":  # any bytes, not only text: invalid UTF-8 too
+        raw[index] = data.draw(st.binary(max_size=40)).replace(b"\n", b"")
+    content = b"\n".join(raw)
+    path = _write(tmp_path, "l.jsonl", content)
+    contents = _read_ledger_checked(path)
+    if contents is None:  # no sink header left: only the header's own line can have taken it
+        assert index == 0
+        return
+    ours = contents.sinks.get(None)
+    assert ours is not None and set(contents.damaged_lines) <= {index + 1}
+    kept = [item for item in ours.records if item in LEDGER]
+    assert kept == [item for n, item in enumerate(LEDGER) if "seq" in item and n != index] or (
+        kept == [item for item in LEDGER if "seq" in item])  # the damage left a valid record (or a blank line)
+    if index != 0:
+        assert ours.header == LEDGER[0]
 
 
 @FUZZ_FILES
@@ -248,13 +265,37 @@ def test_ledger_of_any_bytes_reads_or_names_the_problem(tmp_path: Path, content:
     _read_ledger_checked(_write(tmp_path, "b.jsonl", content))
 
 
-def _read_ledger_checked(path: Path) -> None:
+@FUZZ_FILES
+@given(good=st.lists(st.sampled_from(LEDGER[1:5]), max_size=8), bad=st.lists(
+    st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")) | st.integers(1, 60).map(lambda n: b"\x00" * n),
+    min_size=1, max_size=4), data=st.data())
+def test_garbage_lines_anywhere_in_a_ledger_lose_no_good_record(tmp_path: Path, good: list[dict],
+                                                                bad: list[bytes], data) -> None:
+    lines = [json_text(LEDGER[0]).encode(), *(json_text({**item, "seq": n}).encode()
+                                               for n, item in enumerate(good, start=1))]
+    for line in bad:  # anywhere after the header: the middle, the end, one after another
+        lines.insert(data.draw(st.integers(1, len(lines))), line)
+    contents = _read_ledger_checked(_write(tmp_path, "g.jsonl", b"\n".join(lines) + b"\n"))
+    assert contents is not None
+    sent = contents.sinks[None].records
+    assert sent == [{**item, "seq": n} for n, item in enumerate(good, start=1)]  # each, in order, nothing else
+    assert len(contents.warnings) == len(contents.damaged_lines) <= len(bad)
+
+
+def _read_ledger_checked(path: Path) -> LedgerContents | None:
     try:
-        header, records = read_ledger(path)
+        contents = read_ledger(path)
     except DataFileError as exc:
         assert exc.path == str(path) and "\n" not in str(exc) and exc.problem.strip()
-    else:
-        assert header["type"] == "run" and isinstance(header["tracking_uri"], str)
-        for item in records:
+        return None
+    assert any(sink.header for sink in contents.sinks.values())
+    for sink in contents.sinks.values():
+        assert sink.header is None or (sink.header["type"] == "run" and isinstance(sink.header["tracking_uri"], str))
+        for item in sink.records:
+            assert isinstance(item["seq"], int) and item["seq"] >= 0
             if item["type"] == "metric":
                 assert isinstance(item["key"], str) and isinstance(item["step"], int)
+    assert len(contents.warnings) == len(contents.damaged_lines)
+    assert all(w.startswith(f"{path}, line {n}:") and "\n" not in w
+               for w, n in zip(contents.warnings, contents.damaged_lines))
+    return contents

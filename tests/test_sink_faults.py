@@ -114,6 +114,33 @@ def test_sync_sends_only_where_the_user_says_never_where_the_ledger_says(store, 
     assert points(client, run_id) == {("co2_kg", 1, 1.0)}
 
 
+def test_a_garbage_or_nul_line_in_the_middle_is_skipped_by_name_and_every_good_record_is_sent(
+        store, tmp_path: Path) -> None:
+    uri, client, exp = store
+    run_id = client.create_run(exp).info.run_id
+    ledger = tmp_path / "carbonstep-mlflow-ledger.jsonl"
+    sink = offline_sink(ledger, run_id)
+    sink.log_metrics({"co2_kg": 1.0}, 1)
+    sink.close()
+    with ledger.open("ab") as handle:  # a bad disk block, a stray editor: whole bad lines, not a cut last line
+        handle.write(b"\x00" * 64 + b"\n" + b"garbage, not a record\n" + b'{"type": "metric", "key": 5}\n')
+    sink = offline_sink(ledger, run_id)
+    sink.log_metrics({"co2_kg": 2.0}, 2)
+    sink.close()
+    result = sync_ledger_details(ledger, uri)
+    bad = [n for n, line in enumerate(ledger.read_bytes().split(b"\n"), start=1)
+           if line.startswith((b"\x00", b"garbage", b'{"type": "metric", "key": 5'))]
+    assert len(bad) == 3 and result.damaged_lines[:3] == bad
+    assert result.sent == 2 and points(client, run_id) == {("co2_kg", 1, 1.0), ("co2_kg", 2, 2.0)}
+    assert [w.split(": ")[0] for w in result.warnings[:3]] == [f"{ledger}, line {n}" for n in bad]
+    assert "not JSON" in result.warnings[1] and "metric record's 'key' is 5" in result.warnings[2]
+    assert all(w.endswith("line skipped") and "\n" not in w for w in result.warnings[:3])
+    cli = subprocess.run([sys.executable, "-m", "carbonstep.cli", "sync", str(ledger), "--tracking-uri", uri],
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0 and "nothing left to send" in cli.stdout
+    assert f"line {bad[1]}: not JSON" in cli.stderr and "Traceback" not in cli.stderr
+
+
 def test_a_file_that_is_no_ledger_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "notes.jsonl"
     path.write_text('{"a": 1}\n')

@@ -58,6 +58,10 @@ def test_check_int_and_text() -> None:
     for bad in (True, "abc", 1.5, float("nan"), 0):
         with pytest.raises(ConfigError, match="pid must be a whole number"):
             check_int("pid", bad, low=1)
+    assert check_int("n", 2**53 + 1) == 2**53 + 1  # exact, not rounded through a float
+    for bad in (2**63, 10**400, 11, 10.5):
+        with pytest.raises(ConfigError, match=r"n must be a whole number from 1 to 10, got "):
+            check_int("n", bad, low=1, high=10)
     assert check_text("region", " FR ") == "FR"
     for bad in (123, "", "a\nb", "x" * 500):
         with pytest.raises(ConfigError, match="region must be"):

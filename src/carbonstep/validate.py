@@ -158,17 +158,24 @@ def _in_range(
     return Checked(number, [note] if note else [])
 
 
-def check_int(name: str, value: Any, *, low: int | None = None, meaning: str = "", fix: str = "") -> int:
-    """``value`` as an int (an integral number, not a bool or text) ≥ ``low``; ConfigError otherwise."""
+def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None, meaning: str = "",
+              fix: str = "") -> int:
+    """``value`` as an int (an integral number, not a bool or text) in [``low``, ``high``]; ConfigError otherwise
+    (so that a huge number is one clear line, never an OverflowError from the call it is passed to)."""
     what = f" ({meaning})" if meaning else ""
-    bound = f" ≥ {low}" if low is not None else ""
+    bound = (f" from {low} to {high}" if low is not None and high is not None else f" ≥ {low}" if low is not None
+             else f" ≤ {high}" if high is not None else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         kind = "a boolean" if isinstance(value, bool) else type(value).__name__
         raise ConfigError(f"{name} must be a whole number{bound}{what}, got {shown(value)} ({kind}){_fix(fix)}")
-    number = _as_float(value)
-    if not math.isfinite(number) or number != int(number) or (low is not None and number < low):
+    if isinstance(value, numbers.Integral):
+        whole: int | None = int(value)  # exact: a float would round integers above 2**53
+    else:
+        number = _as_float(value)
+        whole = int(number) if math.isfinite(number) and number == int(number) else None
+    if whole is None or (low is not None and whole < low) or (high is not None and whole > high):
         raise ConfigError(f"{name} must be a whole number{bound}{what}, got {shown(value)}{_fix(fix)}")
-    return int(number)
+    return whole
 
 
 def check_text(name: str, value: Any, *, meaning: str = "", fix: str = "", max_chars: int = 200) -> str:

@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
               else f"{path}: nothing left to send")
         if result.damaged_lines:
             lines = ", ".join(map(str, result.damaged_lines[:10]))
-            print(f"{path}: skipped {len(result.damaged_lines)} damaged line(s) (cut by a crash?): {lines}",
-                  file=sys.stderr)
+            print(f"{path}: skipped {len(result.damaged_lines)} damaged line(s): {lines}", file=sys.stderr)
+            for warning in result.warnings[:10]:
+                print(f"  {warning}", file=sys.stderr)
         for refused in result.refused:
             print(f"{path}: not uploaded: {refused} (only reports beside the ledger, unchanged since the run, are)",
                   file=sys.stderr)

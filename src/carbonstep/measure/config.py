@@ -76,10 +76,15 @@ def tracker_config(
                          wall_clock, tuple(warnings), settings_from_environment())
 
 
+#: The largest process id any supported system can hold: a pid is a signed 32-bit int (glibc's bits/typesizes.h:
+#: ``#define __PID_T_TYPE __S32_TYPE``); a larger one would overflow the OS call (OverflowError), not be looked up.
+PID_MAX = 2**31 - 1
+
+
 def _pid(pid: Any) -> int | None:
     if pid is None:
         return None
-    pid = check_int("pid", pid, low=1, meaning="a process id", fix="pass the id of a running process")
+    pid = check_int("pid", pid, low=1, high=PID_MAX, meaning="a process id", fix="pass the id of a running process")
     import psutil
 
     if not psutil.pid_exists(pid):

@@ -5,8 +5,9 @@ one): every line carries the writing sink's id (``sink``), its own sequence numb
 ``sent`` markers say how far each sink got. A sink writes its header (``type: run``: run id and
 tracking URI) first, and again whenever the file it writes to is new (the directory was removed).
 
-Reading is tolerant of what a crash leaves: a line cut mid-write (the last one, or one another
-process appended after) is skipped and counted, never a reason to refuse the complete records.
+Reading is tolerant of what a crash or a bad disk leaves: a line cut mid-write (the last one, or one another
+process appended after), a garbage or NUL-filled line anywhere, or a line that is no valid record is skipped with
+a warning naming it, never a reason to refuse the good records around it.
 """
 
 from __future__ import annotations
@@ -124,47 +125,55 @@ class SinkRecords:
 
 @dataclass
 class LedgerContents:
-    """A ledger read back: every sink's records, and the lines that could not be read."""
+    """A ledger read back: every sink's records, and the lines that could not be read (skipped)."""
 
     sinks: dict[str | None, SinkRecords]
     damaged_lines: list[int]
+    warnings: list[str] = field(default_factory=list)  #: one line per skipped line: where and what is wrong
 
 
 def read_ledger(path: str | os.PathLike[str]) -> LedgerContents:
-    """Read a ledger, each record checked (:mod:`carbonstep.mlflow_io.ledger_check`). What a crash leaves is
-    skipped and its line number returned: a last line cut before its newline, or a cut line another writer
-    appended onto (its record is recovered). Anything else damaged (a whole line that is no valid record), or
-    no sink header at all, raises :class:`DataFileError` naming the line."""
+    """Read a ledger, each record checked (:mod:`carbonstep.mlflow_io.ledger_check`). A line that is no valid
+    record (cut by a crash, garbage, NUL bytes, a wrong field) is skipped: its number goes to ``damaged_lines``
+    and a warning naming it and the problem to ``warnings``; a whole record another writer appended onto a cut
+    line is recovered. Only a file without any sink header (no ledger at all) raises :class:`DataFileError`,
+    naming the first bad line if there was one."""
     from carbonstep.mlflow_io.ledger_check import FIX, check_record
     from carbonstep.validate import read_file_bytes
 
     path = Path(path)
     data = read_file_bytes(path)
-    cut_at_end = not data.endswith(b"\n")  # a crash mid-write leaves the last line without its newline
-    lines = [(n, raw) for n, raw in enumerate(data.split(b"\n"), start=1) if raw.strip()]
     sinks: dict[str | None, SinkRecords] = {}
     damaged: list[int] = []
-    for index, (number, raw) in enumerate(lines):
+    warnings: list[str] = []
+    first_error: DataFileError | None = None
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
         try:
             item = check_record(path, number, raw.decode("utf-8"))
-        except (DataFileError, UnicodeDecodeError):
-            if _is_json(raw):  # a whole line that is a wrong record: damage, not a cut
-                raise
-            recovered = _recover(path, number, raw)
-            if recovered is None and not (cut_at_end and index == len(lines) - 1):
-                raise
+            sink_id = item.get("sink")
+            if sink_id is not None and not isinstance(sink_id, str):
+                raise DataFileError(str(path), number, f"a record's 'sink' must be text, got "
+                                                       f"{type(sink_id).__name__}: {FIX}")
+        except (DataFileError, UnicodeDecodeError) as exc:
+            error = exc if isinstance(exc, DataFileError) else DataFileError(
+                str(path), number, f"not UTF-8 text (byte {exc.start}): {FIX}")
+            first_error = first_error or error
             damaged.append(number)
+            recovered = None if _is_json(raw) else _recover(path, number, raw)
             if recovered is None:
+                warnings.append(f"{error}; line skipped")
                 continue
+            warnings.append(f"{path}, line {number}: cut mid-write; the record appended after it is kept")
             item = recovered
-        sink_id = item.get("sink")
-        if sink_id is not None and not isinstance(sink_id, str):
-            raise DataFileError(str(path), number, f"a record's 'sink' must be text, got {type(sink_id).__name__}: "
-                                                   f"{FIX}")
+            sink_id = item.get("sink")
         _add(sinks.setdefault(sink_id, SinkRecords(sink_id)), item["type"], item)
     if not any(s.header for s in sinks.values()):
+        if first_error is not None:
+            raise first_error
         raise DataFileError(str(path), None, f"no 'run' record (the ledger is empty or truncated): {FIX}")
-    return LedgerContents(sinks, damaged)
+    return LedgerContents(sinks, damaged, warnings)
 
 
 def _is_json(raw: bytes) -> bool:
@@ -183,9 +192,10 @@ def _recover(path: Path, number: int, raw: bytes) -> dict[str, Any] | None:
     if start <= 0:
         return None
     try:
-        return check_record(path, number, raw[start:].decode("utf-8"))
+        item = check_record(path, number, raw[start:].decode("utf-8"))
     except (DataFileError, UnicodeDecodeError):
         return None
+    return item if item.get("sink") is None or isinstance(item.get("sink"), str) else None
 
 
 def _add(sink: SinkRecords, kind: str, item: dict[str, Any]) -> None:

@@ -1,8 +1,9 @@
-"""Reading a local MLflow ledger (JSONL) back, each record checked before anything is sent.
+"""Checking one line of a local MLflow ledger (JSONL) before anything is sent (the reader is
+:func:`carbonstep.mlflow_io.ledger.read_ledger`).
 
 A ledger is written by :class:`~carbonstep.mlflow_io.sink.MlflowSink`: a ``run`` record first, then
 ``metric``/``param``/``tag``/``artifact`` records numbered by ``seq``, and ``sent`` records saying
-how far delivery got. A damaged or foreign file raises :class:`DataFileError` naming the line.
+how far delivery got. A line that is no such record raises :class:`DataFileError` naming the line.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from carbonstep.errors import DataFileError
-from carbonstep.validate import read_file_bytes, shown
+from carbonstep.validate import shown
 
 #: The fields each kind of record needs, and their types.
 RECORD_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
@@ -25,22 +26,6 @@ RECORD_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "sent": {"upto": (int,)},
 }
 FIX = "is this a carbonstep ledger (the .jsonl file an MlflowSink keeps)?"
-
-
-def read_ledger(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The ledger's ``run`` header and all its records, each checked; DataFileError otherwise."""
-    data = read_file_bytes(path)
-    path = Path(path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataFileError(str(path), None, f"not UTF-8 text (byte {exc.start}): {FIX}") from None
-    records = [check_record(path, number, line) for number, line in enumerate(text.splitlines(), start=1)
-               if line.strip()]
-    header = next((r for r in records if r["type"] == "run"), None)
-    if header is None:
-        raise DataFileError(str(path), None, f"no 'run' record (the ledger is empty or truncated): {FIX}")
-    return header, records
 
 
 def check_record(path: Path, number: int, line: str) -> dict[str, Any]:

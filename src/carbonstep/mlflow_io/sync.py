@@ -73,13 +73,14 @@ def sync_ledger(path: str | os.PathLike[str], tracking_uri: str | None = None) -
 
 @dataclass
 class SyncResult:
-    """What ``sync`` did: where it sent, records sent, runs they went to, damaged lines skipped, artifacts
+    """What ``sync`` did: where it sent, records sent, runs they went to, damaged lines skipped (and why), artifacts
     refused, and the other servers the ledger named (not used)."""
 
     target: str = ""
     sent: int = 0
     runs: list[str] = field(default_factory=list)
     damaged_lines: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  #: one line per skipped line: where and what is wrong
     refused: list[str] = field(default_factory=list)
     ledger_uris: list[str] = field(default_factory=list)  #: URIs the ledger named that differ from ``target``
 
@@ -95,6 +96,7 @@ def sync_ledger_details(path: str | os.PathLike[str], tracking_uri: str | None =
     entities = load_entities()
     result = SyncResult(target=target)
     result.damaged_lines = contents.damaged_lines
+    result.warnings = contents.warnings
     for sink_id, sink in contents.sinks.items():
         pending = sink.pending()
         if not pending:
