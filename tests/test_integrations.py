@@ -24,6 +24,8 @@ SCIENTIFIC = re.compile(r"\d(\.\d+)?e[+-]\d+ ?(J|Wh|kWh|g|kg|mg|L|mL|W)\b")  # a
         ("transformers/train.py", ["--epochs", "1"], "co2_eq_emissions", True,
          ("carbonstep-transformers", "eval_loss")),
         ("keras/train.py", ["--epochs", "1"], "J per sample", True, ("carbonstep-keras", "val_loss")),
+        ("torch/train.py", ["--epochs", "1"], "scripts/mlflow-ui carbonstep-torch", True,
+         ("carbonstep-torch", "val_loss")),
         ("ddp/train.py", ["--epochs", "1"], "= the sum of 2 ranks", True, None),
         ("gelu_study/study.py", ["--epochs", "1", "--seeds", "1", "--samples", "2048"], "CO2e than gelu", False,
          ("carbonstep-gelu-study", "val_loss")),
