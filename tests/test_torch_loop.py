@@ -103,3 +103,15 @@ def test_without_mlflow_it_still_measures(tmp_path: Path) -> None:
                     output_dir=tmp_path, summary=False) as carbon:
         assert carbon.step(samples=4) is None  # not a logging step
     assert carbon.run_id is None and carbon.report is not None and carbon.report.status == "completed"
+
+
+def test_importing_it_loads_no_torch_nor_mlflow() -> None:
+    import json
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom carbonstep.torch import CarbonLoop\nimport json\n"
+             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300)
+    loaded = set(json.loads(out.stdout.splitlines()[-1]))
+    assert not loaded & {"torch", "mlflow", "numpy", "pandas", "lightning", "keras", "transformers"}, loaded
