@@ -33,10 +33,10 @@ from lightning.pytorch.loggers import MLFlowLogger  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from screen import EXPERIMENT, final_screen  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-from ui_view import save_view  # noqa: E402
 
 from carbonstep.analysis.compare.compare import compare, dump_json  # noqa: E402
 from carbonstep.lightning import CarbonCallback  # noqa: E402
+from carbonstep.mlflow import save_chart_view  # noqa: E402
 
 RECIPES = ("gelu", "gelu-4bit")
 COLOURS = ("#1f77b4", "#ff7f0e")  #: per recipe in the MLflow UI: the comparison figure's first two colours
@@ -181,10 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     for run_id in run_ids:
         for name in ("comparison.png", "comparison.json"):
             client.log_artifact(run_id, str(args.out / name), "carbonstep-compare")
-    experiment_id = client.get_experiment_by_name(EXPERIMENT).experiment_id
     colours = dict(zip(RECIPES, COLOURS))
     run_colours = {series.run_id: colours[summary.recipe] for series, summary in zip(result.series, result.runs)}
-    url_path = save_view(client, experiment_id, "val_loss", study_filter(study), run_colours)
+    url_path = save_chart_view(EXPERIMENT, "val_loss", group_param="recipe", search_filter=study_filter(study),
+                               run_colours=run_colours, mlflow_client=client)
     print(final_screen(result, reports[0], args, wall_s, cpu_s, url_path))
     return 0
 

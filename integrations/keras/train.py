@@ -12,12 +12,14 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", "carbonstep-keras")  # the callback's own MLflow run goes there
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from carbonstep import Budget  # noqa: E402
 from carbonstep.keras import CarbonCallback  # noqa: E402
+from carbonstep.mlflow import save_chart_view  # noqa: E402
 from carbonstep.report.formatting import format_joules, format_mass  # noqa: E402
 
 
@@ -43,6 +45,11 @@ def main() -> None:
     info = callback.inference_reports[-1].extra["inference"]
     print(f"inference: {format_joules(info['inference_joules_per_sample'])} per sample, "
           f"{format_joules(info['inference_joules_per_batch'])} per batch of 256")
+    if callback.session.sink is not None:  # MLflow installed: the run went to MLFLOW_EXPERIMENT_NAME
+        uri, experiment = callback.session.sink.tracking_uri, os.environ["MLFLOW_EXPERIMENT_NAME"]
+        save_chart_view(experiment, "val_loss", tracking_uri=uri)
+        print("val_loss against co2_kg, saved as a view; open it with (from the repository root):")
+        print(f"  scripts/mlflow-ui {experiment} {uri}")
 
 
 if __name__ == "__main__":

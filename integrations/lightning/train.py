@@ -3,7 +3,8 @@
     python integrations/lightning/train.py [--epochs 4] [--region FR]
 
 Runs on a CPU in well under a minute, logs into MLflow's default local store
-(./mlflow.db), prints the footprint, and says how to chart val_loss against co2_kg.
+(./mlflow.db), prints the footprint, and saves an MLflow UI view of val_loss against co2_kg
+(``scripts/mlflow-ui carbonstep-lightning`` opens it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from carbonstep import Budget  # noqa: E402
 from carbonstep.lightning import CarbonCallback  # noqa: E402
+from carbonstep.mlflow import save_chart_view  # noqa: E402
+
+EXPERIMENT = "carbonstep-lightning"
 
 
 class Regressor(pl.LightningModule):
@@ -60,7 +64,7 @@ def main() -> None:
                         help="reports, ledgers and logs (default: out/ beside this script, ignored by git)")
     args = parser.parse_args()
     uri = mlflow.get_tracking_uri()  # MLflow's default local store: sqlite:///<cwd>/mlflow.db
-    logger = MLFlowLogger(experiment_name="carbonstep-lightning", tracking_uri=uri)
+    logger = MLFlowLogger(experiment_name=EXPERIMENT, tracking_uri=uri)
     budget = Budget(co2_kg=args.co2_budget_kg) if args.co2_budget_kg else None
     callback = CarbonCallback(region=args.region, budget=budget, interval_s=0.2)
     trainer = pl.Trainer(max_epochs=args.epochs, logger=logger, callbacks=[callback], log_every_n_steps=10,
@@ -68,9 +72,9 @@ def main() -> None:
                          default_root_dir=args.output_dir)
     trainer.fit(Regressor(), data(8192, 0), data(1024, 1))
     print(f"\nMLflow run {logger.run_id} in {uri}")
-    print(f"Open the UI:   mlflow ui --backend-store-uri {uri}")
-    print("Then open the run (experiment 'carbonstep-lightning'), Model metrics → a 'val_loss' chart → "
-          "edit it, set the x-axis to 'Metric' and pick 'co2_kg': validation loss against CO2 spent.")
+    save_chart_view(EXPERIMENT, "val_loss", tracking_uri=uri)
+    print("val_loss against co2_kg, saved as a view; open it with (from the repository root):")
+    print(f"  scripts/mlflow-ui {EXPERIMENT} {uri}")
 
 
 if __name__ == "__main__":

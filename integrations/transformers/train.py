@@ -17,6 +17,7 @@ import mlflow  # noqa: E402
 import torch  # noqa: E402
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments  # noqa: E402
 
+from carbonstep.mlflow import save_chart_view  # noqa: E402
 from carbonstep.transformers import CarbonCallback  # noqa: E402
 
 
@@ -53,9 +54,10 @@ def main() -> None:
     trainer.train()
     trainer.create_model_card(model_name="hf-tiny-bert")
     print(f"\nModel card with co2_eq_emissions: {args.output_dir / 'hf-tiny-bert'}/README.md")
-    uri = mlflow.get_tracking_uri()
-    print(f"MLflow store: {uri} — open it with: mlflow ui --backend-store-uri {uri}")
-    print("Chart eval_loss against co2_kg: a line chart of eval_loss, x-axis 'Metric' → co2_kg.")
+    uri, experiment = mlflow.get_tracking_uri(), os.environ["MLFLOW_EXPERIMENT_NAME"]
+    save_chart_view(experiment, "eval_loss", tracking_uri=uri)
+    print("eval_loss against co2_kg, saved as a view; open it with (from the repository root):")
+    print(f"  scripts/mlflow-ui {experiment} {uri}")
 
 
 if __name__ == "__main__":
