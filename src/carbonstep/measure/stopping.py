@@ -74,10 +74,10 @@ def report_path(output_dir: Path | None, run_id: str, place: Place | None) -> Pa
     return rank_path((output_dir or Path.cwd()) / f"carbonstep-{run_id}.json", place)
 
 
-def write_report(report: RunReport, path: Path) -> Path:
+def write_report(report: RunReport, path: Path) -> Path | None:
     """Write the report at ``path``, never over another process's file (if another process of the job took that
-    name anyway, with the same run id and rank, ``-<host>-<pid>`` is added); the file written. A path that fails:
-    the temporary directory, said on stderr and in the log."""
+    name anyway, with the same run id and rank, ``-<host>-<pid>`` is added); the file written (None if nowhere
+    could be written). A path that fails: the temporary directory, said on stderr and in the log."""
     try:
         return report.save(path, exclusive=True)
     except FileExistsError:
