@@ -59,6 +59,7 @@ from carbonstep.callbacks.study_budget import (
     check_study_budget,
     figures_in,
     figures_of,
+    stale_trial,
     study_totals,
     trial_costs,
 )
@@ -361,14 +362,6 @@ def _in_flight(study: Any, before: int | None) -> int:
     state = _optuna().trial.TrialState.RUNNING
     return len([t for t in study.get_trials(deepcopy=False, states=(state,))
                 if (before is None or t.number < before) and "co2_kg" not in figures_in(t.user_attrs)])
-
-
-def stale_trial(study: Any, trial: Any) -> None:
-    """For ``RDBStorage(heartbeat_stale_trial_callback=…)`` (Optuna < 5: ``failed_trial_callback``): Optuna has
-    marked ``trial`` FAIL because its worker stopped beating (killed); say that its energy was not recorded."""
-    log.warning("carbonstep: trial %d of study %r failed: its worker stopped (killed?) before the trial's end, so "
-                "the energy it spent was not recorded and is missing from the study's totals", trial.number,
-                study.study_name)
 
 
 # -- reading a finished study (for `carbonstep study`) -------------------------------------

@@ -3,6 +3,7 @@ Optuna adapter (:mod:`carbonstep.callbacks.optuna`) calls them with a study it h
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Callable, Mapping, Sequence
 
@@ -94,4 +95,12 @@ def _figure(trial: TrialCost, attr: str) -> float:
     return float({"co2_kg": trial.co2_kg, "energy_kwh": trial.energy_kwh, "water_l": trial.water_l}[attr] or 0.0)
 
 
-__all__ = ["ATTR", "check_study_budget", "figures_in", "figures_of", "study_totals", "trial_costs"]
+def stale_trial(study: Any, trial: Any) -> None:
+    """For ``RDBStorage(heartbeat_stale_trial_callback=…)`` (Optuna < 5: ``failed_trial_callback``): Optuna has
+    marked ``trial`` FAIL because its worker stopped beating (killed); say that its energy was not recorded."""
+    logging.getLogger("carbonstep").warning(
+        "carbonstep: trial %d of study %r failed: its worker stopped (killed?) before the trial's end, so the energy "
+        "it spent was not recorded and is missing from the study's totals", trial.number, study.study_name)
+
+
+__all__ = ["ATTR", "check_study_budget", "figures_in", "figures_of", "stale_trial", "study_totals", "trial_costs"]
