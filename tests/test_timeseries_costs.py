@@ -68,13 +68,16 @@ def test_the_report_agrees_with_the_last_logged_step(tmp_path: Path) -> None:
     assert not [w for w in report.warnings if "outside the intensity series" in w]
 
 
-def test_a_series_that_ends_before_the_run_is_said_in_the_report(tmp_path: Path) -> None:
+def test_a_series_that_ends_before_the_run_is_said_in_the_report(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     path = _series(tmp_path / "short.csv", time.time() - 10, 4, 1.0)  # ends about 6 s ago
     tracker = _running(path)
     _wait_points(tracker, 20)
     report = tracker.stop()
     warning = [w for w in report.warnings if "outside the intensity series" in w]
     assert len(warning) == 1 and str(path) in warning[0] and "charged at its first or last value" in warning[0]
+    said = [line for line in capsys.readouterr().err.splitlines() if "outside the intensity series" in line]
+    assert len(said) == 1 and said[0].startswith("carbonstep: warning:")  # on the console too, once
     series = read_series(path)
     assert not series.covers(time.time() - 1, time.time())
 

@@ -52,12 +52,12 @@ class CarbonCurve:
         mid = self.start_wall_s + (a_s + b_s) / 2
         first, end = self.series.span()
         if not first <= mid < end:
-            if self.outside_s == 0.0:
-                import logging  # only here: a run's start and stop do not import logging
+            if self.outside_s == 0.0:  # said once, on the console as it happens (the report says it again)
+                import sys
 
-                logging.getLogger("carbonstep").warning(
-                    "carbonstep: the run at %s is outside the intensity series %s (%s to %s); its first or last "
-                    "value is used", _iso(mid), self.series.source, _iso(first), _iso(end))
+                print(f"carbonstep: warning: the run at {_iso(mid)} is outside the intensity series "
+                      f"{self.series.source} ({_iso(first)} to {_iso(end)}); its first or last value is used",
+                      file=sys.stderr)
             self.outside_s += b_s - a_s
         return joules * self.series.at(mid)
 
