@@ -437,12 +437,14 @@ def test_a_lightning_callback_inside_a_trial_is_reused_and_each_trial_is_one_mlf
 @pytest.mark.slow
 def test_the_example_stops_on_its_budget(tmp_path: Path) -> None:
     script = HERE.parent / "integrations" / "optuna" / "search.py"
-    result = subprocess.run([sys.executable, str(script), "--budget-g", "0.0015", "--trials", "12"], cwd=tmp_path,
+    # about 0.14 mg CO2e a trial on this 2-CPU machine (estimated CPU): the budget stops the search after a few
+    result = subprocess.run([sys.executable, str(script), "--budget-g", "0.0006", "--trials", "12"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "stopped by the carbon budget after" in result.stdout and "(up to 12 per worker)" in result.stdout
     assert "spent without improving" in result.stdout and (tmp_path / "optuna-search.png").exists()
     study = optuna.load_study(study_name="carbonstep-optuna-example", storage=f"sqlite:///{tmp_path}/optuna-search.db")
-    assert 0 < len(study.trials) < 12
+    ran = [t for t in study.trials if not figures_in(t.user_attrs).get("skipped")]  # a refused trial is stored too
+    assert 0 < len(ran) < 12
     assert all(figures_in(t.user_attrs)["measured_by"] == ["TrainingSession", "tracker"] for t in study.trials
                if not figures_in(t.user_attrs).get("skipped"))
