@@ -7,8 +7,6 @@ stderr, or the lines of the table it prints (a compare verdict, a study note), n
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import sqlite3
@@ -18,23 +16,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-TABLE: dict[str, Any] = {}  #: the table script's CliExit, set by command_cases
+TABLE: dict[str, Any] = {}  #: the table script's run_cli, set by command_cases
 
 
 def _seen(*argv: str) -> tuple[str, str]:
     """Run ``carbonstep ARGV`` in this process: (stdout, stderr); CliExit unless it exits 0."""
-    from carbonstep.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    if code not in (0, None):
-        lines = [line for line in err.getvalue().splitlines() if line.startswith("carbonstep") and "error" in line]
-        raise TABLE["CliExit"](code, "\n".join(lines) if lines else err.getvalue())
-    return out.getvalue(), err.getvalue()
+    return TABLE["run_cli"](*argv)
 
 
 def _warnings(*argv: str) -> list[str]:
@@ -99,7 +86,7 @@ def command_cases(tmp: Path, t: ModuleType, report: dict[str, Any]) -> list[Any]
 
     Case = t.Case
     report = {**report, "run_id": "r1", "host": "node-a"}  # the same table on every machine, every run
-    TABLE["CliExit"] = t.CliExit
+    TABLE["run_cli"] = t.run_cli
     unrelated = tmp / "shop.db"
     with sqlite3.connect(unrelated) as connection:
         connection.execute("CREATE TABLE orders (id INTEGER)")

@@ -57,12 +57,12 @@ def _file(directory: Path, name: str, content: str | bytes) -> str:
     return str(path)
 
 
-def _cli(*argv: str) -> str:
-    """Run ``carbonstep ARGV`` in this process; CliExit unless it exits 0 (stderr returned)."""
+def run_cli(*argv: str) -> tuple[str, str]:
+    """Run ``carbonstep ARGV`` in this process: (stdout, stderr); CliExit unless it exits 0."""
     from carbonstep.cli import main
 
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main(list(argv))
         except SystemExit as exc:
@@ -70,7 +70,12 @@ def _cli(*argv: str) -> str:
     if code not in (0, None):
         lines = [line for line in err.getvalue().splitlines() if line.startswith("carbonstep") and "error" in line]
         raise CliExit(code, "\n".join(lines) if lines else err.getvalue())
-    return err.getvalue()
+    return out.getvalue(), err.getvalue()
+
+
+def _cli(*argv: str) -> str:
+    """Run ``carbonstep ARGV`` in this process; CliExit unless it exits 0 (stderr returned)."""
+    return run_cli(*argv)[1]
 
 
 def file_cases(tmp: Path) -> list[Case]:
