@@ -183,7 +183,7 @@ class TrainingSession(BudgetChecks, EndOnSignal, Resumable):
         self.validations.append({"step": step, "energy_kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"],
                                  "metrics": {k: float(v) for k, v in (metrics or {}).items()}})
         if log and self.sink is not None:
-            self.sink.log_metrics({"energy_kwh": totals["energy_kwh"], "co2_kg": totals["co2_kg"]}, step)
+            self.sink.log_metrics({names.ENERGY_KWH: totals["energy_kwh"], names.CO2_KG: totals["co2_kg"]}, step)
         return totals
 
     def epoch_end(self, epoch: int, step: int, log: bool = True) -> tuple[dict[str, float], Decision | None]:
@@ -201,7 +201,7 @@ class TrainingSession(BudgetChecks, EndOnSignal, Resumable):
                 "water_l": totals["water_l"] - self._epoch_start["water_l"]}
         self.epoch_costs.append(cost)
         self._epoch_start = totals
-        metrics = {**totals, "epoch_energy_kwh": cost["kwh"], "epoch_co2_kg": cost["co2_kg"]}
+        metrics = {**totals, names.EPOCH_ENERGY_KWH: cost["kwh"], names.EPOCH_CO2_KG: cost["co2_kg"]}
         if log and self.sink is not None:
             self.sink.log_metrics(metrics, step)
         return metrics, self._budget_decision(epoch, totals)
