@@ -70,18 +70,19 @@ def _cut_marks(text: str) -> tuple[str, str | None]:
 
 def _top_level_value(text: str, key: str, backwards: bool) -> tuple[int, int] | None:
     """Where the array value of top-level ``key`` is (start, end past its ``]``) in an indent-2 report, when a
-    member follows it; None otherwise. A non-empty top-level array ends at the first ``\n  ]`` after it starts
-    (nested arrays' brackets are indented further; JSON strings hold no raw newline): one ``str.find``, 4 times
-    faster than stepping over each nested array's ``]`` (a timeline of 65 points: 5 against 22 µs)."""
+    member follows it; None otherwise. A top-level array ends at its first ``]`` when that is the array's own
+    (marks: a list of objects), else at the first ``\n  ]`` after that bracket (a nested array's: the timeline's
+    points, indented further; JSON strings hold no raw newline). ``]`` alone is found by memchr; the line pattern
+    costs more over many lines (marks: 40 against 6 µs) but less than stepping over 65 nested arrays' ``]``
+    one by one (the timeline: 5 against 22 µs)."""
     pattern = f'\n  "{key}": ['
     start = text.rfind(pattern) if backwards else text.find(pattern)
     if start < 0:
         return None
     start += len(pattern) - 1
-    if text[start + 1:start + 2] == "]":  # an empty array
-        end = start + 1
-    else:
-        close = text.find("\n  ]", start)
+    end = text.find("]", start)
+    if end > start + 1 and text[end - 3:end] != "\n  ":  # a nested array's or a string's bracket
+        close = text.find("\n  ]", end)
         end = close + 3 if close >= 0 else -1
     if end < 0 or text[end + 1:end + 2] != ",":
         return None
