@@ -83,9 +83,10 @@ def collector_paused() -> Iterator[None]:
 
     MLflow's SQL store builds a SQLAlchemy object per tag, param and metric of a page of runs (about 300,000
     for 10,000 carbonstep runs), and the collector's passes over them were more than half of the CPU time of
-    reading such a store: 19.5 CPU-s with the collector, 7.1-8.4 without (``benchmarks/README.md``). Reference
-    counting frees a page's objects when it is done; the few cycles left are collected when the collector runs
-    again. Pausing it changes no result, and the peak memory by 2 MiB (289 against 291 MiB, the 10,000 runs)."""
+    reading such a store: 16.9-19.5 CPU-s with the collector, 7.1-8.4 without (``benchmarks/README.md``).
+    Reference counting frees a page's objects when it is done; the few cycles left are collected when the
+    collector runs again. Pausing it changes no result, and the peak memory by 2 MiB (289 against 291 MiB,
+    the 10,000 runs)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
