@@ -557,6 +557,33 @@ def test_lean_text_leaves_out_marks_and_timeline_only() -> None:
                                                                                         indent=2), None)
 
 
+def test_lean_text_finds_where_top_level_arrays_end_empty_nested_or_last() -> None:
+    from carbonstep.analysis.usage.reading import lean_text
+
+    for timeline in ([], [[0.0, 0.0]], [[0.0, [1, [2]]], [3.0, 4.0]]):
+        for marks in ([], [{"name": "a", "tags": [[1], []]}], [{"name": "b"}] * 3):
+            report = {"run_id": "a", "marks": marks, "epochs": [[1, 2]], "timeline": timeline, "hints": [[]],
+                      "extra": {"timeline": [[5]]}}
+            lean = lean_text(json.dumps(report, indent=2))
+            assert lean is not None and json.loads(lean[0]) == {**report, "marks": [], "timeline": []}
+            assert json.loads(lean[1] or "[]") == marks
+    last = json.dumps({"run_id": "a", "timeline": [[1.0, 2.0]]}, indent=2)  # no member after it: kept
+    assert lean_text(last) == (last, None)
+
+
+def test_a_file_is_read_to_its_end_whatever_its_size_said(tmp_path: Path) -> None:
+    from carbonstep.analysis.usage.reading import regular_file_text
+
+    status = Path("/proc/self/status")  # a regular file whose size reads as 0
+    if status.exists() and status.stat().st_size == 0:
+        assert regular_file_text(status).startswith("Name:")
+    small = tmp_path / "r.json"
+    small.write_text("{}" * 10)
+    assert regular_file_text(small) == "{}" * 10 and regular_file_text(small, max_bytes=20) == "{}" * 10
+    with pytest.raises(OSError, match="too large"):
+        regular_file_text(small, max_bytes=19)
+
+
 def test_the_cache_answers_unchanged_files_and_never_a_changed_one(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import os

@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     """The body of ``carbonstep usage``."""
     filters = filters_from(args, time.time())
     by = group_names(args.by)
-    collected = collect(list(args.sources), filters.experiments or None, filters.since_s, filters.until_s)
+    collected = collect(list(args.sources), filters.experiments or None, filters.since_s, filters.until_s,
+                        filters.users or None)
     for warning in collected.warnings:
         print(f"carbonstep: warning: {warning}", file=sys.stderr)
     usage = summarise(collected.records, by, filters, args.sort)

@@ -70,15 +70,20 @@ def _cut_marks(text: str) -> tuple[str, str | None]:
 
 def _top_level_value(text: str, key: str, backwards: bool) -> tuple[int, int] | None:
     """Where the array value of top-level ``key`` is (start, end past its ``]``) in an indent-2 report, when a
-    member follows it; None otherwise. (``str.find`` for a pattern of spaces is slow: ``]`` is found by memchr.)"""
+    member follows it; None otherwise. A top-level array ends at its first ``]`` when that is the array's own
+    (marks: a list of objects), else at the first ``\n  ]`` after that bracket (a nested array's: the timeline's
+    points, indented further; JSON strings hold no raw newline). ``]`` alone is found by memchr; the line pattern
+    costs more over many lines (marks: 40 against 6 µs) but less than stepping over 65 nested arrays' ``]``
+    one by one (the timeline: 5 against 22 µs)."""
     pattern = f'\n  "{key}": ['
     start = text.rfind(pattern) if backwards else text.find(pattern)
     if start < 0:
         return None
     start += len(pattern) - 1
     end = text.find("]", start)
-    while end > start + 1 and text[end - 3:end] != "\n  ":  # a nested array's or a string's bracket
-        end = text.find("]", end + 1)
+    if end > start + 1 and text[end - 3:end] != "\n  ":  # a nested array's or a string's bracket
+        close = text.find("\n  ]", end)
+        end = close + 3 if close >= 0 else -1
     if end < 0 or text[end + 1:end + 2] != ",":
         return None
     return start, end + 1
@@ -135,7 +140,9 @@ def regular_file_text(path: Path | str, max_bytes: int = MAX_FILE_BYTES) -> str:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
             raise OSError(f"not a regular file (a {_kind_of(info.st_mode)})")
-        data = file.read(max_bytes + 1)
+        data = file.read(min(info.st_size, max_bytes) + 1)  # not a buffer of max_bytes for each file
+        if len(data) > info.st_size:  # it grew since: read on, to the limit
+            data += file.read(max_bytes + 1 - len(data))
     if len(data) > max_bytes:
         raise OSError(f"larger than {max_bytes // 2**20} MiB, too large for a report")
     return data.decode("utf-8")

@@ -32,11 +32,11 @@ from carbonstep.errors import ConfigError
 from carbonstep.mlflow_io import names
 from carbonstep.report.usage_record import UNKNOWN, UsageRecord, combined_fields, mlflow_fields
 
-__all__ = ["Collected", "check_status", "collect", "count_jobs_once", "is_tracking_uri", "non_finite_figure",
-           "read_folder", "read_mlflow", "read_report", "record_from_run", "regular_file_text", "report_files",
-           "_cut_marks", "read_tree"]
+__all__ = ["Collected", "check_status", "collect", "count_jobs_once", "is_tracking_uri", "mlflow_user_filters",
+           "non_finite_figure", "read_folder", "read_mlflow", "read_report", "record_from_run", "regular_file_text",
+           "report_files", "_cut_marks", "read_tree"]
 
-MLFLOW_PAGE = 1000
+MLFLOW_PAGE = 1000  #: runs per search request (MLflow's default page, ``mlflow_io.client.SEARCH_PAGE``)
 STATUS_FROM_MLFLOW = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "interrupted", "RUNNING": "running",
                       "SCHEDULED": "running"}
 
@@ -192,17 +192,53 @@ def _mlflow_time_filter(since_s: float | None, until_s: float | None) -> str:
     return " and ".join(clauses)
 
 
-def read_mlflow(uri: str, experiments: list[str] | None, since_s: float | None, until_s: float | None,
-                collected: Collected, page_size: int = MLFLOW_PAGE) -> list[UsageRecord]:
-    """The carbonstep runs of an MLflow store (all experiments, or those named), a page at a time."""
-    from carbonstep.mlflow_io.client import client as mlflow_client
+#: where a run's user is found, first that is set first (as :func:`record_from_run` reads it): MLflow's filter
+#: syntax for each
+USER_FIELDS = ("tags.`slurm.user`", f"tags.`{names.USER}`", "tags.`mlflow.user`", "attributes.user_id")
+
+
+def mlflow_user_filters(users: list[str] | None) -> list[str] | None:
+    """The searches that find every run of ``users``: one per user and place a user is named (MLflow's filter has
+    no OR). Together they find a superset (a run whose Slurm user is someone else but whose ``carbonstep.user``
+    is one of them); the command's filter keeps the exact runs. None: no user filter, ``unknown`` asked for (the
+    runs that name no user, which no search finds), or a name MLflow's filter cannot quote (a quote or a
+    backslash in it): then every run is read and the filter applied here."""
+    if not users or UNKNOWN in users or any("'" in u or "\\" in u for u in users):
+        return None
+    return [f"{field} = '{user}'" for user in dict.fromkeys(users) for field in USER_FIELDS]
+
+
+def _matching_runs(client: Any, experiment_ids: list[str], time_filter: str, users: list[str] | None,
+                   page_size: int) -> Iterator[Any]:
+    """The runs of the window (and of ``users``, when given) from the store's own search, each run once."""
     from carbonstep.mlflow_io.client import iter_runs
+
+    by_user = mlflow_user_filters(users)
+    if by_user is None:
+        yield from iter_runs(client, experiment_ids, time_filter, page_size=page_size)
+        return
+    seen: set[str] = set()
+    for clause in by_user:
+        query = f"{time_filter} and {clause}" if time_filter else clause
+        for run in iter_runs(client, experiment_ids, query, page_size=page_size):
+            if run.info.run_id not in seen:
+                seen.add(run.info.run_id)
+                yield run
+
+
+def read_mlflow(uri: str, experiments: list[str] | None, since_s: float | None, until_s: float | None,
+                collected: Collected, page_size: int = MLFLOW_PAGE,
+                users: list[str] | None = None) -> list[UsageRecord]:
+    """The carbonstep runs of an MLflow store (all experiments, or those named), a page at a time; the time window,
+    the experiments and the users are searched for by the store itself (the runs of others are never read)."""
+    from carbonstep.mlflow_io.client import client as mlflow_client
+    from carbonstep.mlflow_io.client import iter_experiments
     from carbonstep.mlflow_io.stores import check_readable_store
 
     check_readable_store(uri, "mlflow")  # never creates a store; a dead server is one line in seconds
     try:
         client = mlflow_client(uri)
-        found = client.search_experiments()
+        found = list(iter_experiments(client, page_size))
     except Exception as exc:  # noqa: BLE001 - MLflow's own exception types
         reason = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:200]
         raise ConfigError(f"cannot read the MLflow store {uri}: {reason}") from None
@@ -215,7 +251,7 @@ def read_mlflow(uri: str, experiments: list[str] | None, since_s: float | None, 
     records: list[UsageRecord] = []
     others = 0
     time_filter = _mlflow_time_filter(since_s, until_s)
-    for run in iter_runs(client, list(by_id), time_filter, page_size=page_size):
+    for run in _matching_runs(client, list(by_id), time_filter, users, page_size):
         record = record_from_run(run, by_id.get(run.info.experiment_id, UNKNOWN))
         if record is None:
             others += 1
@@ -236,14 +272,16 @@ def is_tracking_uri(source: str) -> bool:
 
 
 def collect(sources: list[str], experiments: list[str] | None = None, since_s: float | None = None,
-            until_s: float | None = None) -> Collected:
-    """Every run of ``sources`` (folders/files of reports and MLflow tracking URIs), each job counted once."""
+            until_s: float | None = None, users: list[str] | None = None) -> Collected:
+    """Every run of ``sources`` (folders/files of reports and MLflow tracking URIs), each job counted once. The
+    window, ``experiments`` and ``users`` narrow what MLflow stores are asked for (report folders are read
+    whole); the command's :class:`~carbonstep.analysis.usage.usage.Filters` keep the exact runs."""
     collected = Collected()
     entries: list[_Entry] = []
     from_mlflow: list[UsageRecord] = []
     for source in sources:
         if is_tracking_uri(source):
-            from_mlflow += read_mlflow(source, experiments, since_s, until_s, collected)
+            from_mlflow += read_mlflow(source, experiments, since_s, until_s, collected, users=users)
         else:
             entries += read_folder(Path(source), collected)
     records = count_jobs_once(entries, collected)
