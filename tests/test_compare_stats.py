@@ -16,6 +16,7 @@ from mlflow.entities import Metric, Param, RunTag
 
 from carbonstep import ConfigError, compare
 from carbonstep.analysis.compare import stats
+from tests.compare_stores import new_store
 
 STEPS = range(10, 310, 10)
 
@@ -44,8 +45,8 @@ def seeds(client: MlflowClient, experiment_id: str, recipe: str, count: int, rng
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, MlflowClient]:
-    uri = f"sqlite:///{tmp_path_factory.mktemp('store')}/mlflow.db"
-    return uri, MlflowClient(uri)
+    """One store for the module (each test logs to its own experiment), copied from the session's migrated one."""
+    return new_store(tmp_path_factory.mktemp("store"), tmp_path_factory)
 
 
 def test_two_recipes_from_one_distribution_are_indistinguishable(store) -> None:
@@ -167,7 +168,10 @@ def test_importing_compare_loads_no_heavy_module() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_table_plot_json_and_cli(store, tmp_path: Path) -> None:
+def test_table_plot_json_and_cli(store, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from carbonstep.cli import main
+
     uri, client = store
     exp = client.create_experiment("cli")
     rng = numpy.random.default_rng(13)
@@ -184,13 +188,16 @@ def test_table_plot_json_and_cli(store, tmp_path: Path) -> None:
     figure.canvas.draw()
     box, frame = label.get_window_extent(), panel.get_window_extent()
     assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1  # inside
-    out = subprocess.run([sys.executable, "-m", "carbonstep.cli", "compare", "--experiment", "cli", "--tracking-uri",
-                          uri, "--json", str(tmp_path / "c.json"), "--plot", str(tmp_path / "c.png")],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    status = main(["compare", "--experiment", "cli", "--tracking-uri", uri, "--json", str(tmp_path / "c.json"),
+                   "--plot", str(tmp_path / "c.png")])
+    assert status == 0, capsys.readouterr().err
     assert json.loads((tmp_path / "c.json").read_text())["recipes"][0]["name"] == "gelu"
-    helptext = subprocess.run([sys.executable, "-m", "carbonstep.cli", "compare", "--help"], capture_output=True,
-                              text=True).stdout
+    capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", "80")  # the width a command whose output is piped gets: the layout checked below
+    with pytest.raises(SystemExit) as done:
+        main(["compare", "--help"])
+    assert done.value.code == 0
+    helptext = capsys.readouterr().out
     options = [word for word in helptext.split() if word.startswith("--")]
     assert {"--group-by", "--reference", "--levels", "--plot", "--json", "--log-artifact"} <= set(options)
     for line in helptext.splitlines():  # every option is described on its line or the next
