@@ -4,7 +4,6 @@ coverage 95 ± 1.5 %, "runs needed" that finds the difference in 80 % of studies
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import json
 import math
@@ -101,11 +100,11 @@ def _study(template: dict[str, Any], folder: Path, recipes: dict[str, Any]) -> l
     paths = []
     for recipe, values in recipes.items():
         for seed, co2 in enumerate(values):
-            report = copy.deepcopy(template)
-            report["name"], report["run_id"] = f"{recipe}-seed{seed}", f"{recipe}{seed}"
-            report["co2_kg"] = float(co2)
-            report["extra"]["validation"] = [{"step": step, "energy_kwh": 0.0, "co2_kg": float(co2) * (step + 1) / 4,
-                                              "metrics": {"val_loss": loss}} for step, loss in enumerate(LOSSES)]
+            validation = [{"step": step, "energy_kwh": 0.0, "co2_kg": float(co2) * (step + 1) / 4,
+                           "metrics": {"val_loss": loss}} for step, loss in enumerate(LOSSES)]
+            # the template with these four keys replaced (it is only read: a new dict, not a deep copy of it)
+            report = {**template, "name": f"{recipe}-seed{seed}", "run_id": f"{recipe}{seed}", "co2_kg": float(co2),
+                      "extra": {**template["extra"], "validation": validation}}
             path = folder / f"{recipe}-{seed}.json"
             path.write_text(json.dumps(report))
             paths.append(path)

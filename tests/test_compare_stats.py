@@ -121,6 +121,19 @@ def test_runs_needed_is_a_power_calculation() -> None:
     assert (centre, low, high) == pytest.approx((2.0, 2 * math.exp(-half), 2 * math.exp(half)))
 
 
+def test_runs_needed_is_the_first_run_count_reaching_the_power() -> None:
+    """runs_needed starts its search at the z test's run count and gallops from there: from every start, the search
+    finds what a scan from 2 up finds, and runs_needed agrees with such a scan of the power itself."""
+    for answer in range(2, 41):
+        for start in range(2, 41):
+            assert stats.first_reaching(lambda runs, at=answer: runs >= at, start, 2, 40) == answer, (answer, start)
+    for diff, spread in ((math.log(1.3), 0.2), (math.log(1.1), 0.2), (-0.5, 0.4), (0.05, 0.02), (2.0, 0.1),
+                         (math.log(1.5), 0.385), (0.3, 0.6)):
+        scan = next(runs for runs in range(2, stats.MAX_RUNS_SUGGESTED + 2)
+                    if runs > stats.MAX_RUNS_SUGGESTED or stats.power(runs, diff, spread) >= stats.POWER)
+        assert stats.runs_needed(diff, spread) == scan, (diff, spread)
+
+
 def test_grouping_rules(store) -> None:
     uri, client = store
     exp = client.create_experiment("groups")
