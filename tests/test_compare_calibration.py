@@ -70,6 +70,18 @@ def test_runs_needed_finds_the_difference_in_80_percent_of_studies(calibration: 
     assert [found for _, found in power] == sorted(found for _, found in power)  # more runs, more power
 
 
+def test_the_log_noise_is_the_log_of_the_noise_drawn_from_the_same_stream(calibration: ModuleType) -> None:
+    """The tables draw log noise directly (no exp then log): the same draws as ``noise``, to a rounding."""
+    for kind in calibration.KINDS:
+        for cv in calibration.CVS:
+            seed = [calibration.SEED, 13, calibration.KINDS.index(kind), int(cv * 100)]
+            values = calibration.noise(numpy.random.default_rng(seed), kind, cv, (2000, 5))
+            logs = calibration.log_noise(numpy.random.default_rng(seed), kind, cv, (2000, 5))
+            if kind == "lognormal":
+                assert numpy.array_equal(numpy.exp(logs), values)  # numpy's lognormal is exp of its normal
+            assert numpy.max(numpy.abs(logs - numpy.log(values))) <= 1e-15
+
+
 def test_the_shipped_tables_are_the_measured_ones(calibration: ModuleType, cases: list[Any]) -> None:
     doc = (REPO / "docs" / "STATISTICS.md").read_text()
     assert calibration.markdown(cases) in doc
