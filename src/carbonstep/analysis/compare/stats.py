@@ -35,7 +35,6 @@ import functools
 import math
 import re
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any, Callable, Mapping, Sequence
 
 from carbonstep.errors import ConfigError
@@ -230,10 +229,12 @@ def runs_needed(diff: float, spread: float, target: float = POWER) -> int | None
         return None
     if spread <= 0:
         return MIN_RUNS
+    from statistics import NormalDist
+
     high = MAX_RUNS_SUGGESTED + 1
-    normal = NormalDist()  # the z test's run count, 2((z_level + z_power)·spread/diff)², is where the t test's starts
+    normal = NormalDist()  # the search starts at the z test's run count, 2((z_level + z_power)·spread/diff)²
     guess = 2 * ((normal.inv_cdf(0.5 + LEVEL / 2) + normal.inv_cdf(target)) * spread / abs(diff)) ** 2
-    start = min(max(math.ceil(guess), MIN_RUNS), high)
+    start = max(math.ceil(guess), MIN_RUNS) if guess < high else high  # (not NaN, nor too large to round)
     return first_reaching(lambda runs: runs >= high or power(runs, diff, spread) >= target, start, MIN_RUNS, high)
 
 
