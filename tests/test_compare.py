@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,9 +11,11 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from carbonstep import ConfigError, compare
+from carbonstep.cli import main
 from carbonstep.testing import ScriptedReader
 from carbonstep.training.options import TrainingOptions
 from carbonstep.training.session import TrainingSession
+from tests.compare_stores import new_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integrations" / "gelu_study"))
 
@@ -23,18 +24,17 @@ def log_run(client: MlflowClient, experiment_id: str, name: str, metric: dict[in
             key: str = "val_loss", totals: tuple[float, float, float] = (1.0, 0.35, 2.0)) -> str:
     run_id = client.create_run(experiment_id, run_name=name).info.run_id
     points = [Metric(key, v, 0, s) for s, v in metric.items()] + [Metric("co2_kg", v, 0, s) for s, v in co2.items()]
-    client.log_batch(run_id, metrics=points)
     energy, total_co2, water = totals
-    client.log_batch(run_id, metrics=[Metric("energy_kwh", energy, 1, 99), Metric("co2_kg", total_co2, 1, 99),
-                                      Metric("water_l", water, 1, 99)])
+    client.log_batch(run_id, metrics=points + [Metric("energy_kwh", energy, 1, 99), Metric("co2_kg", total_co2, 1, 99),
+                                               Metric("water_l", water, 1, 99)])  # the curves and totals: one write
     client.set_terminated(run_id)
     return run_id
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> tuple[str, MlflowClient, str]:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
+def store(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, MlflowClient, str]:
+    """A new, empty store per test (a copy of the session's migrated one: tests/compare_stores.py)."""
+    uri, client = new_store(tmp_path, tmp_path_factory)
     return uri, client, client.create_experiment("study")
 
 
@@ -90,8 +90,7 @@ def test_missing_metric_run_and_mode_are_clear_errors(store, tmp_path: Path) -> 
         compare([run], mode="best", tracking_uri=uri)
 
 
-def test_report_files_plot_and_cli(store, tmp_path: Path) -> None:
-    uri, client, exp = store
+def test_report_files_plot_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     paths = []
     for name, losses in (("a", [2.0, 1.0, 0.5]), ("b", [1.8, 0.9, 0.6])):
         session = TrainingSession(TrainingOptions.of(**{"intensity": 100.0, "interval_s": 0.01, "name": name,
@@ -108,9 +107,8 @@ def test_report_files_plot_and_cli(store, tmp_path: Path) -> None:
     png = tmp_path / "c.png"
     result.save_plot(png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(result.figure().axes) == 3
-    out = subprocess.run([sys.executable, "-m", "carbonstep.cli", "compare", *map(str, paths), "--plot",
-                          str(tmp_path / "c.svg"), "--json", str(tmp_path / "c.json")], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    status = main(["compare", *map(str, paths), "--plot", str(tmp_path / "c.svg"), "--json", str(tmp_path / "c.json")])
+    assert status == 0, capsys.readouterr().err
     assert (tmp_path / "c.svg").read_text().lstrip().startswith("<?xml")
     assert json.loads((tmp_path / "c.json").read_text())["metric"] == "val_loss"
     with pytest.raises(ConfigError, match="no 'val_acc' in the report's validation records; it has: val_loss"):

@@ -4,7 +4,6 @@ coverage 95 ± 1.5 %, "runs needed" that finds the difference in 80 % of studies
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import json
 import math
@@ -71,6 +70,18 @@ def test_runs_needed_finds_the_difference_in_80_percent_of_studies(calibration: 
     assert [found for _, found in power] == sorted(found for _, found in power)  # more runs, more power
 
 
+def test_the_log_noise_is_the_log_of_the_noise_drawn_from_the_same_stream(calibration: ModuleType) -> None:
+    """The tables draw log noise directly (no exp then log): the same draws as ``noise``, to a rounding."""
+    for kind in calibration.KINDS:
+        for cv in calibration.CVS:
+            seed = [calibration.SEED, 13, calibration.KINDS.index(kind), int(cv * 100)]
+            values = calibration.noise(numpy.random.default_rng(seed), kind, cv, (2000, 5))
+            logs = calibration.log_noise(numpy.random.default_rng(seed), kind, cv, (2000, 5))
+            if kind == "lognormal":
+                assert numpy.array_equal(numpy.exp(logs), values)  # numpy's lognormal is exp of its normal
+            assert numpy.max(numpy.abs(logs - numpy.log(values))) <= 1e-15
+
+
 def test_the_shipped_tables_are_the_measured_ones(calibration: ModuleType, cases: list[Any]) -> None:
     doc = (REPO / "docs" / "STATISTICS.md").read_text()
     assert calibration.markdown(cases) in doc
@@ -101,11 +112,11 @@ def _study(template: dict[str, Any], folder: Path, recipes: dict[str, Any]) -> l
     paths = []
     for recipe, values in recipes.items():
         for seed, co2 in enumerate(values):
-            report = copy.deepcopy(template)
-            report["name"], report["run_id"] = f"{recipe}-seed{seed}", f"{recipe}{seed}"
-            report["co2_kg"] = float(co2)
-            report["extra"]["validation"] = [{"step": step, "energy_kwh": 0.0, "co2_kg": float(co2) * (step + 1) / 4,
-                                              "metrics": {"val_loss": loss}} for step, loss in enumerate(LOSSES)]
+            validation = [{"step": step, "energy_kwh": 0.0, "co2_kg": float(co2) * (step + 1) / 4,
+                           "metrics": {"val_loss": loss}} for step, loss in enumerate(LOSSES)]
+            # the template with these four keys replaced (it is only read: a new dict, not a deep copy of it)
+            report = {**template, "name": f"{recipe}-seed{seed}", "run_id": f"{recipe}{seed}", "co2_kg": float(co2),
+                      "extra": {**template["extra"], "validation": validation}}
             path = folder / f"{recipe}-{seed}.json"
             path.write_text(json.dumps(report))
             paths.append(path)
@@ -133,6 +144,9 @@ def test_compare_on_report_files_matches_the_calibrated_method(template: dict[st
         winners.append(row.outcome[1])
     named = sum(w != "indistinguishable" for w in winners) / studies
     if ratio == 1.0:  # the calibrated 5 %, within this smaller simulation's error
+        # 200 studies: at most 16 winners. A method that is truly at 5 % exceeds that in 2.4 % of seeds (binomial);
+        # the earlier percentile bootstrap (19-22 % false winners at 3 runs) stays within it in 0.001 %; an interval
+        # with the normal quantile in place of Student t (12 % at 3 runs, 8.6 % at 5) names 23 and 17 here: fails
         assert named <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / studies)
     else:
         assert winners.count("less") == 0 and winners.count("more") / studies >= 0.35

@@ -16,6 +16,7 @@ from mlflow.entities import Metric, Param, RunTag
 
 from carbonstep import ConfigError, compare
 from carbonstep.analysis.compare import stats
+from tests.compare_stores import new_store
 
 STEPS = range(10, 310, 10)
 
@@ -27,10 +28,10 @@ def log_seed(client: MlflowClient, experiment_id: str, name: str, decay: float, 
     loss = [Metric("val_loss", 2.0 * math.exp(-decay * s), 0, s) for s in STEPS]
     co2 = [Metric("co2_kg", co2_per_step_kg * s, 0, s) for s in STEPS]
     params = [Param("carbonstep.methods", methods)] + ([Param("recipe", recipe)] if recipe else [])
-    client.log_batch(run_id, metrics=loss + co2, params=params, tags=[RunTag("study", "t")])
     total = co2_per_step_kg * STEPS[-1]
-    client.log_batch(run_id, metrics=[Metric("energy_kwh", total / 0.05, 1, 999), Metric("co2_kg", total, 1, 999),
-                                      Metric("water_l", 0.0, 1, 999)])
+    totals = [Metric("energy_kwh", total / 0.05, 1, 999), Metric("co2_kg", total, 1, 999),
+              Metric("water_l", 0.0, 1, 999)]
+    client.log_batch(run_id, metrics=loss + co2 + totals, params=params, tags=[RunTag("study", "t")])  # one write
     client.set_terminated(run_id)
     return run_id
 
@@ -44,8 +45,8 @@ def seeds(client: MlflowClient, experiment_id: str, recipe: str, count: int, rng
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, MlflowClient]:
-    uri = f"sqlite:///{tmp_path_factory.mktemp('store')}/mlflow.db"
-    return uri, MlflowClient(uri)
+    """One store for the module (each test logs to its own experiment), copied from the session's migrated one."""
+    return new_store(tmp_path_factory.mktemp("store"), tmp_path_factory)
 
 
 def test_two_recipes_from_one_distribution_are_indistinguishable(store) -> None:
@@ -120,6 +121,19 @@ def test_runs_needed_is_a_power_calculation() -> None:
     assert (centre, low, high) == pytest.approx((2.0, 2 * math.exp(-half), 2 * math.exp(half)))
 
 
+def test_runs_needed_is_the_first_run_count_reaching_the_power() -> None:
+    """runs_needed starts its search at the z test's run count and gallops from there: from every start, the search
+    finds what a scan from 2 up finds, and runs_needed agrees with such a scan of the power itself."""
+    for answer in range(2, 41):
+        for start in range(2, 41):
+            assert stats.first_reaching(lambda runs, at=answer: runs >= at, start, 2, 40) == answer, (answer, start)
+    for diff, spread in ((math.log(1.3), 0.2), (math.log(1.1), 0.2), (-0.5, 0.4), (0.05, 0.02), (2.0, 0.1),
+                         (math.log(1.5), 0.385), (0.3, 0.6)):
+        scan = next(runs for runs in range(2, stats.MAX_RUNS_SUGGESTED + 2)
+                    if runs > stats.MAX_RUNS_SUGGESTED or stats.power(runs, diff, spread) >= stats.POWER)
+        assert stats.runs_needed(diff, spread) == scan, (diff, spread)
+
+
 def test_grouping_rules(store) -> None:
     uri, client = store
     exp = client.create_experiment("groups")
@@ -167,7 +181,10 @@ def test_importing_compare_loads_no_heavy_module() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_table_plot_json_and_cli(store, tmp_path: Path) -> None:
+def test_table_plot_json_and_cli(store, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from carbonstep.cli import main
+
     uri, client = store
     exp = client.create_experiment("cli")
     rng = numpy.random.default_rng(13)
@@ -184,13 +201,16 @@ def test_table_plot_json_and_cli(store, tmp_path: Path) -> None:
     figure.canvas.draw()
     box, frame = label.get_window_extent(), panel.get_window_extent()
     assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1  # inside
-    out = subprocess.run([sys.executable, "-m", "carbonstep.cli", "compare", "--experiment", "cli", "--tracking-uri",
-                          uri, "--json", str(tmp_path / "c.json"), "--plot", str(tmp_path / "c.png")],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    status = main(["compare", "--experiment", "cli", "--tracking-uri", uri, "--json", str(tmp_path / "c.json"),
+                   "--plot", str(tmp_path / "c.png")])
+    assert status == 0, capsys.readouterr().err
     assert json.loads((tmp_path / "c.json").read_text())["recipes"][0]["name"] == "gelu"
-    helptext = subprocess.run([sys.executable, "-m", "carbonstep.cli", "compare", "--help"], capture_output=True,
-                              text=True).stdout
+    capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", "80")  # the width a command whose output is piped gets: the layout checked below
+    with pytest.raises(SystemExit) as done:
+        main(["compare", "--help"])
+    assert done.value.code == 0
+    helptext = capsys.readouterr().out
     options = [word for word in helptext.split() if word.startswith("--")]
     assert {"--group-by", "--reference", "--levels", "--plot", "--json", "--log-artifact"} <= set(options)
     for line in helptext.splitlines():  # every option is described on its line or the next
