@@ -56,6 +56,7 @@ from typing import Any, Callable, Sequence
 from carbonstep.analysis.study.study import StudyAnalysis, TrialCost, analyse
 from carbonstep.callbacks.study_budget import (
     ATTR,
+    FinishedCosts,
     check_study_budget,
     figures_in,
     figures_of,
@@ -199,6 +200,7 @@ class CarbonCallback:
         self.decision: Decision | None = None  #: the decision that stopped this worker, else its last check's
         self._refused: int | None = None  #: the trial this worker pruned at its start (its decision stands)
         self._warned_no_heartbeat = False
+        self._costs = FinishedCosts()  #: the finished trials' costs, made once
         self._warned_untracked = False
         if mlflow:
             from carbonstep.mlflow_io.client import load_mlflow
@@ -288,23 +290,24 @@ class CarbonCallback:
         if self.budget is None or trial.number == self._refused:  # a refused trial's decision stands
             return
         try:
-            decision = self._decide(study, trial.number, running_elsewhere=_in_flight(study, before=None))
+            decision = self._decide(study, trial.number, before=None)
         except Exception:  # noqa: BLE001 - a storage error must not end the search; the next trial checks again
             log.warning("carbonstep: could not read the study's trials to check the budget", exc_info=True)
             return
         if decision.stop:
             self._stop(study, decision)
 
-    def _decide(self, study: Any, after_trial: int | None, running_elsewhere: int) -> Decision:
+    def _decide(self, study: Any, after_trial: int | None, before: int | None) -> Decision:
         """The budget's decision on the study as its storage holds it now (``after_trial`` None: the last
-        finished trial)."""
+        finished trial), counting in flight the trials numbered below ``before`` (None: all; see
+        :func:`_in_flight`). One storage read: what is spent and what is in flight come from the same trials."""
         assert self.budget is not None
         self._fail_stale_trials(study)
-        trials = trial_costs(study)
+        trials = self._costs.of(study.get_trials(deepcopy=False))
         if after_trial is None:
             finished = [t for t in trials if t.measured]
             after_trial = max(finished, key=lambda t: t.finished_at_s or 0.0).number if finished else -1
-        decision = check_study_budget(self.budget, trials, running_elsewhere, after_trial)
+        decision = check_study_budget(self.budget, trials, _in_flight(trials, before), after_trial)
         self.decision = decision
         return decision
 
@@ -338,7 +341,7 @@ class CarbonCallback:
             return
         study = trial.study
         try:
-            decision = self._decide(study, None, running_elsewhere=_in_flight(study, before=trial.number))
+            decision = self._decide(study, None, before=trial.number)
         except Exception:  # noqa: BLE001 - as in __call__
             log.warning("carbonstep: could not read the study's trials to check the budget", exc_info=True)
             return
@@ -354,14 +357,12 @@ class CarbonCallback:
         return study_totals(study)
 
 
-def _in_flight(study: Any, before: int | None) -> int:
+def _in_flight(trials: Sequence[TrialCost], before: int | None) -> int:
     """Trials running now whose figures are not in the storage yet (each worker's), numbered below ``before``
     (None: all). A trial checking its own start counts only the trials before it: a later one is either at its
     own check, which counts this one, or admitted having counted it. A trial whose figures are stored (finished,
     or refused at its start) is spent, not in flight; a trial failed by the heartbeat is not RUNNING."""
-    state = _optuna().trial.TrialState.RUNNING
-    return len([t for t in study.get_trials(deepcopy=False, states=(state,))
-                if (before is None or t.number < before) and "co2_kg" not in figures_in(t.user_attrs)])
+    return len([t for t in trials if t.state == "RUNNING" and not t.measured and (before is None or t.number < before)])
 
 
 # -- reading a finished study (for `carbonstep study`) -------------------------------------

@@ -3,6 +3,7 @@ Optuna adapter (:mod:`carbonstep.callbacks.optuna`) calls them with a study it h
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from typing import Any, Callable, Mapping, Sequence
@@ -46,18 +47,49 @@ def figures_in(user_attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 def trial_costs(study: Any, states: Sequence[Any] | None = None) -> list[TrialCost]:
     """Every trial of ``study`` (from its storage: every worker's) as a :class:`TrialCost`."""
-    out = []
-    for trial in study.get_trials(deepcopy=False, states=states):
-        attrs = figures_in(trial.user_attrs)
-        measured = "co2_kg" in attrs
-        value = trial.values[0] if trial.values else None
-        finished = trial.datetime_complete.timestamp() if trial.datetime_complete else None
-        out.append(TrialCost(trial.number, trial.state.name, value,
-                             attrs.get("co2_kg") if measured else None,
-                             attrs.get("energy_kwh") if measured else None,
-                             attrs.get("water_l") if measured else None,
-                             finished, dict(trial.params), bool(attrs.get("skipped", False))))
-    return out
+    return costs_of(study.get_trials(deepcopy=False, states=states))
+
+
+def costs_of(trials: Sequence[Any]) -> list[TrialCost]:
+    """Optuna ``FrozenTrial`` s as :class:`TrialCost` s (no storage read)."""
+    return [_cost(trial) for trial in trials]
+
+
+def _cost(trial: Any) -> TrialCost:
+    attrs = figures_in(trial.user_attrs)
+    measured = "co2_kg" in attrs
+    value = trial.values[0] if trial.values else None
+    finished = trial.datetime_complete.timestamp() if trial.datetime_complete else None
+    return TrialCost(trial.number, trial.state.name, value,
+                     attrs.get("co2_kg") if measured else None,
+                     attrs.get("energy_kwh") if measured else None,
+                     attrs.get("water_l") if measured else None,
+                     finished, dict(trial.params), bool(attrs.get("skipped", False)))
+
+
+class FinishedCosts:
+    """:func:`costs_of` for a worker that checks the budget at every trial: a finished trial never changes
+    (Optuna refuses to update it), and Optuna's storages hand back the same ``FrozenTrial`` for it at every read
+    (``get_trials(deepcopy=False)``), so its :class:`TrialCost` is made once and kept while the storage keeps
+    returning that object. Only the trials of the last read are kept; running trials are converted every time."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[Any, TrialCost]] = {}  #: id(FrozenTrial) → (that trial, its cost)
+
+    def of(self, trials: Sequence[Any]) -> list[TrialCost]:
+        """The trials' costs, as :func:`costs_of` gives them."""
+        known, self._known = self._known, {}
+        out = []
+        for trial in trials:
+            hit = known.get(id(trial))
+            if hit is None or hit[0] is not trial:
+                hit = (trial, _cost(trial))  # holding the trial: its id is not reused while kept
+                if not trial.state.is_finished():
+                    out.append(hit[1])
+                    continue
+            self._known[id(trial)] = hit
+            out.append(hit[1])
+        return out
 
 
 def study_totals(study: Any) -> dict[str, Any]:
@@ -72,12 +104,12 @@ def check_study_budget(budget: Budget, trials: Sequence[TrialCost], running_else
     projected at the Budget's rule (the mean cost of the last finished trials)."""
     finished = sorted((t for t in trials if t.measured), key=lambda t: (t.finished_at_s or math.inf, t.number))
     spent = {q: sum(_figure(t, attr) for t in finished) for q, attr in BUDGET_QUANTITIES.items()}
-    costs = [{q: _figure(t, attr) for q, attr in BUDGET_QUANTITIES.items()} for t in finished if not t.skipped]
-    recent = costs[-PROJECTION_WINDOW:]
+    last = list(itertools.islice((t for t in reversed(finished) if not t.skipped), PROJECTION_WINDOW))[::-1]
+    recent = [{q: _figure(t, attr) for q, attr in BUDGET_QUANTITIES.items()} for t in last]  # all the rule reads
     next_cost = {q: sum(c[q] for c in recent) / len(recent) if recent else 0.0 for q in BUDGET_QUANTITIES}
     in_flight = running_elsewhere if budget.predict else 0
     committed = {q: spent[q] + in_flight * next_cost[q] for q in BUDGET_QUANTITIES}
-    decision = budget.check(after_trial, committed, costs)  # the Budget's rule on what is spent or committed
+    decision = budget.check(after_trial, committed, recent)  # the Budget's rule on what is spent or committed
     quantity, limit = decision.quantity, decision.limit
     used, show = spent[quantity], FORMATS[quantity]
     if decision.stop and used >= limit:
@@ -92,7 +124,7 @@ def check_study_budget(budget: Budget, trials: Sequence[TrialCost], running_else
 
 
 def _figure(trial: TrialCost, attr: str) -> float:
-    return float({"co2_kg": trial.co2_kg, "energy_kwh": trial.energy_kwh, "water_l": trial.water_l}[attr] or 0.0)
+    return float(getattr(trial, attr) or 0.0)  # attr: one of TrialCost's co2_kg, energy_kwh, water_l
 
 
 def stale_trial(study: Any, trial: Any) -> None:
@@ -103,4 +135,7 @@ def stale_trial(study: Any, trial: Any) -> None:
         "it spent was not recorded and is missing from the study's totals", trial.number, study.study_name)
 
 
-__all__ = ["ATTR", "check_study_budget", "figures_in", "figures_of", "stale_trial", "study_totals", "trial_costs"]
+__all__ = [
+    "ATTR", "FinishedCosts", "check_study_budget", "costs_of", "figures_in", "figures_of", "stale_trial",
+    "study_totals", "trial_costs",
+]
