@@ -56,10 +56,11 @@ from typing import Any, Callable, Sequence
 from carbonstep.analysis.study.study import StudyAnalysis, TrialCost, analyse
 from carbonstep.callbacks.study_budget import (
     ATTR,
-    FinishedCosts,
+    StudyReads,
     check_study_budget,
     figures_in,
     figures_of,
+    in_flight,
     stale_trial,
     study_totals,
     trial_costs,
@@ -200,7 +201,7 @@ class CarbonCallback:
         self.decision: Decision | None = None  #: the decision that stopped this worker, else its last check's
         self._refused: int | None = None  #: the trial this worker pruned at its start (its decision stands)
         self._warned_no_heartbeat = False
-        self._costs = FinishedCosts()  #: the finished trials' costs, made once
+        self._reads = StudyReads()  #: the budget checks' reads of the study's trials
         self._warned_untracked = False
         if mlflow:
             from carbonstep.mlflow_io.client import load_mlflow
@@ -298,16 +299,19 @@ class CarbonCallback:
             self._stop(study, decision)
 
     def _decide(self, study: Any, after_trial: int | None, before: int | None) -> Decision:
-        """The budget's decision on the study as its storage holds it now (``after_trial`` None: the last
-        finished trial), counting in flight the trials numbered below ``before`` (None: all; see
-        :func:`_in_flight`). One storage read: what is spent and what is in flight come from the same trials."""
+        """The budget's decision on the study as its storage holds it now (``after_trial`` None: at trial
+        ``before``'s start, after the last finished trial), counting in flight the trials numbered below ``before``
+        (None: all; see :func:`in_flight`). One storage read: what is spent and what is in flight come from the same
+        trials; at a start, none if the last end check's read is exactly what it would find (:class:`StudyReads`)."""
         assert self.budget is not None
-        self._fail_stale_trials(study)
-        trials = self._costs.of(study.get_trials(deepcopy=False))
+        trials = self._reads.kept_for(study, before) if after_trial is None and before is not None else None
+        if trials is None:
+            self._fail_stale_trials(study)
+            trials = self._reads.read(study, keep=after_trial is not None)
         if after_trial is None:
             finished = [t for t in trials if t.measured]
             after_trial = max(finished, key=lambda t: t.finished_at_s or 0.0).number if finished else -1
-        decision = check_study_budget(self.budget, trials, _in_flight(trials, before), after_trial)
+        decision = check_study_budget(self.budget, trials, in_flight(trials, before), after_trial)
         self.decision = decision
         return decision
 
@@ -355,14 +359,6 @@ class CarbonCallback:
     def totals(self, study: Any) -> dict[str, Any]:
         """The study's footprint so far (every worker's trials): see :func:`study_totals`."""
         return study_totals(study)
-
-
-def _in_flight(trials: Sequence[TrialCost], before: int | None) -> int:
-    """Trials running now whose figures are not in the storage yet (each worker's), numbered below ``before``
-    (None: all). A trial checking its own start counts only the trials before it: a later one is either at its
-    own check, which counts this one, or admitted having counted it. A trial whose figures are stored (finished,
-    or refused at its start) is spent, not in flight; a trial failed by the heartbeat is not RUNNING."""
-    return len([t for t in trials if t.state == "RUNNING" and not t.measured and (before is None or t.number < before)])
 
 
 # -- reading a finished study (for `carbonstep study`) -------------------------------------

@@ -16,6 +16,7 @@ from carbonstep.training.budget import PROJECTION_WINDOW, Budget, Decision
 
 PREFIX = names.PREFIX
 ATTR = "carbonstep"  #: the one trial user attr holding every figure (a JSON dict): one storage write per trial
+FINISHED = ("COMPLETE", "PRUNED", "FAIL")  #: Optuna's finished trial states (TrialState.is_finished)
 FIGURES = ("energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "co2_kg", "water_l", "duration_s")
 BUDGET_QUANTITIES = {"co2_kg": "co2_kg", "kwh": "energy_kwh", "water_l": "water_l"}  # Budget's name → attr's
 FORMATS: dict[str, Callable[[float], str]] = {
@@ -92,6 +93,41 @@ class FinishedCosts:
         return out
 
 
+class StudyReads:
+    """The trials a worker's budget checks read from the study's storage: one read a check, each finished
+    trial's cost made once (:class:`FinishedCosts`), and the read of a trial's end check kept for the next trial's
+    start check when it is exactly what a new read would find.
+
+    It is when every trial it holds had finished and the new trial's number is their count: Optuna numbers a new
+    trial by the trials created before it, so no trial was created between the read and this one (none is in
+    flight before it), and a finished trial never changes. What the start check counts, the trials numbered
+    below its own, is then the kept read, as the storage held it when the trial was created. With a trial running
+    elsewhere, waiting, or created meanwhile (another worker), the start check reads the storage again."""
+
+    def __init__(self) -> None:
+        self._costs = FinishedCosts()
+        self._kept: tuple[Any, list[TrialCost]] | None = None  #: (the study, its trials) at the last end check
+
+    def read(self, study: Any, keep: bool = False) -> list[TrialCost]:
+        """The study's trials from its storage (``keep``: for the next start check, if they may serve it)."""
+        trials = self._costs.of(study.get_trials(deepcopy=False))
+        self._kept = (study, trials) if keep and all(t.state in FINISHED for t in trials) else None
+        return trials
+
+    def kept_for(self, study: Any, number: int) -> list[TrialCost] | None:
+        """The kept read if it is what trial ``number``'s start check would read now, else None (read again)."""
+        kept, self._kept = self._kept, None
+        return kept[1] if kept is not None and kept[0] is study and number == len(kept[1]) else None
+
+
+def in_flight(trials: Sequence[TrialCost], before: int | None) -> int:
+    """Trials running now whose figures are not in the storage yet (each worker's), numbered below ``before``
+    (None: all). A trial checking its own start counts only the trials before it: a later one is either at its
+    own check, which counts this one, or admitted having counted it. A trial whose figures are stored (finished,
+    or refused at its start) is spent, not in flight; a trial failed by the heartbeat is not RUNNING."""
+    return len([t for t in trials if t.state == "RUNNING" and not t.measured and (before is None or t.number < before)])
+
+
 def study_totals(study: Any) -> dict[str, Any]:
     """The study's footprint so far, over every worker's finished trials: CO2e, kWh, litres, trials by state."""
     return totals(trial_costs(study))
@@ -136,6 +172,6 @@ def stale_trial(study: Any, trial: Any) -> None:
 
 
 __all__ = [
-    "ATTR", "FinishedCosts", "check_study_budget", "costs_of", "figures_in", "figures_of", "stale_trial",
-    "study_totals", "trial_costs",
+    "ATTR", "FinishedCosts", "StudyReads", "check_study_budget", "costs_of", "figures_in", "figures_of", "in_flight",
+    "stale_trial", "study_totals", "trial_costs",
 ]
