@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""What carbonstep's Optuna callback adds to each trial on an SQLite storage, as a share of a 1 s trial.
+"""What carbonstep's Optuna callback adds to each trial, as a share of a 1 s trial, in memory and on SQLite.
 
-    .venv/bin/python benchmarks/optuna_trial_cost.py [--trials 30] [--rounds 3]
+    .venv/bin/python benchmarks/optuna_trial_cost.py [--trials 30] [--rounds 3] [--split-writes]
 
-Alternating studies in one process, on one SQLite file each: a bare objective (a few microseconds of work),
-and the same objective through ``CarbonCallback.track`` with ``callbacks=[carbon]`` (the readers this machine
-has). The added wall time per trial, over 1 s, is the overhead's share of a 1 s trial (the target: ≤ 5 %). Then,
-on the same storage, the storage writes alone: the trial's figures as one ``set_user_attr`` each (as carbonstep
-stored them before) against the same figures as one attribute (one commit, as now).
+For each storage (Optuna's in-memory storage, then one SQLite file per study), alternating studies in one
+process: a bare objective (a few microseconds of work); the same objective through ``CarbonCallback.track``
+with ``callbacks=[carbon]`` (the readers this machine has); and the same with a study budget that is never
+reached (``Budget(co2_kg=1.0)``: the two budget checks of every trial run, none stops). The added wall time per
+trial, over 1 s, is the overhead's share of a 1 s trial (the target: ≤ 5 %). Then where the added time goes, on
+the same SQLite storage: a trial's Tracker (construct, ``start()``, ``stop()``), the one storage write of its
+figures (``user_attrs["carbonstep"]``), and one budget check (one storage read of the study's trials).
+``--split-writes``: also the figures as one ``set_user_attr`` each (as carbonstep stored them before).
 """
 
 from __future__ import annotations
@@ -19,92 +22,124 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+MODES = ("bare", "tracked", "budget")
+LABELS = {"bare": "bare trial", "tracked": "with carbonstep's callback",
+          "budget": "with the callback and a study budget (2 checks a trial)"}
 
 
-def _objective(trial):  # type: ignore[no-untyped-def]
+def _objective(trial: Any) -> float:
     x = trial.suggest_float("x", -10, 10)
     return x * x
 
 
-def _study(optuna, path: Path, name: str):  # type: ignore[no-untyped-def]
-    return optuna.create_study(study_name=name, storage=f"sqlite:///{path}", sampler=optuna.samplers.RandomSampler(0))
+def _study(optuna: Any, path: Path | None, name: str) -> Any:
+    storage = f"sqlite:///{path}" if path is not None else None
+    return optuna.create_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler(0))
 
 
-def per_trial(optuna, tracked: bool, trials: int, path: Path, name: str) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
-    """(wall s, CPU s) per trial, and the number of carbonstep user attrs per trial."""
+def _carbon(mode: str) -> Any:
+    from carbonstep import Budget
     from carbonstep.optuna import CarbonCallback
 
+    return CarbonCallback(intensity=100, budget=Budget(co2_kg=1.0) if mode == "budget" else None)
+
+
+def per_trial(optuna: Any, mode: str, trials: int, path: Path | None, name: str) -> tuple[float, float]:
+    """(wall s, CPU s) per trial of ``trials`` trials in ``mode``."""
     study = _study(optuna, path, name)
     study.optimize(_objective, n_trials=2)  # tables created, caches warm
     objective, callbacks = _objective, []
-    if tracked:
-        carbon = CarbonCallback(intensity=100)
+    if mode != "bare":
+        carbon = _carbon(mode)
         objective, callbacks = carbon.track(_objective), [carbon]
         study.optimize(objective, n_trials=2, callbacks=callbacks)  # the first Tracker's imports out of the window
     wall, cpu = time.perf_counter(), time.process_time()
     study.optimize(objective, n_trials=trials, callbacks=callbacks)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    attrs = len([k for k in study.trials[-1].user_attrs if k == "carbonstep" or k.startswith("carbonstep.")])
-    return wall / trials, cpu / trials, attrs
+    return (time.perf_counter() - wall) / trials, (time.process_time() - cpu) / trials
 
 
-def writes(optuna, figures: dict, trials: int, path: Path, name: str) -> tuple[float, float, float, float]:  # type: ignore[no-untyped-def]
-    """(wall, CPU) per trial of storing ``figures`` one attribute each, then as one attribute."""
-    study = _study(optuna, path, name)
-    results = []
-    for one in (False, True):
-        wall_total = cpu_total = 0.0
-        for _ in range(trials):
-            trial = study.ask()
-            wall, cpu = time.perf_counter(), time.process_time()
-            if one:
-                trial.set_user_attr("carbonstep", figures)
-            else:
-                for key, value in figures.items():
-                    trial.set_user_attr("carbonstep." + key, value)
-            wall_total += time.perf_counter() - wall
-            cpu_total += time.process_time() - cpu
-            study.tell(trial, 1.0)
-        results += [wall_total / trials, cpu_total / trials]
-    return results[0], results[1], results[2], results[3]
+def _timed(rows: dict[str, list[tuple[float, float]]], part: str, action: Any, *args: Any) -> Any:
+    """``action(*args)``, its (wall s, CPU s) appended to ``rows[part]``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = action(*args)
+    rows.setdefault(part, []).append((time.perf_counter() - wall, time.process_time() - cpu))
+    return result
+
+
+def _start_tracker(options: dict[str, Any]) -> Any:
+    from carbonstep.measure.tracker import Tracker
+
+    return Tracker(**options).start()
+
+
+def _split_write(trial: Any, figures: dict[str, Any]) -> None:
+    for key, value in figures.items():
+        trial.set_user_attr("carbonstep." + key, value)
+
+
+def parts(optuna: Any, trials: int, path: Path, split: bool) -> dict[str, tuple[float, float]]:
+    """Median (wall s, CPU s) of each part of a tracked trial, on an SQLite study of ``trials`` trials."""
+    carbon = _carbon("budget")
+    study = _study(optuna, path, "parts")
+    study.optimize(carbon.track(_objective), n_trials=2, callbacks=[carbon])
+    figures = study.trials[-1].user_attrs["carbonstep"]
+    options = {**carbon.tracker_options, "name": "trial"}
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(trials):
+        tracker = _timed(rows, "tracker_start", _start_tracker, options)
+        _timed(rows, "tracker_stop", tracker.stop)
+        trial = study.ask()
+        _timed(rows, "write", trial.set_user_attr, "carbonstep", figures)
+        if split:
+            _timed(rows, "split", _split_write, trial, figures)
+        study.tell(trial, 1.0)
+        _timed(rows, "check", carbon._decide, study, None, None)
+    return {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items()}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--split-writes", action="store_true", help="also time the figures as one attr each")
     args = parser.parse_args()
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("carbonstep").setLevel(logging.ERROR)
-    bare, tracked, split, joined = [], [], [], []
-    attrs = 0
-    figures: dict = {}
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
-            bare.append(per_trial(optuna, False, args.trials, Path(tmp, f"bare{r}.db"), "bare"))
-            tracked.append(per_trial(optuna, True, args.trials, Path(tmp, f"tracked{r}.db"), "tracked"))
-            attrs = tracked[-1][2]
-            if not figures:
-                study = optuna.load_study(study_name="tracked", storage=f"sqlite:///{Path(tmp, 'tracked0.db')}")
-                figures = study.trials[-1].user_attrs["carbonstep"]
-            w = writes(optuna, figures, args.trials, Path(tmp, f"writes{r}.db"), "writes")
-            split.append(w[:2])
-            joined.append(w[2:])
-    med = lambda rows, i: statistics.median(row[i] for row in rows) * 1e3  # noqa: E731
-    print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {args.rounds} rounds of {args.trials} "
-          f"trials; medians, ms per trial (wall / CPU)\n")
-    print("| per trial on SQLite | wall ms | CPU ms |")
+            for storage in ("memory", "sqlite"):
+                for mode in MODES:
+                    path = Path(tmp, f"{mode}{r}.db") if storage == "sqlite" else None
+                    results.setdefault((storage, mode), []).append(per_trial(optuna, mode, args.trials, path, mode))
+        part = parts(optuna, args.trials, Path(tmp, "parts.db"), args.split_writes)
+    med = {key: (statistics.median(w for w, _ in rows) * 1e3, statistics.median(c for _, c in rows) * 1e3)
+           for key, rows in results.items()}
+    print(f"load average {' '.join(f'{v:.2f}' for v in load_before)} before, "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())} after; {args.rounds} rounds of {args.trials} trials "
+          "per study; medians over the rounds, ms per trial\n")
+    print("| storage | per trial | wall ms | CPU ms | added wall / CPU ms | share of a 1 s trial (wall / CPU) |")
+    print("|---|---|---|---|---|---|")
+    for storage in ("memory", "sqlite"):
+        bare_wall, bare_cpu = med[(storage, "bare")]
+        for mode in MODES:
+            wall, cpu = med[(storage, mode)]
+            added = "" if mode == "bare" else f"{wall - bare_wall:.1f} / {cpu - bare_cpu:.1f}"
+            share = "" if mode == "bare" else f"**{(wall - bare_wall) / 1000:.1%}** / {(cpu - bare_cpu) / 1000:.1%}"
+            print(f"| {storage} | {LABELS[mode]} | {wall:.1f} | {cpu:.1f} | {added} | {share} |")
+    print(f"\n| part of a tracked trial on SQLite (median of {args.trials}) | wall ms | CPU ms |")
     print("|---|---|---|")
-    print(f"| bare trial | {med(bare, 0):.1f} | {med(bare, 1):.1f} |")
-    print(f"| with carbonstep's callback | {med(tracked, 0):.1f} | {med(tracked, 1):.1f} |")
-    added = med(tracked, 0) - med(bare, 0)
-    print(f"| added by carbonstep ({attrs} user attr per trial) | {added:.1f} | {med(tracked, 1) - med(bare, 1):.1f} |")
-    print(f"| the figures as {len(figures)} `set_user_attr` calls (before) "
-          f"| {med(split, 0):.1f} | {med(split, 1):.1f} |")
-    print(f"| the same figures as one attribute (now) | {med(joined, 0):.1f} | {med(joined, 1):.1f} |")
-    print(f"\noverhead per 1 s trial: {added / 1000:.1%} of its wall time (added wall ms / 1000 ms)")
+    names = {"tracker_start": "the trial's Tracker: construct and `start()`", "tracker_stop": "its `stop()`",
+             "write": "the figures' storage write (one attr, one commit)",
+             "split": "the figures as one `set_user_attr` each (before)",
+             "check": "one budget check (one read of the study's trials)"}
+    for key, (wall, cpu) in part.items():
+        print(f"| {names[key]} | {wall * 1e3:.1f} | {cpu * 1e3:.1f} |")
 
 
 if __name__ == "__main__":
