@@ -10,6 +10,7 @@ reached (``Budget(co2_kg=1.0)``: the two budget checks of every trial run, none 
 trial, over 1 s, is the overhead's share of a 1 s trial (the target: ≤ 5 %). Then where the added time goes, on
 the same SQLite storage: a trial's Tracker (construct, ``start()``, ``stop()``), the one storage write of its
 figures (``user_attrs["carbonstep"]``), and the budget's check after a trial (it reads the study's trials).
+Last, the budget's end check on in-memory studies of 100, 1,000 and 5,000 trials (what grows with the study).
 ``--split-writes``: also the figures as one ``set_user_attr`` each (as carbonstep stored them before).
 """
 
@@ -99,6 +100,25 @@ def parts(optuna: Any, trials: int, path: Path, split: bool) -> dict[str, tuple[
     return {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items()}
 
 
+def check_by_study_size(optuna: Any, sizes: tuple[int, ...], repeats: int) -> dict[int, tuple[float, float]]:
+    """Median (wall s, CPU s) of the budget's end check on an in-memory study of n finished, measured trials: the
+    part of a check that grows with the study (no storage I/O)."""
+    figures = {"co2_kg": 1e-9, "energy_kwh": 1e-8, "water_l": 0.0}
+    out = {}
+    for n in sizes:
+        study = _study(optuna, None, f"size{n}")
+        for _ in range(n):
+            trial = study.ask()
+            trial.suggest_float("x", -10, 10)
+            trial.set_user_attr("carbonstep", figures)
+            last = study.tell(trial, 1.0)
+        carbon, rows = _carbon("budget"), {}
+        for _ in range(repeats):
+            _timed(rows, "check", carbon, study, last)
+        out[n] = (statistics.median(w for w, _ in rows["check"]), statistics.median(c for _, c in rows["check"]))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--trials", type=int, default=30)
@@ -118,6 +138,7 @@ def main() -> None:
                     path = Path(tmp, f"{mode}{r}.db") if storage == "sqlite" else None
                     results.setdefault((storage, mode), []).append(per_trial(optuna, mode, args.trials, path, mode))
         part = parts(optuna, args.trials, Path(tmp, "parts.db"), args.split_writes)
+    by_size = check_by_study_size(optuna, (100, 1000, 5000), args.trials)
     med = {key: (statistics.median(w for w, _ in rows) * 1e3, statistics.median(c for _, c in rows) * 1e3)
            for key, rows in results.items()}
     print(f"load average {' '.join(f'{v:.2f}' for v in load_before)} before, "
@@ -140,6 +161,10 @@ def main() -> None:
              "check": "the budget's end check (`carbon(study, trial)`: reads the study's trials)"}
     for key, (wall, cpu) in part.items():
         print(f"| {names[key]} | {wall * 1e3:.1f} | {cpu * 1e3:.1f} |")
+    print(f"\n| the budget's end check, in-memory study of n trials (median of {args.trials}) | wall ms | CPU ms |")
+    print("|---|---|---|")
+    for n, (wall, cpu) in by_size.items():
+        print(f"| n = {n} | {wall * 1e3:.2f} | {cpu * 1e3:.2f} |")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ or committed (another worker spent it meanwhile, or it joined late) prunes that 
 spent, not in flight; a trial still at its own start check is in flight only for the trials after it (trials
 are admitted in number order: the earlier one takes the last place that fits, the later one counts it), so two
 workers starting at once never both refuse the last trial that fits. ``carbon.decision`` keeps the decision that
-stopped this worker.
+stopped this worker. Each check reads the study's trials once; a start check right after this worker's end check
+reuses that read when nothing can have changed for it (:class:`~carbonstep.callbacks.study_budget.StudyReads`).
 
 **A killed worker.** Its trial stays RUNNING in the storage, and would be counted in flight by every later
 check. Give the storage a heartbeat, ``optuna.storages.RDBStorage(url, heartbeat_interval=10,
