@@ -3,20 +3,22 @@
 
     .venv/bin/python benchmarks/optuna_trial_cost.py [--trials 30] [--rounds 3] [--split-writes]
 
-For each storage (Optuna's in-memory storage, then one SQLite file per study), alternating studies in one
-process: a bare objective (a few microseconds of work); the same objective through ``CarbonCallback.track``
-with ``callbacks=[carbon]`` (the readers this machine has); and the same with a study budget that is never
-reached (``Budget(co2_kg=1.0)``: the two budget checks of every trial run, none stops). The added wall time per
-trial, over 1 s, is the overhead's share of a 1 s trial (the target: ≤ 5 %). Then where the added time goes, on
-the same SQLite storage: a trial's Tracker (construct, ``start()``, ``stop()``), the one storage write of its
-figures (``user_attrs["carbonstep"]``), and the budget's check after a trial (it reads the study's trials).
-Last, the budget's end check on in-memory studies of 100, 1,000 and 5,000 trials (what grows with the study).
-``--split-writes``: also the figures as one ``set_user_attr`` each (as carbonstep stored them before).
+For each storage (Optuna's in-memory storage, then one SQLite file per study), three studies in one process
+taking turns trial by trial (``optimize(n_trials=1)`` each; the median over all trials): a bare objective (a few
+microseconds of work); the same objective through ``CarbonCallback.track`` with ``callbacks=[carbon]`` (the
+readers this machine has); and the same with a study budget that is never reached (``Budget(co2_kg=1.0)``: the
+budget checks of every trial run, none stops). The added wall time per trial, over 1 s, is the overhead's share
+of a 1 s trial (the target: ≤ 5 %). Then where the added time goes, on the same SQLite storage: a trial's
+Tracker (construct, ``start()``, ``stop()``), the one storage write of its figures (``user_attrs["carbonstep"]``),
+and the budget's check after a trial (it reads the study's trials). Last, the budget's end check on in-memory
+studies of 100, 1,000 and 5,000 trials (what grows with the study). ``--split-writes``: also the figures as one
+``set_user_attr`` each (as carbonstep stored them before).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import statistics
@@ -47,18 +49,24 @@ def _carbon(mode: str) -> Any:
     return CarbonCallback(intensity=100, budget=Budget(co2_kg=1.0) if mode == "budget" else None)
 
 
-def per_trial(optuna: Any, mode: str, trials: int, path: Path | None, name: str) -> tuple[float, float]:
-    """(wall s, CPU s) per trial of ``trials`` trials in ``mode``."""
-    study = _study(optuna, path, name)
-    study.optimize(_objective, n_trials=2)  # tables created, caches warm
-    objective, callbacks = _objective, []
-    if mode != "bare":
-        carbon = _carbon(mode)
-        objective, callbacks = carbon.track(_objective), [carbon]
-        study.optimize(objective, n_trials=2, callbacks=callbacks)  # the first Tracker's imports out of the window
-    wall, cpu = time.perf_counter(), time.process_time()
-    study.optimize(objective, n_trials=trials, callbacks=callbacks)
-    return (time.perf_counter() - wall) / trials, (time.process_time() - cpu) / trials
+def interleaved(optuna: Any, trials: int, paths: dict[str, Path | None]) -> dict[str, list[tuple[float, float]]]:
+    """(wall s, CPU s) of each of ``trials`` trials per mode, the modes' studies taking turns trial by trial (each
+    its own storage: ``paths[mode]``, None for memory), so that the load of the machine falls on all alike."""
+    runs = {}
+    for mode in MODES:
+        study = _study(optuna, paths[mode], mode)
+        study.optimize(_objective, n_trials=2)  # tables created, caches warm
+        objective, callbacks = _objective, []
+        if mode != "bare":
+            carbon = _carbon(mode)
+            objective, callbacks = carbon.track(_objective), [carbon]
+            study.optimize(objective, n_trials=2, callbacks=callbacks)  # the first Tracker's imports done
+        runs[mode] = (study, objective, callbacks)
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(trials):
+        for mode, (study, objective, callbacks) in runs.items():
+            _timed(rows, mode, functools.partial(study.optimize, objective, n_trials=1, callbacks=callbacks))
+    return rows
 
 
 def _timed(rows: dict[str, list[tuple[float, float]]], part: str, action: Any, *args: Any) -> Any:
@@ -134,16 +142,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for storage in ("memory", "sqlite"):
-                for mode in MODES:
-                    path = Path(tmp, f"{mode}{r}.db") if storage == "sqlite" else None
-                    results.setdefault((storage, mode), []).append(per_trial(optuna, mode, args.trials, path, mode))
+                paths = {m: Path(tmp, f"{m}{r}.db") if storage == "sqlite" else None for m in MODES}
+                for mode, rows in interleaved(optuna, args.trials, paths).items():
+                    results.setdefault((storage, mode), []).extend(rows)
         part = parts(optuna, args.trials, Path(tmp, "parts.db"), args.split_writes)
     by_size = check_by_study_size(optuna, (100, 1000, 5000), args.trials)
     med = {key: (statistics.median(w for w, _ in rows) * 1e3, statistics.median(c for _, c in rows) * 1e3)
            for key, rows in results.items()}
     print(f"load average {' '.join(f'{v:.2f}' for v in load_before)} before, "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())} after; {args.rounds} rounds of {args.trials} trials "
-          "per study; medians over the rounds, ms per trial\n")
+          "per study, the studies taking turns trial by trial; medians over all trials, ms per trial\n")
     print("| storage | per trial | wall ms | CPU ms | added wall / CPU ms | share of a 1 s trial (wall / CPU) |")
     print("|---|---|---|---|---|---|")
     for storage in ("memory", "sqlite"):
