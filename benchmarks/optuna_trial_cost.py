@@ -120,7 +120,8 @@ def check_by_study_size(optuna: Any, sizes: tuple[int, ...], repeats: int) -> di
             trial.suggest_float("x", -10, 10)
             trial.set_user_attr("carbonstep", figures)
             last = study.tell(trial, 1.0)
-        carbon, rows = _carbon("budget"), {}
+        carbon = _carbon("budget")
+        rows: dict[str, list[tuple[float, float]]] = {}
         for _ in range(repeats):
             _timed(rows, "check", carbon, study, last)
         out[n] = (statistics.median(w for w, _ in rows["check"]), statistics.median(c for _, c in rows["check"]))
