@@ -22,7 +22,8 @@ or committed (another worker spent it meanwhile, or it joined late) prunes that 
 spent, not in flight; a trial still at its own start check is in flight only for the trials after it (trials
 are admitted in number order: the earlier one takes the last place that fits, the later one counts it), so two
 workers starting at once never both refuse the last trial that fits. ``carbon.decision`` keeps the decision that
-stopped this worker.
+stopped this worker. Each check reads the study's trials once; a start check right after this worker's end check
+reuses that read when nothing can have changed for it (:class:`~carbonstep.callbacks.study_budget.StudyReads`).
 
 **A killed worker.** Its trial stays RUNNING in the storage, and would be counted in flight by every later
 check. Give the storage a heartbeat, ``optuna.storages.RDBStorage(url, heartbeat_interval=10,
@@ -56,9 +57,11 @@ from typing import Any, Callable, Sequence
 from carbonstep.analysis.study.study import StudyAnalysis, TrialCost, analyse
 from carbonstep.callbacks.study_budget import (
     ATTR,
+    StudyReads,
     check_study_budget,
     figures_in,
     figures_of,
+    in_flight,
     stale_trial,
     study_totals,
     trial_costs,
@@ -199,6 +202,7 @@ class CarbonCallback:
         self.decision: Decision | None = None  #: the decision that stopped this worker, else its last check's
         self._refused: int | None = None  #: the trial this worker pruned at its start (its decision stands)
         self._warned_no_heartbeat = False
+        self._reads = StudyReads()  #: the budget checks' reads of the study's trials
         self._warned_untracked = False
         if mlflow:
             from carbonstep.mlflow_io.client import load_mlflow
@@ -288,23 +292,27 @@ class CarbonCallback:
         if self.budget is None or trial.number == self._refused:  # a refused trial's decision stands
             return
         try:
-            decision = self._decide(study, trial.number, running_elsewhere=_in_flight(study, before=None))
+            decision = self._decide(study, trial.number, before=None)
         except Exception:  # noqa: BLE001 - a storage error must not end the search; the next trial checks again
             log.warning("carbonstep: could not read the study's trials to check the budget", exc_info=True)
             return
         if decision.stop:
             self._stop(study, decision)
 
-    def _decide(self, study: Any, after_trial: int | None, running_elsewhere: int) -> Decision:
-        """The budget's decision on the study as its storage holds it now (``after_trial`` None: the last
-        finished trial)."""
+    def _decide(self, study: Any, after_trial: int | None, before: int | None) -> Decision:
+        """The budget's decision on the study as its storage holds it now (``after_trial`` None: at trial
+        ``before``'s start, after the last finished trial), counting in flight the trials numbered below ``before``
+        (None: all; see :func:`in_flight`). One storage read: what is spent and what is in flight come from the same
+        trials; at a start, none if the last end check's read is exactly what it would find (:class:`StudyReads`)."""
         assert self.budget is not None
-        self._fail_stale_trials(study)
-        trials = trial_costs(study)
+        trials = self._reads.kept_for(study, before) if after_trial is None and before is not None else None
+        if trials is None:
+            self._fail_stale_trials(study)
+            trials = self._reads.read(study, keep=after_trial is not None)
         if after_trial is None:
             finished = [t for t in trials if t.measured]
             after_trial = max(finished, key=lambda t: t.finished_at_s or 0.0).number if finished else -1
-        decision = check_study_budget(self.budget, trials, running_elsewhere, after_trial)
+        decision = check_study_budget(self.budget, trials, in_flight(trials, before), after_trial)
         self.decision = decision
         return decision
 
@@ -338,7 +346,7 @@ class CarbonCallback:
             return
         study = trial.study
         try:
-            decision = self._decide(study, None, running_elsewhere=_in_flight(study, before=trial.number))
+            decision = self._decide(study, None, before=trial.number)
         except Exception:  # noqa: BLE001 - as in __call__
             log.warning("carbonstep: could not read the study's trials to check the budget", exc_info=True)
             return
@@ -352,16 +360,6 @@ class CarbonCallback:
     def totals(self, study: Any) -> dict[str, Any]:
         """The study's footprint so far (every worker's trials): see :func:`study_totals`."""
         return study_totals(study)
-
-
-def _in_flight(study: Any, before: int | None) -> int:
-    """Trials running now whose figures are not in the storage yet (each worker's), numbered below ``before``
-    (None: all). A trial checking its own start counts only the trials before it: a later one is either at its
-    own check, which counts this one, or admitted having counted it. A trial whose figures are stored (finished,
-    or refused at its start) is spent, not in flight; a trial failed by the heartbeat is not RUNNING."""
-    state = _optuna().trial.TrialState.RUNNING
-    return len([t for t in study.get_trials(deepcopy=False, states=(state,))
-                if (before is None or t.number < before) and "co2_kg" not in figures_in(t.user_attrs)])
 
 
 # -- reading a finished study (for `carbonstep study`) -------------------------------------

@@ -3,8 +3,10 @@ Optuna adapter (:mod:`carbonstep.callbacks.optuna`) calls them with a study it h
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import operator
 from typing import Any, Callable, Mapping, Sequence
 
 from carbonstep.analysis.study.study import TrialCost, totals
@@ -15,6 +17,7 @@ from carbonstep.training.budget import PROJECTION_WINDOW, Budget, Decision
 
 PREFIX = names.PREFIX
 ATTR = "carbonstep"  #: the one trial user attr holding every figure (a JSON dict): one storage write per trial
+FINISHED = ("COMPLETE", "PRUNED", "FAIL")  #: Optuna's finished trial states (TrialState.is_finished)
 FIGURES = ("energy_kwh", "energy_kwh_gpu", "energy_kwh_cpu", "energy_kwh_ram", "co2_kg", "water_l", "duration_s")
 BUDGET_QUANTITIES = {"co2_kg": "co2_kg", "kwh": "energy_kwh", "water_l": "water_l"}  # Budget's name → attr's
 FORMATS: dict[str, Callable[[float], str]] = {
@@ -46,18 +49,84 @@ def figures_in(user_attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 def trial_costs(study: Any, states: Sequence[Any] | None = None) -> list[TrialCost]:
     """Every trial of ``study`` (from its storage: every worker's) as a :class:`TrialCost`."""
-    out = []
-    for trial in study.get_trials(deepcopy=False, states=states):
-        attrs = figures_in(trial.user_attrs)
-        measured = "co2_kg" in attrs
-        value = trial.values[0] if trial.values else None
-        finished = trial.datetime_complete.timestamp() if trial.datetime_complete else None
-        out.append(TrialCost(trial.number, trial.state.name, value,
-                             attrs.get("co2_kg") if measured else None,
-                             attrs.get("energy_kwh") if measured else None,
-                             attrs.get("water_l") if measured else None,
-                             finished, dict(trial.params), bool(attrs.get("skipped", False))))
-    return out
+    return costs_of(study.get_trials(deepcopy=False, states=states))
+
+
+def costs_of(trials: Sequence[Any]) -> list[TrialCost]:
+    """Optuna ``FrozenTrial`` s as :class:`TrialCost` s (no storage read)."""
+    return [_cost(trial) for trial in trials]
+
+
+def _cost(trial: Any) -> TrialCost:
+    attrs = figures_in(trial.user_attrs)
+    measured = "co2_kg" in attrs
+    value = trial.values[0] if trial.values else None
+    finished = trial.datetime_complete.timestamp() if trial.datetime_complete else None
+    return TrialCost(trial.number, trial.state.name, value,
+                     attrs.get("co2_kg") if measured else None,
+                     attrs.get("energy_kwh") if measured else None,
+                     attrs.get("water_l") if measured else None,
+                     finished, dict(trial.params), bool(attrs.get("skipped", False)))
+
+
+class FinishedCosts:
+    """:func:`costs_of` for a worker that checks the budget at every trial: a finished trial never changes
+    (Optuna refuses to update it), and Optuna's storages hand back the same ``FrozenTrial`` for it at every read
+    (``get_trials(deepcopy=False)``), so its :class:`TrialCost` is made once and kept while the storage keeps
+    returning that object. Only the trials of the last read are kept; running trials are converted every time."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[Any, TrialCost]] = {}  #: id(FrozenTrial) → (that trial, its cost)
+
+    def of(self, trials: Sequence[Any]) -> list[TrialCost]:
+        """The trials' costs, as :func:`costs_of` gives them."""
+        known, self._known = self._known, {}
+        out = []
+        for trial in trials:
+            hit = known.get(id(trial))
+            if hit is None or hit[0] is not trial:
+                hit = (trial, _cost(trial))  # holding the trial: its id is not reused while kept
+                if not trial.state.is_finished():
+                    out.append(hit[1])
+                    continue
+            self._known[id(trial)] = hit
+            out.append(hit[1])
+        return out
+
+
+class StudyReads:
+    """The trials a worker's budget checks read from the study's storage: one read a check, each finished
+    trial's cost made once (:class:`FinishedCosts`), and the read of a trial's end check kept for the next trial's
+    start check when it is exactly what a new read would find.
+
+    It is when every trial it holds had finished and the new trial's number is their count: Optuna numbers a new
+    trial by the trials created before it, so no trial was created between the read and this one (none is in
+    flight before it), and a finished trial never changes. What the start check counts, the trials numbered
+    below its own, is then the kept read, as the storage held it when the trial was created. With a trial running
+    elsewhere, waiting, or created meanwhile (another worker), the start check reads the storage again."""
+
+    def __init__(self) -> None:
+        self._costs = FinishedCosts()
+        self._kept: tuple[Any, list[TrialCost]] | None = None  #: (the study, its trials) at the last end check
+
+    def read(self, study: Any, keep: bool = False) -> list[TrialCost]:
+        """The study's trials from its storage (``keep``: for the next start check, if they may serve it)."""
+        trials = self._costs.of(study.get_trials(deepcopy=False))
+        self._kept = (study, trials) if keep and all(t.state in FINISHED for t in trials) else None
+        return trials
+
+    def kept_for(self, study: Any, number: int) -> list[TrialCost] | None:
+        """The kept read if it is what trial ``number``'s start check would read now, else None (read again)."""
+        kept, self._kept = self._kept, None
+        return kept[1] if kept is not None and kept[0] is study and number == len(kept[1]) else None
+
+
+def in_flight(trials: Sequence[TrialCost], before: int | None) -> int:
+    """Trials running now whose figures are not in the storage yet (each worker's), numbered below ``before``
+    (None: all). A trial checking its own start counts only the trials before it: a later one is either at its
+    own check, which counts this one, or admitted having counted it. A trial whose figures are stored (finished,
+    or refused at its start) is spent, not in flight; a trial failed by the heartbeat is not RUNNING."""
+    return len([t for t in trials if t.state == "RUNNING" and not t.measured and (before is None or t.number < before)])
 
 
 def study_totals(study: Any) -> dict[str, Any]:
@@ -71,13 +140,14 @@ def check_study_budget(budget: Budget, trials: Sequence[TrialCost], running_else
     when what is spent, the trials running on other workers and one more trial would overrun it, each trial
     projected at the Budget's rule (the mean cost of the last finished trials)."""
     finished = sorted((t for t in trials if t.measured), key=lambda t: (t.finished_at_s or math.inf, t.number))
-    spent = {q: sum(_figure(t, attr) for t in finished) for q, attr in BUDGET_QUANTITIES.items()}
-    costs = [{q: _figure(t, attr) for q, attr in BUDGET_QUANTITIES.items()} for t in finished if not t.skipped]
-    recent = costs[-PROJECTION_WINDOW:]
+    spent = {q: sum([float(v or 0.0) for v in map(operator.attrgetter(attr), finished)])
+             for q, attr in BUDGET_QUANTITIES.items()}  # as _figure, in the same order: the same sums
+    last = list(itertools.islice((t for t in reversed(finished) if not t.skipped), PROJECTION_WINDOW))[::-1]
+    recent = [{q: _figure(t, attr) for q, attr in BUDGET_QUANTITIES.items()} for t in last]  # all the rule reads
     next_cost = {q: sum(c[q] for c in recent) / len(recent) if recent else 0.0 for q in BUDGET_QUANTITIES}
     in_flight = running_elsewhere if budget.predict else 0
     committed = {q: spent[q] + in_flight * next_cost[q] for q in BUDGET_QUANTITIES}
-    decision = budget.check(after_trial, committed, costs)  # the Budget's rule on what is spent or committed
+    decision = budget.check(after_trial, committed, recent)  # the Budget's rule on what is spent or committed
     quantity, limit = decision.quantity, decision.limit
     used, show = spent[quantity], FORMATS[quantity]
     if decision.stop and used >= limit:
@@ -92,7 +162,7 @@ def check_study_budget(budget: Budget, trials: Sequence[TrialCost], running_else
 
 
 def _figure(trial: TrialCost, attr: str) -> float:
-    return float({"co2_kg": trial.co2_kg, "energy_kwh": trial.energy_kwh, "water_l": trial.water_l}[attr] or 0.0)
+    return float(getattr(trial, attr) or 0.0)  # attr: one of TrialCost's co2_kg, energy_kwh, water_l
 
 
 def stale_trial(study: Any, trial: Any) -> None:
@@ -103,4 +173,7 @@ def stale_trial(study: Any, trial: Any) -> None:
         "it spent was not recorded and is missing from the study's totals", trial.number, study.study_name)
 
 
-__all__ = ["ATTR", "check_study_budget", "figures_in", "figures_of", "stale_trial", "study_totals", "trial_costs"]
+__all__ = [
+    "ATTR", "FinishedCosts", "StudyReads", "check_study_budget", "costs_of", "figures_in", "figures_of", "in_flight",
+    "stale_trial", "study_totals", "trial_costs",
+]
