@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -27,8 +26,7 @@ SHOWN_CHARS = 60  #: longest repr of a bad value quoted in an error
 MAX_FILE_BYTES = 256 * 1024 * 1024  #: larger data files are refused, not read into memory
 
 
-@dataclass(frozen=True)
-class PlausibleRange:
+class PlausibleRange(NamedTuple):
     """The range of values published for a quantity, and where the extremes come from."""
 
     low: float
@@ -280,3 +278,38 @@ def read_file_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTE
         raise DataFileError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
     except (ValueError, TypeError):  # a NUL byte in the name, or not a path at all
         raise DataFileError(shown(path), None, "not a file path: pass the path of a file") from None
+def _quoted(field: str) -> str:
+    """A field as ``csv.writer`` writes it (quoted only where it holds a comma, quote or line break)."""
+    return '"' + field.replace('"', '""') + '"' if any(c in field for c in ',"\r\n') else field
+
+
+def _row(text: str, key: tuple[str, ...]) -> list[str] | None:
+    if not key or not key[0]:
+        return None
+    at = text.find("\n" + ",".join(_quoted(field) for field in key) + ",")
+    if at < 0:
+        return None
+    end = text.find("\n", at + 1)
+    import csv
+
+    return next(csv.reader([text[at + 1:end if end >= 0 else len(text)]]))
+
+
+def table_row(path: Path, *key: str) -> list[str] | None:
+    """The row of a shipped CSV table whose first fields are ``key`` (None: no such row), without parsing the others.
+
+    The tables are written by ``csv.writer`` (quoted only where a field holds a comma, quote or line break, and no
+    field holds a line break), so the row starts with a line break and the key's fields as the writer quotes them.
+    """
+    return _row(path.read_text(encoding="utf-8"), key)
+
+
+def table_record(path: Path, *key: str) -> dict[str, str] | None:
+    """:func:`table_row` as ``csv.DictReader`` gives it (keyed by the header), or None."""
+    text = path.read_text(encoding="utf-8")
+    row = _row(text, key)
+    if row is None:
+        return None
+    import csv
+
+    return dict(zip(next(csv.reader([text[:text.find("\n")]])), row))

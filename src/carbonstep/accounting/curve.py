@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import bisect
-from datetime import datetime, timezone
-from typing import Iterable, Sequence
 
-from carbonstep.accounting.factors import Accounting
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run's stop path imports no typing
+if TYPE_CHECKING:
+    from typing import Iterable, Sequence
+
+    from carbonstep.accounting.factors import Accounting
 
 MAX_POINTS = 8192  #: beyond this the curve keeps every other point (cumulative sums stay exact where kept)
 
@@ -85,6 +87,8 @@ class CarbonCurve:
 
 
 def _iso(unix_s: float) -> str:
+    from datetime import datetime, timezone
+
     return datetime.fromtimestamp(unix_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

@@ -22,10 +22,9 @@ from __future__ import annotations
 import csv
 import math
 import os
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from carbonstep.accounting import DATA_DIR
 from carbonstep.errors import ConfigError
@@ -38,8 +37,7 @@ HOW_TO_ADD = f"add a row (model,kg_co2e,life_years,source) to a CSV named by {FL
 KINDS = ("gpu", "server")
 
 
-@dataclass(frozen=True)
-class Figure:
+class Figure(NamedTuple):
     """One row: a device's (or a server part's) embodied footprint per unit, low and high."""
 
     key: str
@@ -57,8 +55,7 @@ class Figure:
     user: bool = False
 
 
-@dataclass(frozen=True)
-class ServiceLife:
+class ServiceLife(NamedTuple):
     """Service life in years: the lowest, central and highest the sources give, and where from."""
 
     low: float
@@ -67,8 +64,7 @@ class ServiceLife:
     source: str
 
 
-@dataclass(frozen=True)
-class EmbodiedSettings:
+class EmbodiedSettings(NamedTuple):
     """The user's part: their fleet figures and their service life (None: the cited range)."""
 
     fleet: tuple[Figure, ...] = ()

@@ -13,10 +13,8 @@ depletion (kg Sb eq) and manufacturing water likewise, only where a source gives
 from __future__ import annotations
 
 import os
-import socket
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from carbonstep.accounting.embodied import (
     HOURS_PER_YEAR,
@@ -34,8 +32,7 @@ METHOD = ("embodied kg CO2e ÷ service life in hours × hours held × the run's 
           "not included in co2_kg (docs/EMBODIED.md)")
 
 
-@dataclass(frozen=True)
-class Host:
+class Host(NamedTuple):
     """The machine a run is on, as the server part needs it."""
 
     names: tuple[str, ...]  #: DMI product name and host name (either matches a user's server row)
@@ -70,7 +67,16 @@ def host_facts(sys_root: str | os.PathLike[str] = "/sys", proc_root: str | os.Pa
     except (AttributeError, OSError):
         usable = cpus
     product = read_text(root / "class" / "dmi" / "id" / "product_name") or ""
-    return Host((product, socket.gethostname()), max(1, len(packages)), memory_gb, cpus, min(usable, cpus), gpus)
+    return Host((product, _host_name()), max(1, len(packages)), memory_gb, cpus, min(usable, cpus), gpus)
+
+
+def _host_name() -> str:
+    """``socket.gethostname()``, from ``os.uname()`` where there is one (the same name, without ``socket``)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
 
 
 def _life(row: Figure, settings: EmbodiedSettings) -> tuple[float, float, float, str]:

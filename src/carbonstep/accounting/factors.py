@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-from carbonstep.accounting import footprint, regions
+from carbonstep.accounting import footprint
 from carbonstep.validate import INTENSITY_G_PER_KWH, PUE, WUE_L_PER_KWH, check_text, parse_number
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
 if TYPE_CHECKING:
+    from typing import Any
+
     from carbonstep.accounting.regions import Region
     from carbonstep.accounting.timeseries import IntensitySeries
     from carbonstep.accounting.water import WaterIntensity
@@ -106,7 +108,10 @@ def build_accounting(region: Any, pue: Any, wue: Any, intensity: Any,
 
 def resolve_intensity(region: str | None, intensity: Any) -> tuple[IntensitySource, list[str]]:
     """Where the intensity comes from: ``intensity`` (g/kWh, or a CSV time series path) over ``region``'s
-    table value; without either, the region resolved from the environment (see :func:`regions.resolve`)."""
+    table value; without either, the region resolved from the environment (see :func:`regions.resolve`).
+    The region table is read only when a region is named or resolved."""
+    if region or intensity is None:
+        from carbonstep.accounting import regions
     if intensity is None:
         found, chosen, warnings = regions.resolve(region)
         return IntensitySource(found, chosen), warnings

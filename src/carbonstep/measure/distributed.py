@@ -15,10 +15,11 @@ torch is never imported here unless the program has already imported ``torch.dis
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from carbonstep.report.context import host_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -60,7 +61,7 @@ def environment_place(environ: Mapping[str, str] = os.environ) -> Place:
         world_size=_first_int(environ, ("WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"), 1),
         local_world_size=_first_int(environ, ("LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE",
                                               "OMPI_COMM_WORLD_LOCAL_SIZE"), 1),
-        host=socket.gethostname(), pid=os.getpid(), node_leader=local_rank == 0,
+        host=host_name(), pid=os.getpid(), node_leader=local_rank == 0,
     )
 
 

@@ -8,16 +8,17 @@ sampler (:class:`TotalsView`, :class:`SamplerView`). It imports nothing from :mo
 from __future__ import annotations
 
 import bisect
+import math
+import time
 import weakref
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Protocol, Sequence, TypeVar
 
 from carbonstep._version import __version__
 from carbonstep.accounting.curve import CarbonCurve
 from carbonstep.accounting.factors import Accounting
 from carbonstep.accounting.footprint import J_PER_KWH
 from carbonstep.accounting.water import water_record
-from carbonstep.report.context import run_context
+from carbonstep.report.context import host_name, run_context
 from carbonstep.report.hints import with_hints
 from carbonstep.report.record import Device, Epoch, Intensity, Mark, RunReport
 from carbonstep.vocabulary import DOMAINS, Charged, Domain, Method, Scope, charged_of
@@ -107,8 +108,7 @@ class SamplerView(Protocol):
         """The first error text per reader."""
 
 
-@dataclass(frozen=True)
-class RunFacts:
+class RunFacts(NamedTuple):
     """What a report says about the run itself, beside its energy."""
 
     run_id: str
@@ -283,17 +283,19 @@ def with_embodied(report: RunReport, settings: "EmbodiedSettings | None" = None,
 
 
 def utc_iso(unix_s: float) -> str:
-    """``unix_s`` as an ISO 8601 UTC time with milliseconds."""
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(unix_s, tz=timezone.utc).isoformat(timespec="milliseconds")
-
-
-def host_name() -> str:
-    """This machine's host name."""
-    import socket
-
-    return socket.gethostname()
+    """``unix_s`` as an ISO 8601 UTC time with milliseconds: what ``datetime.fromtimestamp(unix_s, timezone.utc)
+    .isoformat(timespec="milliseconds")`` gives (microseconds rounded half to even, then truncated to
+    milliseconds), without importing ``datetime``."""
+    fraction, whole = math.modf(unix_s)
+    micro = round(fraction * 1e6)
+    seconds = int(whole)
+    if micro >= 1_000_000:
+        seconds, micro = seconds + 1, micro - 1_000_000
+    elif micro < 0:
+        seconds, micro = seconds - 1, micro + 1_000_000
+    at = time.gmtime(seconds)
+    return (f"{at.tm_year:04d}-{at.tm_mon:02d}-{at.tm_mday:02d}T{at.tm_hour:02d}:{at.tm_min:02d}:"
+            f"{min(at.tm_sec, 59):02d}.{micro // 1000:03d}+00:00")
 
 
 __all__ = ["RunFacts", "SamplerView", "TotalsView", "build_report", "interpolate", "methods_of", "thin",

@@ -6,8 +6,7 @@ The enums a reader is described by (``Domain``, ``Kind``, ``Method``, ``Share``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from carbonstep.vocabulary import Domain, Kind, Method, Scope, Share
 
@@ -34,8 +33,7 @@ class Reader(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Unavailable:
+class Unavailable(NamedTuple):
     """A source that was looked for and not used, and why (shown by ``carbonstep info``)."""
 
     source: str
