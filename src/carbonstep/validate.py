@@ -18,9 +18,13 @@ import math
 import numbers
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
 
+from carbonstep._record import NamedTuple
 from carbonstep.errors import ConfigError, DataFileError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 SHOWN_CHARS = 60  #: longest repr of a bad value quoted in an error
 MAX_FILE_BYTES = 256 * 1024 * 1024  #: larger data files are refused, not read into memory

@@ -24,11 +24,15 @@ import math
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping, NamedTuple
 
+from carbonstep._record import NamedTuple
 from carbonstep.accounting import DATA_DIR
 from carbonstep.errors import ConfigError
 from carbonstep.validate import shown
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Mapping
 
 HOURS_PER_YEAR = 8766.0  #: 365.25 days
 FLEET_ENV = "CARBONSTEP_EMBODIED_CSV"

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
 
+from carbonstep._record import NamedTuple
 from carbonstep.accounting.embodied import (
     HOURS_PER_YEAR,
     HOW_TO_ADD,
@@ -27,6 +27,10 @@ from carbonstep.accounting.embodied import (
     server_coefficients,
     service_life,
 )
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any, Sequence
 
 METHOD = ("embodied kg CO2e ÷ service life in hours × hours held × the run's share; "
           "not included in co2_kg (docs/EMBODIED.md)")

@@ -8,8 +8,8 @@ the US figure (no state mix is held); ``WORLD`` is all countries' mixes added up
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple
 
+from carbonstep._record import NamedTuple
 from carbonstep.accounting import DATA_DIR
 from carbonstep.validate import table_record
 

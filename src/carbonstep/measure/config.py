@@ -12,14 +12,16 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
 
 from carbonstep.accounting.embodied import EmbodiedSettings, settings_from_environment
 from carbonstep.accounting.factors import Accounting, build_accounting
 from carbonstep.errors import ConfigError
 from carbonstep.validate import check_int, check_output_dir, parse_number, shown
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
 if TYPE_CHECKING:
+    from typing import Any, Callable
+
     from carbonstep.measure.distributed import Place
 
 ATTRIBUTIONS = ("process", "machine")

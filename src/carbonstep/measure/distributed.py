@@ -17,12 +17,14 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from carbonstep.report.context import host_name
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any, Mapping, Sequence
+
 
 
 @dataclass(frozen=True)

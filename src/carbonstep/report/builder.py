@@ -11,8 +11,8 @@ import bisect
 import math
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Protocol, Sequence, TypeVar
 
+from carbonstep._record import NamedTuple
 from carbonstep._version import __version__
 from carbonstep.accounting.curve import CarbonCurve
 from carbonstep.accounting.factors import Accounting
@@ -23,12 +23,18 @@ from carbonstep.report.hints import with_hints
 from carbonstep.report.record import Device, Epoch, Intensity, Mark, RunReport
 from carbonstep.vocabulary import DOMAINS, Charged, Domain, Method, Scope, charged_of
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
 if TYPE_CHECKING:
+    from typing import Any, Mapping, Protocol, Sequence, TypeVar
+
     from carbonstep.accounting.embodied import EmbodiedSettings
     from carbonstep.accounting.embodied_run import Host
 
+    T = TypeVar("T")
+else:  # at run time the views are plain classes (they document what the builder reads): no typing imported
+    Protocol = object
+
 TIMELINE_POINTS = 256
-T = TypeVar("T")
 Vector = tuple[float, float, float]  # joules for (gpu, cpu, ram)
 
 

@@ -6,11 +6,14 @@ Each hint is a pure function of the report, so a saved report gives the same hin
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
+from carbonstep._record import NamedTuple
 from carbonstep.accounting.footprint import J_PER_KWH
 from carbonstep.report.formatting import format_energy, format_joules, format_mass, format_quantity, format_volume
 from carbonstep.report.record import RunReport
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 IDLE_UTILISATION_PCT = 10  #: a GPU under this utilisation counts as idle (the tracker's threshold)
 IDLE_SHARE = 0.5  #: hint when a GPU is idle for more than this share of the run

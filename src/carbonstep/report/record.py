@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from carbonstep.errors import ConfigError, DataFileError
 from carbonstep.validate import read_file_bytes, shown
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_VERSION = 1
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from carbonstep.measure.readers.base import Domain, Kind, Method, Reader, Scope, Share, Unavailable
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Discovery", "Domain", "Kind", "Method", "Reader", "Scope", "Share", "Unavailable", "discover"]
 

@@ -21,8 +21,8 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
 
+from carbonstep._record import NamedTuple
 from carbonstep.measure.readers.estimate import (
     FAMILIES,
     CpuPowerModel,

@@ -18,10 +18,14 @@ import sys
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, NamedTuple
 
+from carbonstep._record import NamedTuple
 from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share
 from carbonstep.validate import table_row
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Callable
 
 #: W per GiB of memory in use: eco2AI's RAM model, ``memory used (GiB) * (3 / 8)`` W
 #: (eco2ai 0.3.12, ``eco2ai/tools/tools_ram.py``, ``RAM.calculate_consumption``; Apache-2.0).
