@@ -1,4 +1,5 @@
-"""``NamedTuple`` for the records a run builds, without importing ``typing``.
+"""``NamedTuple`` for the records a run builds, without importing ``typing``; :class:`DataclassMethods` for its
+frozen dataclasses.
 
 ``class Unavailable(NamedTuple): source: str ...`` declares a record as :class:`typing.NamedTuple` does and gives the
 same class (a :func:`collections.namedtuple` with the class body's defaults, methods and docstring), but it never
@@ -8,6 +9,7 @@ reads the annotations (``typing.NamedTuple`` compiles each string annotation int
 
 from __future__ import annotations
 
+import reprlib
 from collections import namedtuple
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing is what this module avoids
@@ -37,4 +39,47 @@ else:
 
     NamedTuple = type.__new__(_NamedTupleMeta, "NamedTuple", (), {})
 
-__all__ = ["NamedTuple"]
+
+class DataclassMethods:
+    """``__repr__``, ``__eq__`` and ``__hash__`` as ``@dataclass(frozen=True)`` generates them (same fields, same
+    results), written once here instead of compiled for every class when its module is imported: a record is
+    ``@dataclass(frozen=True, repr=False, eq=False)`` over this base, and stays a dataclass (``dataclasses.fields``,
+    ``replace``, ``asdict``), frozen and hashable as before."""
+
+    __slots__ = ()
+
+    @reprlib.recursive_repr()
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _names(type(self), "repr"))
+        return f"{type(self).__qualname__}({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            names = _names(type(self), "compare")
+            return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, n) for n in _names(type(self), "hash")))
+
+
+_NAMES: dict[tuple[type, str], tuple[str, ...]] = {}
+
+
+def _names(cls: type, role: str) -> tuple[str, ...]:
+    """The fields ``@dataclass`` would show (``repr``), compare (``compare``) or hash (``hash``: a field's ``hash``,
+    or its ``compare`` when that is None), in order."""
+    names = _NAMES.get((cls, role))
+    if names is None:
+        import dataclasses
+
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        if role == "hash":
+            names = tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash))
+        else:
+            names = tuple(f.name for f in fields if getattr(f, role))
+        _NAMES[(cls, role)] = names
+    return names
+
+
+__all__ = ["DataclassMethods", "NamedTuple"]

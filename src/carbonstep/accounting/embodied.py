@@ -19,7 +19,6 @@ every device without its own. The run's share of each figure is computed in
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from functools import lru_cache
@@ -93,6 +92,8 @@ def _pair(low: str, high: str) -> tuple[float, float] | None:
 @lru_cache(maxsize=1)
 def shipped_figures() -> tuple[Figure, ...]:
     """The rows of the shipped ``embodied.csv``."""
+    import csv
+
     with (DATA_DIR / "embodied.csv").open(newline="", encoding="utf-8") as handle:
         return tuple(Figure(
             row["key"], row["kind"], row["match"], float(row["kg_co2e_low"]), float(row["kg_co2e_high"]),
@@ -104,6 +105,7 @@ def shipped_figures() -> tuple[Figure, ...]:
 @lru_cache(maxsize=1)
 def service_life() -> ServiceLife:
     """The default service-life range: lowest, median and highest useful life the sources give."""
+    import csv
     import statistics
 
     with (DATA_DIR / "service_life.csv").open(newline="", encoding="utf-8") as handle:
@@ -157,6 +159,8 @@ def _fleet_row(path: str, line: int, row: Mapping[str, str | None]) -> Figure:
 
 def read_fleet(path: str | os.PathLike[str]) -> tuple[Figure, ...]:
     """The user's fleet CSV as figures; anything malformed raises one clear ConfigError naming the line."""
+    import csv
+
     where = str(path)
     try:
         with open(path, newline="", encoding="utf-8") as handle:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from carbonstep._record import DataclassMethods
 from carbonstep.accounting import footprint
 from carbonstep.validate import INTENSITY_G_PER_KWH, PUE, WUE_L_PER_KWH, check_text, parse_number
 
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
     from carbonstep.accounting.water import WaterIntensity
 
 
-@dataclass(frozen=True)
-class IntensitySource:
+@dataclass(frozen=True, repr=False, eq=False)  # repr, == and hash: DataclassMethods
+class IntensitySource(DataclassMethods):
     """The grid's carbon intensity for a run: exactly one of a constant, a time series or a region's value.
 
     ``region`` is also kept beside a constant or a series, to name where the run was.
@@ -52,8 +53,8 @@ class IntensitySource:
         return self.series.at(unix_s)
 
 
-@dataclass(frozen=True)
-class Accounting:
+@dataclass(frozen=True, repr=False, eq=False)  # repr, == and hash: DataclassMethods
+class Accounting(DataclassMethods):
     """Factors from IT energy to facility energy, CO2e and water, and the intensity source."""
 
     pue: float

@@ -18,6 +18,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass, replace
 
+from carbonstep._record import DataclassMethods
 from carbonstep.report.context import host_name
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 
 
 
-@dataclass(frozen=True)
-class Place:
+@dataclass(frozen=True, repr=False, eq=False)  # repr, == and hash: DataclassMethods
+class Place(DataclassMethods):
     """This process's place in a job: ranks, host, and who counts the node's shared sources."""
 
     rank: int = 0

@@ -277,12 +277,12 @@ def with_embodied(report: RunReport, settings: "EmbodiedSettings | None" = None,
     """``report`` with its ``embodied`` block (beside co2_kg, never in it). A fault here costs the block
     and adds one warning: it never loses the report."""
     from carbonstep.accounting.embodied import settings_from_environment
-    from carbonstep.accounting.embodied_run import embodied_record, host_facts
+    from carbonstep.accounting.embodied_run import embodied_record
 
     try:
         settings = settings if settings is not None else settings_from_environment()
         record = embodied_record(report.devices, report.duration_s, report.attribution, report.co2_kg, settings,
-                                 host if host is not None else host_facts())
+                                 host)  # None: this machine's, read only if a server part is charged
     except Exception as exc:  # noqa: BLE001 - the embodied block is optional; the run's report is not
         return report.with_changes(warnings=(*report.warnings, f"embodied footprint left out: {exc}"))
     return report.with_changes(embodied=record)
