@@ -7,7 +7,6 @@ sampler (:class:`TotalsView`, :class:`SamplerView`). It imports nothing from :mo
 
 from __future__ import annotations
 
-import bisect
 import math
 import time
 import weakref
@@ -211,7 +210,9 @@ def interpolate(points: Sequence[tuple[float, float]], t: float) -> float:
         return 0.0
     if t >= points[-1][0]:
         return points[-1][1]
-    i = bisect.bisect_right([p[0] for p in points], t)
+    from bisect import bisect_right
+
+    i = bisect_right([p[0] for p in points], t)
     (t0, v0), (t1, v1) = points[i - 1], points[i]
     return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
 
