@@ -73,7 +73,7 @@ def _names(cls: type, role: str) -> tuple[str, ...]:
     if names is None:
         import dataclasses
 
-        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        fields = dataclasses.fields(cls)
         if role == "hash":
             names = tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash))
         else:
