@@ -19,17 +19,18 @@ else:
     #: what a class body may not set (as typing.NamedTuple), and what is not copied onto the class
     _PROHIBITED = frozenset({"__new__", "__init__", "__slots__", "__getnewargs__", "_fields", "_field_defaults",
                              "_make", "_replace", "_asdict", "_source"})
-    _SPECIAL = frozenset({"__module__", "__name__", "__annotations__"})
+    _SPECIAL = frozenset({"__module__", "__name__", "__annotations__", "__annotate__", "__annotate_func__",
+                          "__annotations_cache__"})
 
     class _NamedTupleMeta(type):
         def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, object]) -> type:
-            annotations = namespace.get("__annotations__", {})
+            annotations = _annotations(namespace)
             defaults = [field for field in annotations if field in namespace]
             if defaults and list(annotations)[-len(defaults):] != defaults:
                 raise TypeError(f"{name}: a field without a default follows one with a default")
             record = namedtuple(name, annotations, defaults=[namespace[f] for f in defaults],
                                 module=namespace["__module__"])
-            record.__annotations__ = dict(annotations)
+            record.__annotations__ = annotations
             for key, value in namespace.items():
                 if key in _PROHIBITED:
                     raise AttributeError(f"cannot overwrite NamedTuple attribute {key}")
@@ -38,6 +39,18 @@ else:
             return record
 
     NamedTuple = type.__new__(_NamedTupleMeta, "NamedTuple", (), {})
+
+    def _annotations(namespace: dict[str, object]) -> dict[str, object]:
+        """The class body's annotations: its ``__annotations__``, or (Python 3.14, PEP 649, where they are evaluated
+        lazily) its annotate function's, as ``typing.NamedTuple`` reads them there."""
+        if "__annotations__" in namespace:
+            return dict(namespace["__annotations__"])
+        try:
+            import annotationlib
+        except ImportError:
+            return {}
+        annotate = annotationlib.get_annotate_from_class_namespace(namespace)
+        return annotationlib.call_annotate_function(annotate, annotationlib.Format.FORWARDREF) if annotate else {}
 
 
 class DataclassMethods:
