@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from carbonstep.measure.readers.cpu_power import cores_row, cores_table, cpu_power_model, family_tdp
+from carbonstep.measure.readers.cpu_power import (
+    arch_row,
+    arch_table,
+    ccf_row,
+    ccf_table,
+    cores_row,
+    cores_table,
+    cpu_power_model,
+    family_tdp,
+)
 from carbonstep.measure.readers.estimate import (
     CPU_TABLE,
     FAMILIES,
@@ -167,6 +176,13 @@ def test_one_row_lookups_agree_with_the_whole_tables() -> None:
         assert cores_row(key) == value, key
     for missing in ("no such cpu", "epyc", "", "7763,"):
         assert cpu_row(missing) is None and cores_row(missing) is None
+    for (vendor, family, model), value in arch_table().items():
+        assert arch_row(vendor, family, model) == value, (vendor, family, model)
+    assert arch_row("AuthenticAMD", 25, 9999) is None and arch_row("NoSuchVendor", 25, 1) is None
+    for ccf_type, value in ccf_table().items():
+        assert ccf_row(ccf_type) == value, ccf_type
+    with pytest.raises(KeyError):
+        ccf_row("NO_SUCH_TYPE")
     for family in (*FAMILIES, None):
         peers = [tdp for key, (_, tdp) in table.items() if family is None or family.lower() in key.split()]
         assert family_tdp(family) == (len(peers), statistics.median(peers), min(peers), max(peers)), family

@@ -68,3 +68,15 @@ def test_carbonstep_regions_lists_four_water_intensities_with_their_basis() -> N
     for code, line in zip(("FR", "IN", "NO", "US-TX"), water_lines):
         assert f"{water_of(code).l_per_kwh:.2f}" in line and water_of(code).basis in line
     assert "South Africa" not in out and "4 regions" in out
+
+
+def test_one_row_look_ups_agree_with_the_whole_table() -> None:
+    """A run reads its region's row (and the world's) only: the same figures as parsing the whole table."""
+    table = water_table()
+    for code, water in table.items():
+        assert water_of(code) == water and water_of(code.lower()) == water, code
+    world = table["WORLD"]
+    for missing in (None, "", "ZZ", "FR ", "F,R", 'F"R'):
+        found = water_of(missing)
+        assert (found.l_per_kwh, found.low, found.high) == (world.l_per_kwh, world.low, world.high)
+        assert found.basis.endswith(f"world average: {world.basis}")

@@ -15,20 +15,21 @@ Plausible ranges (a value outside one is kept, with a warning):
 from __future__ import annotations
 
 import math
-import numbers
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
 
+from carbonstep._record import NamedTuple
 from carbonstep.errors import ConfigError, DataFileError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 SHOWN_CHARS = 60  #: longest repr of a bad value quoted in an error
 MAX_FILE_BYTES = 256 * 1024 * 1024  #: larger data files are refused, not read into memory
 
 
-@dataclass(frozen=True)
-class PlausibleRange:
+class PlausibleRange(NamedTuple):
     """The range of values published for a quantity, and where the extremes come from."""
 
     low: float
@@ -82,6 +83,24 @@ def shown(value: Any) -> str:
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
 
 
+def _is_real(value: Any) -> bool:
+    """``isinstance(value, numbers.Real)``; ``numbers`` is imported only for a type other than int and float."""
+    if type(value) in (int, float):
+        return True
+    import numbers
+
+    return isinstance(value, numbers.Real)
+
+
+def _is_integral(value: Any) -> bool:
+    """``isinstance(value, numbers.Integral)``; ``numbers`` is imported only for a type other than int and float."""
+    if type(value) in (int, float):
+        return type(value) is int
+    import numbers
+
+    return isinstance(value, numbers.Integral)
+
+
 def _fix(fix: str) -> str:
     return f": {fix}" if fix else ""
 
@@ -103,7 +122,7 @@ def check_number(
     Raises :class:`ConfigError`: ``"<name> must be …, got <value>: <fix>"``.
     """
     what = f" ({meaning})" if meaning else ""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, bool) or not _is_real(value):
         kind = "a boolean" if isinstance(value, bool) else type(value).__name__
         raise ConfigError(f"{name} must be a number{what}, got {shown(value)} ({kind}){_fix(fix)}")
     return _in_range(name, _as_float(value), shown(value), low, high, low_open, plausible, what, fix)
@@ -165,10 +184,10 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
     what = f" ({meaning})" if meaning else ""
     bound = (f" from {low} to {high}" if low is not None and high is not None else f" ≥ {low}" if low is not None
              else f" ≤ {high}" if high is not None else "")
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, bool) or not _is_real(value):
         kind = "a boolean" if isinstance(value, bool) else type(value).__name__
         raise ConfigError(f"{name} must be a whole number{bound}{what}, got {shown(value)} ({kind}){_fix(fix)}")
-    if isinstance(value, numbers.Integral):
+    if _is_integral(value):
         whole: int | None = int(value)  # exact: a float would round integers above 2**53
     else:
         number = _as_float(value)
@@ -280,3 +299,44 @@ def read_file_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTE
         raise DataFileError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
     except (ValueError, TypeError):  # a NUL byte in the name, or not a path at all
         raise DataFileError(shown(path), None, "not a file path: pass the path of a file") from None
+
+
+def _quoted(field: str) -> str:
+    """A field as ``csv.writer`` writes it (quoted only where it holds a comma, quote or line break)."""
+    return '"' + field.replace('"', '""') + '"' if any(c in field for c in ',"\r\n') else field
+
+
+def _line(data: bytes, key: tuple[str, ...]) -> str | None:
+    """The line of ``data`` (a CSV file's bytes, UTF-8) that starts with ``key``'s fields, decoded; None: none."""
+    if not key or not key[0]:
+        return None
+    at = data.find(("\n" + ",".join(_quoted(field) for field in key) + ",").encode("utf-8"))
+    if at < 0:
+        return None
+    end = data.find(b"\n", at + 1)
+    return data[at + 1:end if end >= 0 else len(data)].decode("utf-8")
+
+
+def _fields(line: str) -> list[str]:
+    import csv
+
+    return next(csv.reader([line]))
+
+
+def table_row(path: Path, *key: str) -> list[str] | None:
+    """The row of a shipped CSV table whose first fields are ``key`` (None: no such row), without parsing the others.
+
+    The tables are written by ``csv.writer`` (quoted only where a field holds a comma, quote or line break, and no
+    field holds a line break), so the row starts with a line break and the key's fields as the writer quotes them.
+    """
+    line = _line(path.read_bytes(), key)
+    return _fields(line) if line is not None else None
+
+
+def table_record(path: Path, *key: str) -> dict[str, str] | None:
+    """:func:`table_row` as ``csv.DictReader`` gives it (keyed by the header), or None."""
+    data = path.read_bytes()
+    line = _line(data, key)
+    if line is None:
+        return None
+    return dict(zip(_fields(data[:data.find(b"\n")].decode("utf-8").rstrip("\r")), _fields(line)))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import bisect
-from datetime import datetime, timezone
-from typing import Iterable, Sequence
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run's stop path imports no typing
+if TYPE_CHECKING:
+    from typing import Iterable, Sequence
 
-from carbonstep.accounting.factors import Accounting
+    from carbonstep.accounting.factors import Accounting
 
 MAX_POINTS = 8192  #: beyond this the curve keeps every other point (cumulative sums stay exact where kept)
 
@@ -66,7 +66,9 @@ class CarbonCurve:
         fixed = self.accounting.intensity.fixed_g_per_kwh
         if fixed is not None:
             return fixed
-        i = max(bisect.bisect_right(self.times, t_s) - 1, 0)
+        from bisect import bisect_right  # a time series only: a constant intensity never gets here
+
+        i = max(bisect_right(self.times, t_s) - 1, 0)
         if not self.joules or self.joules[i] - self.joules[0] <= 0:
             return self.accounting.intensity.at(self.start_wall_s)
         return self.weighted_j_g[i] / (self.joules[i] - self.joules[0])
@@ -85,6 +87,8 @@ class CarbonCurve:
 
 
 def _iso(unix_s: float) -> str:
+    from datetime import datetime, timezone
+
     return datetime.fromtimestamp(unix_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

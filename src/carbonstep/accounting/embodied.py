@@ -19,17 +19,19 @@ every device without its own. The run's share of each figure is computed in
 
 from __future__ import annotations
 
-import csv
 import math
 import os
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
 
+from carbonstep._record import NamedTuple
 from carbonstep.accounting import DATA_DIR
 from carbonstep.errors import ConfigError
 from carbonstep.validate import shown
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Mapping
 
 HOURS_PER_YEAR = 8766.0  #: 365.25 days
 FLEET_ENV = "CARBONSTEP_EMBODIED_CSV"
@@ -38,8 +40,7 @@ HOW_TO_ADD = f"add a row (model,kg_co2e,life_years,source) to a CSV named by {FL
 KINDS = ("gpu", "server")
 
 
-@dataclass(frozen=True)
-class Figure:
+class Figure(NamedTuple):
     """One row: a device's (or a server part's) embodied footprint per unit, low and high."""
 
     key: str
@@ -57,8 +58,7 @@ class Figure:
     user: bool = False
 
 
-@dataclass(frozen=True)
-class ServiceLife:
+class ServiceLife(NamedTuple):
     """Service life in years: the lowest, central and highest the sources give, and where from."""
 
     low: float
@@ -67,8 +67,7 @@ class ServiceLife:
     source: str
 
 
-@dataclass(frozen=True)
-class EmbodiedSettings:
+class EmbodiedSettings(NamedTuple):
     """The user's part: their fleet figures and their service life (None: the cited range)."""
 
     fleet: tuple[Figure, ...] = ()
@@ -93,6 +92,8 @@ def _pair(low: str, high: str) -> tuple[float, float] | None:
 @lru_cache(maxsize=1)
 def shipped_figures() -> tuple[Figure, ...]:
     """The rows of the shipped ``embodied.csv``."""
+    import csv
+
     with (DATA_DIR / "embodied.csv").open(newline="", encoding="utf-8") as handle:
         return tuple(Figure(
             row["key"], row["kind"], row["match"], float(row["kg_co2e_low"]), float(row["kg_co2e_high"]),
@@ -104,6 +105,7 @@ def shipped_figures() -> tuple[Figure, ...]:
 @lru_cache(maxsize=1)
 def service_life() -> ServiceLife:
     """The default service-life range: lowest, median and highest useful life the sources give."""
+    import csv
     import statistics
 
     with (DATA_DIR / "service_life.csv").open(newline="", encoding="utf-8") as handle:
@@ -157,6 +159,8 @@ def _fleet_row(path: str, line: int, row: Mapping[str, str | None]) -> Figure:
 
 def read_fleet(path: str | os.PathLike[str]) -> tuple[Figure, ...]:
     """The user's fleet CSV as figures; anything malformed raises one clear ConfigError naming the line."""
+    import csv
+
     where = str(path)
     try:
         with open(path, newline="", encoding="utf-8") as handle:

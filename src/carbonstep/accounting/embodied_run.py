@@ -13,11 +13,9 @@ depletion (kg Sb eq) and manufacturing water likewise, only where a source gives
 from __future__ import annotations
 
 import os
-import socket
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
 
+from carbonstep._record import NamedTuple
 from carbonstep.accounting.embodied import (
     HOURS_PER_YEAR,
     HOW_TO_ADD,
@@ -30,12 +28,15 @@ from carbonstep.accounting.embodied import (
     service_life,
 )
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any, Sequence
+
 METHOD = ("embodied kg CO2e ÷ service life in hours × hours held × the run's share; "
           "not included in co2_kg (docs/EMBODIED.md)")
 
 
-@dataclass(frozen=True)
-class Host:
+class Host(NamedTuple):
     """The machine a run is on, as the server part needs it."""
 
     names: tuple[str, ...]  #: DMI product name and host name (either matches a user's server row)
@@ -44,6 +45,11 @@ class Host:
     cpus: int
     cpus_usable: int
     gpus: int = 0  #: NVIDIA GPUs the driver lists on the machine (0: unknown)
+
+
+def host_names(sys_root: str | os.PathLike[str] = "/sys") -> tuple[str, str]:
+    """This machine's DMI product name ("" when not reported) and host name: what a user's server row matches."""
+    return read_text(Path(sys_root) / "class" / "dmi" / "id" / "product_name") or "", _host_name()
 
 
 def host_facts(sys_root: str | os.PathLike[str] = "/sys", proc_root: str | os.PathLike[str] = "/proc") -> Host:
@@ -69,8 +75,16 @@ def host_facts(sys_root: str | os.PathLike[str] = "/sys", proc_root: str | os.Pa
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = cpus
-    product = read_text(root / "class" / "dmi" / "id" / "product_name") or ""
-    return Host((product, socket.gethostname()), max(1, len(packages)), memory_gb, cpus, min(usable, cpus), gpus)
+    return Host(host_names(root), max(1, len(packages)), memory_gb, cpus, min(usable, cpus), gpus)
+
+
+def _host_name() -> str:
+    """``socket.gethostname()``, from ``os.uname()`` where there is one (the same name, without ``socket``)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
 
 
 def _life(row: Figure, settings: EmbodiedSettings) -> tuple[float, float, float, str]:
@@ -139,9 +153,10 @@ def _sum(parts: Sequence[dict[str, Any]], field: str, record: dict[str, Any]) ->
 
 
 def embodied_record(devices: Sequence[Any], duration_s: float, attribution: str, operational_co2_kg: float,
-                    settings: EmbodiedSettings, host: Host) -> dict[str, Any] | None:
+                    settings: EmbodiedSettings, host: Host | None = None) -> dict[str, Any] | None:
     """The report's ``embodied`` block: per part and in all (central, low, high), the total with the
-    operational CO2e labelled as one, and one note per device without a figure. None: nothing to say."""
+    operational CO2e labelled as one, and one note per device without a figure. None: nothing to say.
+    ``host`` None: this machine's (:func:`host_facts`, read only when a server part is charged)."""
     hours = max(0.0, duration_s) / 3600.0
     parts: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -153,10 +168,11 @@ def embodied_record(devices: Sequence[Any], duration_s: float, attribution: str,
             notes.append(f"{device.name} ({model}): no embodied figure; {HOW_TO_ADD}")
             continue
         parts.append(_part(device.name, model, row, 1.0, hours, 1.0, "whole device", settings))
-    if parts or find_server(host.names, settings) is not None:
-        parts += _server_parts(host, len(gpus), attribution, hours, settings)
+    names = host.names if host is not None else host_names()
+    if parts or find_server(names, settings) is not None:
+        parts += _server_parts(host or host_facts(), len(gpus), attribution, hours, settings)
     elif devices:
-        notes.append(f"this server ({host.names[0] or host.names[1]}): no embodied figure (shipped server "
+        notes.append(f"this server ({names[0] or names[1]}): no embodied figure (shipped server "
                      "coefficients apply on GPU servers only); add a row with kind=server: " + HOW_TO_ADD)
     if not parts and not notes:
         return None
@@ -173,4 +189,4 @@ def embodied_record(devices: Sequence[Any], duration_s: float, attribution: str,
     return record
 
 
-__all__ = ["Host", "METHOD", "embodied_record", "host_facts"]
+__all__ = ["Host", "METHOD", "embodied_record", "host_facts", "host_names"]

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-from carbonstep.accounting import footprint, regions
+from carbonstep._record import DataclassMethods
+from carbonstep.accounting import footprint
 from carbonstep.validate import INTENSITY_G_PER_KWH, PUE, WUE_L_PER_KWH, check_text, parse_number
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
 if TYPE_CHECKING:
+    from typing import Any
+
     from carbonstep.accounting.regions import Region
     from carbonstep.accounting.timeseries import IntensitySeries
     from carbonstep.accounting.water import WaterIntensity
 
 
-@dataclass(frozen=True)
-class IntensitySource:
+@dataclass(frozen=True, repr=False, eq=False)  # repr, == and hash: DataclassMethods
+class IntensitySource(DataclassMethods):
     """The grid's carbon intensity for a run: exactly one of a constant, a time series or a region's value.
 
     ``region`` is also kept beside a constant or a series, to name where the run was.
@@ -50,8 +53,8 @@ class IntensitySource:
         return self.series.at(unix_s)
 
 
-@dataclass(frozen=True)
-class Accounting:
+@dataclass(frozen=True, repr=False, eq=False)  # repr, == and hash: DataclassMethods
+class Accounting(DataclassMethods):
     """Factors from IT energy to facility energy, CO2e and water, and the intensity source."""
 
     pue: float
@@ -106,7 +109,10 @@ def build_accounting(region: Any, pue: Any, wue: Any, intensity: Any,
 
 def resolve_intensity(region: str | None, intensity: Any) -> tuple[IntensitySource, list[str]]:
     """Where the intensity comes from: ``intensity`` (g/kWh, or a CSV time series path) over ``region``'s
-    table value; without either, the region resolved from the environment (see :func:`regions.resolve`)."""
+    table value; without either, the region resolved from the environment (see :func:`regions.resolve`).
+    The region table is read only when a region is named or resolved."""
+    if region or intensity is None:
+        from carbonstep.accounting import regions
     if intensity is None:
         found, chosen, warnings = regions.resolve(region)
         return IntensitySource(found, chosen), warnings

@@ -7,17 +7,20 @@ the US figure (no state mix is held); ``WORLD`` is all countries' mixes added up
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping, Protocol
 
+from carbonstep._record import NamedTuple
 from carbonstep.accounting import DATA_DIR
+from carbonstep.validate import table_record
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Protocol
 
 WORLD = "WORLD"
 
 
-@dataclass(frozen=True)
-class WaterIntensity:
+class WaterIntensity(NamedTuple):
     """Litres of water consumed per kWh generated, its low-high range and where it comes from."""
 
     l_per_kwh: float
@@ -31,14 +34,15 @@ class WaterIntensity:
         return f"{self.l_per_kwh:g} L/kWh ({span}{self.basis})"
 
 
-class Accounting(Protocol):
-    """What the water records read of :class:`carbonstep.accounting.factors.Accounting`."""
+if TYPE_CHECKING:
+    class Accounting(Protocol):
+        """What the water records read of :class:`carbonstep.accounting.factors.Accounting`."""
 
-    @property
-    def water_intensity_l_per_kwh(self) -> float: ...
+        @property
+        def water_intensity_l_per_kwh(self) -> float: ...
 
-    @property
-    def water(self) -> WaterIntensity | None: ...
+        @property
+        def water(self) -> WaterIntensity | None: ...
 
 
 @lru_cache(maxsize=1)
@@ -46,22 +50,29 @@ def water_table() -> dict[str, WaterIntensity]:
     """Every shipped region's water intensity, by upper-case code."""
     import csv
 
-    table = {}
-    for row in csv.DictReader((DATA_DIR / "water.csv").read_text(encoding="utf-8").splitlines()):
-        region = f"{row['name']} ({row['code']})" if row["level"] == "country" else row["name"]
-        table[row["code"].upper()] = WaterIntensity(float(row["l_per_kwh"]), float(row["low"]), float(row["high"]),
-                                                    f"{region}: {row['basis']}")
-    return table
+    rows = csv.DictReader((DATA_DIR / "water.csv").read_text(encoding="utf-8").splitlines())
+    return {row["code"].upper(): _intensity(row) for row in rows}
+
+
+def _intensity(row: Mapping[str, str]) -> WaterIntensity:
+    region = f"{row['name']} ({row['code']})" if row["level"] == "country" else row["name"]
+    return WaterIntensity(float(row["l_per_kwh"]), float(row["low"]), float(row["high"]), f"{region}: {row['basis']}")
+
+
+def _row(code: str) -> WaterIntensity | None:
+    """One region's row of the table (codes are upper-case there), without parsing the others."""
+    found = table_record(DATA_DIR / "water.csv", code.upper())
+    return _intensity(found) if found is not None else None
 
 
 def water_of(code: str | None) -> WaterIntensity:
     """The water intensity of the region ``code``; the world figure, said so, for None or a region not in the
-    table."""
-    table = water_table()
-    found = table.get((code or "").upper())
+    table. Reads the table's row for ``code`` (and the world's), not the whole table."""
+    found = _row(code) if code else None
     if found is not None:
         return found
-    world = table[WORLD]
+    world = _row(WORLD)
+    assert world is not None  # the build script always writes the world's row
     why = f"no water figure for {code}" if code else "no region"
     return WaterIntensity(world.l_per_kwh, world.low, world.high, f"{why}; world average: {world.basis}")
 
@@ -91,6 +102,8 @@ def mlflow_water_params(accounting: Accounting) -> dict[str, str]:
 
 def water_basis(extra: Mapping[str, Any]) -> str:
     """``"; range 2.43-3.89, basis"`` from a report's ``extra["water"]`` (empty for reports without it)."""
+    from collections.abc import Mapping
+
     water = extra.get("water")
     if not isinstance(water, Mapping) or not water.get("basis"):
         return ""

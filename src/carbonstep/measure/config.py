@@ -12,14 +12,17 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
 
+from carbonstep._record import DataclassMethods
 from carbonstep.accounting.embodied import EmbodiedSettings, settings_from_environment
 from carbonstep.accounting.factors import Accounting, build_accounting
 from carbonstep.errors import ConfigError
 from carbonstep.validate import check_int, check_output_dir, parse_number, shown
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
 if TYPE_CHECKING:
+    from typing import Any, Callable
+
     from carbonstep.measure.distributed import Place
 
 ATTRIBUTIONS = ("process", "machine")
@@ -29,8 +32,8 @@ DEFAULT_INTERVAL_S = 5.0  #: seconds between samples: the coarsest interval at w
 # validation and epoch ends whatever the interval.
 
 
-@dataclass(frozen=True)
-class TrackerConfig:
+@dataclass(frozen=True, repr=False, eq=False)  # repr, == and hash: DataclassMethods
+class TrackerConfig(DataclassMethods):
     """What a Tracker measures and how it charges it; immutable once built."""
 
     accounting: Accounting  #: PUE, WUE, water and carbon intensity

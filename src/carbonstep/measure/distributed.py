@@ -15,17 +15,21 @@ torch is never imported here unless the program has already imported ``torch.dis
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from carbonstep._record import DataclassMethods
+from carbonstep.report.context import host_name
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any, Mapping, Sequence
 
 
-@dataclass(frozen=True)
-class Place:
+
+@dataclass(frozen=True, repr=False, eq=False)  # repr, == and hash: DataclassMethods
+class Place(DataclassMethods):
     """This process's place in a job: ranks, host, and who counts the node's shared sources."""
 
     rank: int = 0
@@ -60,7 +64,7 @@ def environment_place(environ: Mapping[str, str] = os.environ) -> Place:
         world_size=_first_int(environ, ("WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"), 1),
         local_world_size=_first_int(environ, ("LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE",
                                               "OMPI_COMM_WORLD_LOCAL_SIZE"), 1),
-        host=socket.gethostname(), pid=os.getpid(), node_leader=local_rank == 0,
+        host=host_name(), pid=os.getpid(), node_leader=local_rank == 0,
     )
 
 

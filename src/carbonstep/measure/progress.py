@@ -15,7 +15,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any, Callable
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 POLL_S = 0.1  #: how often the stopping thread looks at the other's progress
 CAP_FACTOR = 10.0  #: a thread that keeps moving is waited for up to this many bounds in all

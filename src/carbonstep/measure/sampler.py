@@ -13,10 +13,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Sequence
 
+from carbonstep._record import NamedTuple
 from carbonstep.measure.progress import join_while_progressing, thread_progress
 from carbonstep.measure.readers.base import Reader
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any, Callable, Sequence
 
 
 def _log() -> Any:

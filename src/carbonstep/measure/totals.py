@@ -10,11 +10,14 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from carbonstep.measure.readers.base import Reader, counter_delta
 from carbonstep.measure.sampler import Sample
 from carbonstep.vocabulary import DOMAINS, Domain, Kind
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Callable, Sequence
 
 MAX_PENDING_MARKS = 100_000  # marks waiting for a sample (a stuck sampler): beyond this the oldest are dropped
 Vector = tuple[float, float, float]  # joules for (gpu, cpu, ram)

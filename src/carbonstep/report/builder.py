@@ -7,27 +7,33 @@ sampler (:class:`TotalsView`, :class:`SamplerView`). It imports nothing from :mo
 
 from __future__ import annotations
 
-import bisect
+import math
+import time
 import weakref
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, TypeVar
 
+from carbonstep._record import NamedTuple
 from carbonstep._version import __version__
 from carbonstep.accounting.curve import CarbonCurve
 from carbonstep.accounting.factors import Accounting
 from carbonstep.accounting.footprint import J_PER_KWH
 from carbonstep.accounting.water import water_record
-from carbonstep.report.context import run_context
+from carbonstep.report.context import host_name, run_context
 from carbonstep.report.hints import with_hints
 from carbonstep.report.record import Device, Epoch, Intensity, Mark, RunReport
 from carbonstep.vocabulary import DOMAINS, Charged, Domain, Method, Scope, charged_of
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
 if TYPE_CHECKING:
+    from typing import Any, Mapping, Protocol, Sequence, TypeVar
+
     from carbonstep.accounting.embodied import EmbodiedSettings
     from carbonstep.accounting.embodied_run import Host
 
+    T = TypeVar("T")
+else:  # at run time the views are plain classes (they document what the builder reads): no typing imported
+    Protocol = object
+
 TIMELINE_POINTS = 256
-T = TypeVar("T")
 Vector = tuple[float, float, float]  # joules for (gpu, cpu, ram)
 
 
@@ -107,8 +113,7 @@ class SamplerView(Protocol):
         """The first error text per reader."""
 
 
-@dataclass(frozen=True)
-class RunFacts:
+class RunFacts(NamedTuple):
     """What a report says about the run itself, beside its energy."""
 
     run_id: str
@@ -205,7 +210,9 @@ def interpolate(points: Sequence[tuple[float, float]], t: float) -> float:
         return 0.0
     if t >= points[-1][0]:
         return points[-1][1]
-    i = bisect.bisect_right([p[0] for p in points], t)
+    from bisect import bisect_right
+
+    i = bisect_right([p[0] for p in points], t)
     (t0, v0), (t1, v1) = points[i - 1], points[i]
     return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
 
@@ -271,29 +278,31 @@ def with_embodied(report: RunReport, settings: "EmbodiedSettings | None" = None,
     """``report`` with its ``embodied`` block (beside co2_kg, never in it). A fault here costs the block
     and adds one warning: it never loses the report."""
     from carbonstep.accounting.embodied import settings_from_environment
-    from carbonstep.accounting.embodied_run import embodied_record, host_facts
+    from carbonstep.accounting.embodied_run import embodied_record
 
     try:
         settings = settings if settings is not None else settings_from_environment()
         record = embodied_record(report.devices, report.duration_s, report.attribution, report.co2_kg, settings,
-                                 host if host is not None else host_facts())
+                                 host)  # None: this machine's, read only if a server part is charged
     except Exception as exc:  # noqa: BLE001 - the embodied block is optional; the run's report is not
         return report.with_changes(warnings=(*report.warnings, f"embodied footprint left out: {exc}"))
     return report.with_changes(embodied=record)
 
 
 def utc_iso(unix_s: float) -> str:
-    """``unix_s`` as an ISO 8601 UTC time with milliseconds."""
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(unix_s, tz=timezone.utc).isoformat(timespec="milliseconds")
-
-
-def host_name() -> str:
-    """This machine's host name."""
-    import socket
-
-    return socket.gethostname()
+    """``unix_s`` as an ISO 8601 UTC time with milliseconds: what ``datetime.fromtimestamp(unix_s, timezone.utc)
+    .isoformat(timespec="milliseconds")`` gives (microseconds rounded half to even, then truncated to
+    milliseconds), without importing ``datetime``."""
+    fraction, whole = math.modf(unix_s)
+    micro = round(fraction * 1e6)
+    seconds = int(whole)
+    if micro >= 1_000_000:
+        seconds, micro = seconds + 1, micro - 1_000_000
+    elif micro < 0:
+        seconds, micro = seconds - 1, micro + 1_000_000
+    at = time.gmtime(seconds)
+    return (f"{at.tm_year:04d}-{at.tm_mon:02d}-{at.tm_mday:02d}T{at.tm_hour:02d}:{at.tm_min:02d}:"
+            f"{min(at.tm_sec, 59):02d}.{micro // 1000:03d}+00:00")
 
 
 __all__ = ["RunFacts", "SamplerView", "TotalsView", "build_report", "interpolate", "methods_of", "thin",

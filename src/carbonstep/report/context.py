@@ -7,7 +7,10 @@ The Slurm variables are those ``sbatch``/``srun`` set in the job's environment (
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run's stop path imports no typing
+if TYPE_CHECKING:
+    from typing import Any, Mapping
 
 #: tag name → the Slurm variable it is read from
 SLURM_VARIABLES = {
@@ -26,12 +29,25 @@ def login_name(environ: Mapping[str, str] = os.environ) -> str | None:
     """The user running this process: Slurm's job user, else the login name (None when it cannot be told)."""
     if environ.get("SLURM_JOB_USER"):
         return environ["SLURM_JOB_USER"]
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # getpass.getuser()'s order, without importing getpass
+        if os.environ.get(name):
+            return os.environ[name]
     try:
-        import getpass
+        import pwd
 
-        return getpass.getuser()
-    except (OSError, KeyError, ImportError):  # no USER/LOGNAME and no passwd entry (some containers)
+        return pwd.getpwuid(os.getuid())[0]
+    except (OSError, KeyError, ImportError, AttributeError):  # no passwd entry (some containers); no pwd (Windows)
         return None
+
+
+def host_name() -> str:
+    """This machine's host name: ``socket.gethostname()``, read from ``os.uname()`` where there is one (the same
+    name: glibc's gethostname() is uname()'s nodename) so that a run does not import ``socket``."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
 
 
 def run_context(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:

@@ -6,12 +6,14 @@ Each hint is a pure function of the report, so a saved report gives the same hin
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
+from carbonstep._record import NamedTuple
 from carbonstep.accounting.footprint import J_PER_KWH
 from carbonstep.report.formatting import format_energy, format_joules, format_mass, format_quantity, format_volume
 from carbonstep.report.record import RunReport
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 IDLE_UTILISATION_PCT = 10  #: a GPU under this utilisation counts as idle (the tracker's threshold)
 IDLE_SHARE = 0.5  #: hint when a GPU is idle for more than this share of the run
@@ -22,8 +24,7 @@ CAR_G_PER_KM = 400.0 / 1.609344
 KETTLE_KWH_PER_L = 4.186 * 80 / 3600
 
 
-@dataclass(frozen=True)
-class Hint:
+class Hint(NamedTuple):
     """One hint: a kind (``idle_gpu``, ``wasted``, ``per_item``, ``equivalents``), its text, its figure."""
 
     kind: str
@@ -32,7 +33,7 @@ class Hint:
 
     def to_dict(self) -> dict[str, Any]:
         """The hint as a plain dict (stored in the report)."""
-        return asdict(self)
+        return self._asdict()
 
 
 def idle_gpus(report: RunReport) -> list[Hint]:

@@ -118,7 +118,8 @@ SPECIAL_FIELDS: dict[str, Callable[[Any, str], None]] = {"started_at": _iso_time
 
 @lru_cache(maxsize=None)
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    # the record modules import typing's names for type checkers only (a run imports no typing): given here
+    return typing.get_type_hints(cls, localns={"Any": Any})
 
 
 def _value(value: Any, hint: Any, where: str, name: str) -> Any:

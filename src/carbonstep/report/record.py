@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
+from carbonstep._record import DataclassMethods
 from carbonstep.errors import ConfigError, DataFileError
 from carbonstep.validate import read_file_bytes, shown
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
-class Intensity:
+@dataclass(frozen=True, repr=False, eq=False)  # repr, == and hash: DataclassMethods
+class Intensity(DataclassMethods):
     """The grid carbon intensity used, and where it came from."""
 
     g_per_kwh: float
@@ -27,8 +31,8 @@ class Intensity:
     chosen_by: str = ""  #: "argument", "CARBONSTEP_REGION", "time zone …", "constant", "time series"
 
 
-@dataclass(frozen=True)
-class Device:
+@dataclass(frozen=True, repr=False, eq=False)  # repr, == and hash: DataclassMethods
+class Device(DataclassMethods):
     """One measured device and how its energy was obtained."""
 
     name: str
@@ -46,8 +50,8 @@ class Device:
     #: container / machine ("" in reports written before it was recorded; see carbonstep.report.charged)
 
 
-@dataclass(frozen=True)
-class Mark:
+@dataclass(frozen=True, repr=False, eq=False)  # repr, == and hash: DataclassMethods
+class Mark(DataclassMethods):
     """A point the training loop marked (a step, an epoch end …) and the energy up to it."""
 
     name: str
@@ -59,8 +63,8 @@ class Mark:
     co2_kg: float
 
 
-@dataclass(frozen=True)
-class Epoch:
+@dataclass(frozen=True, repr=False, eq=False)  # repr, == and hash: DataclassMethods
+class Epoch(DataclassMethods):
     """Energy and carbon of one epoch (between the previous epoch's last mark and its own)."""
 
     epoch: int
@@ -74,8 +78,8 @@ class Epoch:
     complete: bool | None = None  #: an epoch-end mark closed it (None: not recorded, reports before this field)
 
 
-@dataclass(frozen=True)
-class RunReport:
+@dataclass(frozen=True, repr=False, eq=False)  # repr, == and hash: DataclassMethods
+class RunReport(DataclassMethods):
     """Everything measured in one run. Built by ``Tracker.stop()``; the input of every sink."""
 
     run_id: str

@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from carbonstep.measure.readers.base import Domain, Kind, Method, Reader, Scope, Share, Unavailable
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Discovery", "Domain", "Kind", "Method", "Reader", "Scope", "Share", "Unavailable", "discover"]
 
 
-@dataclass
 class Discovery:
     """What ``discover()`` found: readers to use, sources not used (and why), warnings."""
 
-    readers: list[Any] = field(default_factory=list)
-    unavailable: list[Unavailable] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    tree: Any = None  #: the measured ProcessTree (None when nothing needs it)
-    container: Any = None  #: the cgroup-v2 container charged under attribution="machine" (measure.cgroup.Cgroup)
+    def __init__(self, readers: list[Any] | None = None, unavailable: list[Unavailable] | None = None,
+                 warnings: list[str] | None = None, tree: Any = None, container: Any = None) -> None:
+        self.readers: list[Any] = readers if readers is not None else []
+        self.unavailable: list[Unavailable] = unavailable if unavailable is not None else []
+        self.warnings: list[str] = warnings if warnings is not None else []
+        self.tree = tree  #: the measured ProcessTree (None when nothing needs it)
+        self.container = container  #: the cgroup-v2 container charged under attribution="machine" (a Cgroup)
+
+    def __repr__(self) -> str:
+        return (f"Discovery(readers={self.readers!r}, unavailable={self.unavailable!r}, warnings={self.warnings!r}, "
+                f"tree={self.tree!r}, container={self.container!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return vars(self) == vars(other)
 
 
 def powercap_root() -> Path:
@@ -57,12 +69,9 @@ def discover(
     (:class:`~carbonstep.measure.distributed.Place`) keeps other ranks out of the tree and, with
     several ranks on a node, picks this rank's GPU.
     """
-    from carbonstep.measure.cgroup import as_container, own_cgroup
     from carbonstep.measure.readers.amd import discover_amd
     from carbonstep.measure.readers.cpu_power import cpu_power_model
     from carbonstep.measure.readers.estimate import CpuEstimateReader, RamEstimateReader, cpu_model_name
-    from carbonstep.measure.readers.gpu_share import tree_pids
-    from carbonstep.measure.readers.nvml import discover_nvml
     from carbonstep.measure.readers.process import (
         ProcessShare,
         ProcessTree,
@@ -80,7 +89,10 @@ def discover(
             gpu_readers: list[Any] = []
             warnings: list[str] = []
             missing = [Unavailable("nvml", "no NVIDIA driver on this machine (no /dev/nvidiactl)")]
-        else:
+        else:  # NVML and the GPU-sharing reader are imported only where a driver may answer
+            from carbonstep.measure.readers.gpu_share import tree_pids
+            from carbonstep.measure.readers.nvml import discover_nvml
+
             gpu_readers, missing, warnings = discover_nvml(nvml, local_rank=local_rank,
                                                            pids=tree_pids(tree) if process else None)
         amd_readers, amd_missing, amd_warnings = discover_amd(amdsmi, local_rank=local_rank)
@@ -90,7 +102,11 @@ def discover(
     rapl_readers, missing = discover_rapl(rapl_root or powercap_root())
     found.unavailable += missing
     domains = {r.domain for r in rapl_readers}
-    container = None if process else own_cgroup()  # "machine" inside a container is the container
+    container = None
+    if not process:  # "machine" inside a container is the container
+        from carbonstep.measure.cgroup import as_container, own_cgroup
+
+        container = own_cgroup()
     if container is not None:
         as_tree: Any = container  # a cgroup reads as a process tree does: cpu_seconds(), rss_bytes()
         found.readers += [as_container(ProcessShare(r, as_tree), container) for r in rapl_readers]

@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping
 
 from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share, Unavailable
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any, Mapping
 
 UJ_PER_J = 1e6
 POWER_FIELDS = ("socket_power", "current_socket_power", "average_socket_power")

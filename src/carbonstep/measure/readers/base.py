@@ -6,10 +6,17 @@ The enums a reader is described by (``Domain``, ``Kind``, ``Method``, ``Share``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
-
+from carbonstep._record import NamedTuple
 from carbonstep.vocabulary import Domain, Kind, Method, Scope, Share
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Protocol, runtime_checkable
+else:  # at run time the protocol is a plain class (nothing checks a reader against it): no typing imported
+    Protocol = object
+
+    def runtime_checkable(cls: type) -> type:
+        return cls
 
 
 @runtime_checkable
@@ -34,8 +41,7 @@ class Reader(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Unavailable:
+class Unavailable(NamedTuple):
     """A source that was looked for and not used, and why (shown by ``carbonstep info``)."""
 
     source: str

@@ -19,10 +19,10 @@ from __future__ import annotations
 import csv
 import os
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from carbonstep._record import NamedTuple
 from carbonstep.measure.readers.estimate import (
     FAMILIES,
     CpuPowerModel,
@@ -41,8 +41,7 @@ GA_SOURCE = "Green Algorithms TDP_cpu.csv (CC BY 4.0)"
 SERVER_WORD = {"AuthenticAMD": "epyc", "GenuineIntel": "xeon"}  #: CCF's types are server parts
 
 
-@dataclass(frozen=True)
-class CcfRange:
+class CcfRange(NamedTuple):
     """CCF's W per vCPU at 0 % and 100 % utilisation for one microarchitecture (or several: the widest)."""
 
     name: str
@@ -92,6 +91,20 @@ def ccf_table() -> dict[str, tuple[str, float, float]]:
     return {r["ccf_type"]: (r["name"], float(r["min_w"]), float(r["max_w"])) for r in _rows("cpu_ccf.csv")}
 
 
+def arch_row(vendor: str, family: int, model: int) -> tuple[str, str] | None:
+    """:func:`arch_table`'s entry for one CPUID identity, or None; reads no other row."""
+    row = table_row(DATA / "cpu_arch.csv", vendor, str(family), str(model))
+    return (row[3], row[4]) if row is not None else None
+
+
+def ccf_row(ccf_type: str) -> tuple[str, float, float]:
+    """:func:`ccf_table`'s entry for one CCF type; reads no other row (a type the table lacks: KeyError, as there)."""
+    row = table_row(DATA / "cpu_ccf.csv", ccf_type)
+    if row is None:
+        raise KeyError(ccf_type)
+    return row[1], float(row[2]), float(row[3])
+
+
 def ccf_range(topology: CpuTopology, cpu_name: str) -> CcfRange | None:
     """CCF's range for this CPU's microarchitecture, or None (no CPUID, not a server name, no CCF type)."""
     if topology.family is None or topology.model is None:
@@ -99,16 +112,15 @@ def ccf_range(topology: CpuTopology, cpu_name: str) -> CcfRange | None:
     word = SERVER_WORD.get(topology.vendor)
     if word is None or word not in normalise_cpu_name(cpu_name).split():
         return None
-    found = arch_table().get((topology.vendor, topology.family, topology.model))
+    found = arch_row(topology.vendor, topology.family, topology.model)
     if found is None:
         return None
     uarch, types = found
-    ccf = ccf_table()
     label = f"family {topology.family} model {topology.model} = {uarch.replace('|', ' or ')} (cpu_features)"
     if not types:
-        name, low, high = ccf["MEDIAN"]
+        name, low, high = ccf_row("MEDIAN")
         return CcfRange(f"{label}, not in CCF's table: CCF's {name}", low, high)
-    rows = [ccf[t] for t in types.split("|")]
+    rows = [ccf_row(t) for t in types.split("|")]
     names = " or ".join(r[0] for r in rows)
     return CcfRange(f"{label} → CCF {names}", min(r[1] for r in rows), max(r[2] for r in rows))
 

@@ -16,12 +16,16 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
+from carbonstep._record import NamedTuple
 from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share
+from carbonstep.validate import table_row
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Callable
 
 #: W per GiB of memory in use: eco2AI's RAM model, ``memory used (GiB) * (3 / 8)`` W
 #: (eco2ai 0.3.12, ``eco2ai/tools/tools_ram.py``, ``RAM.calculate_consumption``; Apache-2.0).
@@ -32,8 +36,7 @@ CPU_TABLE = Path(__file__).with_name("data") / "cpu_power.csv"
 APPLE_IMPLEMENTER = "0x61"  #: "CPU implementer" of Apple silicon in an arm64 /proc/cpuinfo
 
 
-@dataclass(frozen=True)
-class CpuPowerModel:
+class CpuPowerModel(NamedTuple):
     """Watts per logical CPU: the figure, its range, how it was found and from which source.
 
     With ``ccf_min_w``/``ccf_max_w`` set the figure follows CCF's linear model (idle watts per logical
@@ -60,8 +63,7 @@ class CpuPowerModel:
         return self.w_per_thread if self.w_high is None else self.w_high
 
 
-@dataclass(frozen=True)
-class CpuTopology:
+class CpuTopology(NamedTuple):
     """Logical CPUs per package and per core, and the CPUID identity, as the OS reports them (None: not reported).
 
     The identity (vendor, family, model) does not take part in comparisons.
@@ -70,9 +72,21 @@ class CpuTopology:
     threads_per_package: int | None
     threads_per_core: int
     virtual: bool = False  #: the "hypervisor" flag: a VM, whose siblings are its share of the package
-    vendor: str = field(default="", compare=False)  #: /proc/cpuinfo vendor_id ("AuthenticAMD", "GenuineIntel")
-    family: int | None = field(default=None, compare=False)  #: "cpu family"
-    model: int | None = field(default=None, compare=False)  #: "model"
+    vendor: str = ""  #: /proc/cpuinfo vendor_id ("AuthenticAMD", "GenuineIntel")
+    family: int | None = None  #: "cpu family"
+    model: int | None = None  #: "model"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CpuTopology) or type(other) is not type(self):
+            return NotImplemented
+        return self[:3] == other[:3]
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:
+        return hash(self[:3])
 
 
 def normalise_cpu_name(name: str) -> str:
@@ -103,25 +117,6 @@ def cpu_table() -> dict[str, tuple[str, float]]:
 
     rows = csv.DictReader(CPU_TABLE.read_text().splitlines())
     return {row["key"]: (row["model"], float(row["tdp_w"])) for row in rows}
-
-
-def table_row(path: Path, key: str) -> list[str] | None:
-    """The row of a shipped CSV table whose first field is ``key`` (None: no such row), without parsing the others.
-
-    The tables are written by ``csv.writer`` (quoted only where a field holds a comma, quote or line break), so the
-    row starts with a line break (the header's) and the key as the writer quotes it.
-    """
-    if not key:
-        return None
-    field = '"' + key.replace('"', '""') + '"' if any(c in key for c in ',"\r\n') else key
-    text = path.read_text(encoding="utf-8")
-    at = text.find(f"\n{field},")
-    if at < 0:
-        return None
-    end = text.find("\n", at + 1)
-    import csv
-
-    return next(csv.reader([text[at + 1:end if end >= 0 else len(text)]]))
 
 
 def cpu_row(key: str) -> tuple[str, float] | None:

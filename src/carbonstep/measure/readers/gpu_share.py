@@ -26,10 +26,13 @@ per-instance energy, and documents per-process utilisation as not supported in M
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
 
 from carbonstep.measure.readers.base import Kind, Scope, Share, counter_delta
 from carbonstep.vocabulary import Charged, Domain
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 _REASONS = ("activity", "carried", "idle", "unheld", "not held", "whole")
 

@@ -15,9 +15,12 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
 
 from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share, Unavailable
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 
 def _text(value: Any) -> str:

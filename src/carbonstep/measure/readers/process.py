@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Iterable
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 
 class ProcFiles:

@@ -18,7 +18,9 @@ Every member keeps being read; a mirror reports a constant, so the totals count 
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Callable, Sequence
 
 SETTLE_READS = 5  #: intervals of agreeing movement after which two zones are one counter for good
 REL_TOLERANCE = 0.01  #: two mirrors' energies over one interval agree within 1 % (reads are µs apart)
