@@ -102,7 +102,10 @@ class ProcessTree:
     ``children_refresh_s`` seconds: one pass of ``pread`` calls over files kept open, so that a sampler at
     0.1 s does not pay for every DataLoader worker at every sample. The sum stays exact (each reading is
     cumulative); it is at most ``children_refresh_s`` late, and a new listing (``expire_listing()``, at stop)
-    reads every member again.
+    reads every member again. The machine's busy CPU time (:meth:`machine_busy_cpu_seconds`, the CPU estimate's
+    denominator for the process's share of idle watts) is read at most every ``machine_refresh_s`` too, and again
+    after ``expire_listing()``: the kernel makes /proc/stat afresh at each read, summing every interrupt's counts,
+    which costs more than the rest of a sample.
     The root, when it is this process, is read through the process clock, and its waited-for children's
     time (getrusage) again at each listing. Every member is read with its waited-for children's time
     (cutime/cstime), so a process's CPU time is
@@ -114,7 +117,8 @@ class ProcessTree:
     """
 
     def __init__(self, pid: int | None = None, refresh_s: float = 5.0, exclude: Iterable[int] = (),
-                 rss_refresh_s: float = 1.0, children_refresh_s: float = 1.0, proc_root: str = "/proc") -> None:
+                 rss_refresh_s: float = 1.0, children_refresh_s: float = 1.0, proc_root: str = "/proc",
+                 machine_refresh_s: float = 1.0) -> None:
         self.pid = os.getpid() if pid is None else pid
         self.proc_root = proc_root
         self._linux = os.path.exists(f"{proc_root}/{self.pid}/stat")  # else psutil, imported only then
@@ -136,6 +140,9 @@ class ProcessTree:
         self._cpu_high_s = 0.0
         self.rss_refresh_s = rss_refresh_s  # resident memory moves slowly; a /proc read costs more than a sample
         self._rss: tuple[float, float] = (-float("inf"), 0.0)  # (when read, bytes)
+        self.machine_refresh_s = machine_refresh_s
+        self._machine_read_at = -float("inf")
+        self._machine_cpu_s = 0.0
 
     @property
     def root(self) -> Any:
@@ -166,8 +173,9 @@ class ProcessTree:
 
     def expire_listing(self) -> None:
         """Make the next read list the tree again (and re-read the root's waited-for children's time and every
-        child's CPU time): the last sample of a run must see children that ended in the seconds before it."""
-        self._listed_at = -float("inf")
+        child's CPU time, and the machine's busy CPU time): the last sample of a run must see children that ended
+        in the seconds before it."""
+        self._listed_at = self._machine_read_at = -float("inf")
 
     def _members(self) -> list[Any]:
         now = time.monotonic()
@@ -293,6 +301,15 @@ class ProcessTree:
         if total > self._cpu_high_s:  # a dip (exited, not yet waited for) is not a reset
             self._cpu_high_s = total
         return self._cpu_high_s
+
+    def machine_busy_cpu_seconds(self) -> float:
+        """The machine's cumulative busy CPU seconds (:func:`machine_busy_cpu_seconds`), read again at most every
+        ``machine_refresh_s`` (and at the first call after ``expire_listing()``); the same value in between."""
+        now = self._monotonic()
+        if now - self._machine_read_at >= self.machine_refresh_s:
+            self._machine_read_at = now
+            self._machine_cpu_s = machine_busy_cpu_seconds()
+        return self._machine_cpu_s
 
     def _members_cpu_seconds(self) -> float:
         total = 0.0
