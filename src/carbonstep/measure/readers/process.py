@@ -49,11 +49,10 @@ class ProcFiles:
     def close(self) -> None:
         """Close both files (idempotent)."""
         for fd in (self._stat, self._statm):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            try:
+                os.close(fd) if fd >= 0 else None
+            except OSError:
+                pass
         self._stat = self._statm = -1
 
 
@@ -103,10 +102,9 @@ class ProcessTree:
     The root, when it is this process, is read through the process clock, and its waited-for children's time
     (getrusage) again at each listing. Every member is read with its waited-for children's time (cutime/cstime),
     so a process's CPU time is in exactly one place: its own while it lives, then its parent's cutime once the
-    parent has waited for it (a DataLoader worker reaped by the root, a grandchild reaped by a shell wrapper). A
-    process gone before its parent's cutime shows it would make the sum dip and come back: the total never goes
-    down, so nothing is counted twice. Processes in ``exclude`` (other ranks of a job, measured by themselves)
-    are left out with their children.
+    parent has waited for it (a DataLoader worker reaped by the root, a grandchild by a shell wrapper); the total
+    never goes down (a process gone before its parent's cutime shows it is a dip, not a reset), so nothing is
+    counted twice. Processes in ``exclude`` (other ranks, measured by themselves) are left out with their children.
     """
 
     def __init__(self, pid: int | None = None, refresh_s: float = 5.0, exclude: Iterable[int] = (),
@@ -169,9 +167,7 @@ class ProcessTree:
 
     def _members(self) -> list[Any]:
         now = time.monotonic()
-        if now - self._listed_at < self.refresh_s:
-            return self._members_cache
-        return self._list(now)
+        return self._members_cache if now - self._listed_at < self.refresh_s else self._list(now)
 
     def _list(self, now: float) -> list[Any]:
         self._listed_at = now
@@ -219,9 +215,13 @@ class ProcessTree:
         except OSError:
             return children
         for tid in threads:
-            try:
-                with open(f"{task}/{tid}/children", "rb") as handle:
-                    children += [int(c) for c in handle.read().split()]
+            try:  # os calls, not open(): no file objects for the one file per thread at each listing
+                fd = os.open(f"{task}/{tid}/children", os.O_RDONLY)
+                try:
+                    text = b"".join(iter(lambda: os.read(fd, 65536), b""))  # noqa: B023 - used at once
+                finally:
+                    os.close(fd)
+                children += [int(c) for c in text.split()]
             except (OSError, ValueError):
                 continue  # the thread ended
         return children
