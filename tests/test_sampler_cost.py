@@ -118,3 +118,55 @@ def test_the_machine_busy_time_is_psutils_sum_read_with_one_pread(monkeypatch) -
     after = machine_busy_cpu_seconds()
     assert len(preads) == 2  # one pread per call, no open
     assert before - 1e-6 <= theirs <= after + 1e-6  # the same counters, read in between
+
+
+CCF_MODEL = CpuPowerModel("test", 1.25, "test", ccf_min_w=0.5, ccf_max_w=2.0)  # idle 0.5 W, busy 2.0 W per CPU
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="Linux: /proc/stat")
+def test_the_process_estimate_reads_proc_stat_at_most_once_a_refresh_and_again_after_a_new_listing(
+        tmp_path, monkeypatch) -> None:
+    from carbonstep.measure.readers import cpu_power, discover, process
+    from carbonstep.vocabulary import Domain
+
+    monkeypatch.setattr(cpu_power, "cpu_power_model", lambda *args, **kwargs: CCF_MODEL)
+    found = discover("process", rapl_root=tmp_path, gpus=False)  # no RAPL: the CPU estimate, on CCF's basis
+    assert found.tree is not None
+    found.tree.machine_refresh_s = 3600.0
+    process.machine_busy_cpu_seconds()  # /proc/stat opened once
+    stat_fd = process._PROC_STAT["fd"]
+    preads: list[int] = []
+    real_pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, offset: preads.append(fd) or real_pread(fd, n, offset))
+    totals = EnergyTotals(found.readers)
+    sampler = Sampler(found.readers, totals.ingest, 0.1)
+    try:
+        for _ in range(20):
+            assert sampler.poll() is not None
+        assert preads.count(stat_fd) == 1  # the first sample's read, then the same value within the refresh
+        found.tree.expire_listing()  # as stop() does before the last sample
+        sampler.poll()
+        assert preads.count(stat_fd) == 2
+        cpu = next(i for i, r in enumerate(found.readers) if r.domain is Domain.CPU)
+        assert sampler.failures[cpu] == 0 and totals.joules[cpu] >= 0.0
+    finally:
+        found.tree.close()
+
+
+def test_the_ccf_share_of_idle_watts_waits_for_the_machine_s_busy_time_and_the_busy_time_does_not() -> None:
+    now, machine, own = [0.0], [0.0], [0.0]
+    reader = CpuEstimateReader(lambda: own[0], CCF_MODEL, "process", lambda: machine[0], 2, lambda: now[0])
+    assert reader.read() == 0.0
+    totals = []
+    for second in range(1, 10):  # the machine's count not read again for 9 s: the process's busy time goes in
+        now[0], own[0] = float(second), 0.5 * second
+        totals.append(reader.read())
+    assert totals == pytest.approx([0.5 * s * 1.5 for s in range(1, 10)])  # busy s × (max − min) at each read
+    now[0], own[0], machine[0] = 10.0, 5.0, 10.0  # then it moves: 10 busy s of the machine's 20, 5 of them its own
+    assert reader.read() == pytest.approx(5.0 * 1.5 + 2 * 10.0 * 0.5 * (5.0 / 10.0))  # + its share of idle watts
+    one_read = CpuEstimateReader(lambda: own[0], CCF_MODEL, "process", lambda: machine[0], 2, lambda: now[0])
+    now[0], own[0], machine[0] = 0.0, 0.0, 0.0
+    one_read.read()
+    now[0], own[0], machine[0] = 10.0, 5.0, 10.0
+    assert one_read.read() == pytest.approx(reader.read())  # the same as one read over the whole window
+    assert reader.utilisation() == pytest.approx(0.5)

@@ -104,48 +104,61 @@ class Sampler:
             _log().warning("carbonstep: reader %s failed: %s", self.readers[i].name, exc)
 
     def _sample(self) -> Sample | None:
-        self._read_started = t = self._clock()
-        values: list[float | None] = []
-        i = 0  # an index loop, not enumerate(): this runs cold on every wake-up, so fewer kinds of call cost less
-        for reader in self.readers:
-            self._reading = i
-            try:
-                values.append(reader.read())
-            except Exception as exc:  # noqa: BLE001 - one reader's fault must not stop the others
-                values.append(None)
-                self._record_failure(i, exc)
-            i += 1
-        self._reading = -1
-        sample = tuple.__new__(Sample, (t, tuple(values)))  # Sample(...) without its Python-level __new__
-        self._stuck = False
-        with self._delivering:
-            if self._closed:
-                return None
-            self.samples += 1
-            self.last = sample
-            self._deliver(sample)
-        return sample
+        """One pass over the readers, handed over on the caller's thread (``poll()`` before ``start()``)."""
+        return self._run(once=True)
 
-    def _run(self) -> None:
-        clock, wake, interval = self._clock, self._wake, self.interval_s
+    def _run(self, once: bool = False) -> Sample | None:
+        """The thread: wait for the deadline or a wake-up, read every reader, hand the sample over, again.
+
+        ``once``: one pass without waiting (before ``start()``), and a consumer's fault reaches the caller. It is
+        one function with its names in locals because it runs cold at every wake-up (the thread slept since the
+        last), where each call and attribute look-up costs.
+        """
+        clock, wake, interval, waiters = self._clock, self._wake, self.interval_s, self._waiters
+        readers, deliver, delivering, new_sample = self.readers, self._deliver, self._delivering, tuple.__new__
         deadline = clock()
+        stopping, asked, sample = False, 0, None
         while True:
-            deadline += interval
-            now = clock()
-            if deadline < now:  # we fell behind (suspend, overload): do not burst to catch up
-                deadline = now + interval
-            wake.acquire(timeout=deadline - now)
-            stopping = self._stopping  # seen before the read: the last sample is taken after stop() asked
-            asked = len(self._waiters)  # callers waiting before this sample began; later ones get the next
+            if not once:
+                deadline += interval
+                now = clock()
+                if deadline < now:  # we fell behind (suspend, overload): do not burst to catch up
+                    deadline = now + interval
+                wake.acquire(True, deadline - now)
+                stopping = self._stopping  # seen before the read: the last sample is taken after stop() asked
+                asked = len(waiters)  # callers waiting before this sample began; later ones get the next
             try:
-                self._sample()
+                self._read_started = t = clock()
+                values: list[float | None] = []
+                i = 0  # an index loop, not enumerate(): fewer kinds of call
+                for reader in readers:
+                    self._reading = i
+                    try:
+                        values.append(reader.read())
+                    except Exception as exc:  # noqa: BLE001 - one reader's fault must not stop the others
+                        values.append(None)
+                        self._record_failure(i, exc)
+                    i += 1
+                self._reading = -1
+                self._stuck = False
+                with delivering:
+                    if self._closed:  # after stop(): a late sample from a hung read is dropped
+                        sample = None
+                    else:
+                        self.samples += 1
+                        self.last = sample = new_sample(Sample, (t, tuple(values)))  # no Python-level __new__
+                        deliver(sample)
             except Exception:  # noqa: BLE001 - the thread must survive a faulty consumer
+                if once:
+                    raise
                 _log().exception("carbonstep: sample could not be recorded")
+            if once:
+                return sample
             if asked:
                 for _ in range(asked):
-                    _release(self._waiters.popleft())
+                    _release(waiters.popleft())
             if stopping:
-                return
+                return None
 
     # -- the callers' side -------------------------------------------------------------------
     def poll(self) -> Sample | None:

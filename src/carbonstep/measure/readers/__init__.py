@@ -114,8 +114,9 @@ def discover(
         found.readers += [ProcessShare(r, tree) for r in rapl_readers] if process else rapl_readers
     if Domain.CPU not in domains:
         busy = tree.cpu_seconds if process else (container.cpu_seconds if container else machine_busy_cpu_seconds)
+        machine = tree.machine_busy_cpu_seconds if process else machine_busy_cpu_seconds  # process: read ≤ 1/s
         cpu = CpuEstimateReader(busy, cpu_power_model(cpu_model_name()), "container" if container else attribution,
-                                machine_busy_seconds=machine_busy_cpu_seconds)
+                                machine_busy_seconds=machine)
         found.readers.append(as_container(cpu, container) if container else cpu)
     if Domain.RAM not in domains:
         memory = tree.rss_bytes if process else (container.rss_bytes if container else machine_used_memory_bytes)

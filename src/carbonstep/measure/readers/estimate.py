@@ -271,21 +271,27 @@ class CpuEstimateReader:
             return busy * self._w_per_thread
         assert self._machine is not None and self.model.ccf_min_w is not None and self.model.ccf_max_w is not None
         now = (self._clock(), self._machine(), self._busy_seconds())
-        last, self._last, self._busy_last = self._last, now, now[2]
+        last, busy_before, self._busy_last = self._last, self._busy_last, now[2]
         if self._busy_first is None:
             self._busy_first = now[2]
         if last is None:
+            self._last = now
             return self._total_j
+        low, span = self.model.ccf_min_w, self.model.ccf_max_w - self.model.ccf_min_w
+        if self.scope is Scope.PROCESS:  # its own busy time at every read; its share of idle watts once the
+            self._total_j += max(now[2] - busy_before, 0.0) * span  # machine's busy time moved (read ≤ 1/s)
+            if now[1] == last[1]:
+                return self._total_j
+        self._last = now
         seconds, machine = max(now[0] - last[0], 0.0), max(now[1] - last[1], 0.0)
         self._seconds += seconds
         self._machine_busy += machine
-        idle_j = self._cpus * seconds * self.model.ccf_min_w
-        if self.scope is Scope.PROCESS:  # its own busy time, and its share of every CPU's idle watts
-            busy = max(now[2] - last[2], 0.0)
-            idle_j *= min(busy / machine, 1.0) if machine > 0 else 0.0
+        idle_j = self._cpus * seconds * low
+        if self.scope is Scope.PROCESS:
+            idle_j *= min(max(now[2] - last[2], 0.0) / machine, 1.0) if machine > 0 else 0.0
         else:
-            busy = machine
-        self._total_j += idle_j + busy * (self.model.ccf_max_w - self.model.ccf_min_w)
+            idle_j += machine * span
+        self._total_j += idle_j
         return self._total_j
 
     def close(self) -> None:

@@ -14,11 +14,8 @@ if TYPE_CHECKING:
 
 
 class ProcFiles:
-    """A process's /proc/<pid>/stat and statm, kept open and re-read with pread (Linux).
-
-    Two pread calls per sample instead of psutil's open/read/close per call: the sampler's
-    per-sample cost is dominated by these reads.
-    """
+    """A process's /proc/<pid>/stat and statm, kept open and re-read with pread (Linux), not psutil's
+    open/read/close at each call."""
 
     TICK_S = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
     PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -55,11 +52,10 @@ class ProcFiles:
     def close(self) -> None:
         """Close both files (idempotent)."""
         for fd in (self._stat, self._statm):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            try:
+                os.close(fd) if fd >= 0 else None
+            except OSError:
+                pass
         self._stat = self._statm = -1
 
 
@@ -98,26 +94,25 @@ GONE = (OSError, ValueError, IndexError)  # a process that exited since the last
 class ProcessTree:
     """CPU time and memory of a root process and its live descendants.
 
-    Children are listed at most every ``refresh_s`` seconds; on Linux the listing follows the tree itself
-    (each member's ``/proc/<pid>/task/<tid>/children``), so it costs by the size of the tree, not by the number
-    of processes on the machine (psutil, and kernels without those files, walk all of /proc). Between
-    listings only the known processes are read, and the children's CPU time at most every
-    ``children_refresh_s`` seconds: one pass of ``pread`` calls over files kept open, so that a sampler at
-    0.1 s does not pay for every DataLoader worker at every sample. The sum stays exact (each reading is
-    cumulative); it is at most ``children_refresh_s`` late, and a new listing (``expire_listing()``, at stop)
-    reads every member again.
-    The root, when it is this process, is read through the process clock, and its waited-for children's
-    time (getrusage) again at each listing. Every member is read with its waited-for children's time
-    (cutime/cstime), so a process's CPU time is
-    in exactly one place: its own while it lives, then its parent's cutime once the parent has waited for
-    it (a DataLoader worker reaped by the root, a grandchild reaped by a shell wrapper). A process that is
-    gone before its parent's cutime shows it would make the sum dip and come back: the total never goes
-    down, so nothing is counted twice. Processes in ``exclude`` (other ranks of a job, measured by
-    themselves) are left out with their children.
+    Children are listed at most every ``refresh_s`` seconds; on Linux by following the tree itself (each member's
+    ``/proc/<pid>/task/<tid>/children``: by the size of the tree, not by the processes on the machine as psutil's
+    walk of /proc). Between listings only the known processes are read, their CPU time at most every
+    ``children_refresh_s`` (one pass of ``pread`` over files kept open), and the machine's busy CPU time (the
+    CPU estimate's denominator for the process's share of idle watts, :meth:`machine_busy_cpu_seconds`) at most
+    every ``machine_refresh_s``: the kernel makes /proc/stat afresh at each read, summing every interrupt's
+    counts, which costs more than the rest of a sample. The sums stay exact (each reading is cumulative), at most
+    a refresh late; a new listing (``expire_listing()``, at stop) reads everything again.
+    The root, when it is this process, is read through the process clock, and its waited-for children's time
+    (getrusage) again at each listing. Every member is read with its waited-for children's time (cutime/cstime),
+    so a process's CPU time is in exactly one place: its own while it lives, then its parent's cutime once the
+    parent has waited for it (a DataLoader worker reaped by the root, a grandchild by a shell wrapper); the total
+    never goes down (a process gone before its parent's cutime shows it is a dip, not a reset), so nothing is
+    counted twice. Processes in ``exclude`` (other ranks, measured by themselves) are left out with their children.
     """
 
     def __init__(self, pid: int | None = None, refresh_s: float = 5.0, exclude: Iterable[int] = (),
-                 rss_refresh_s: float = 1.0, children_refresh_s: float = 1.0, proc_root: str = "/proc") -> None:
+                 rss_refresh_s: float = 1.0, children_refresh_s: float = 1.0, proc_root: str = "/proc",
+                 machine_refresh_s: float = 1.0) -> None:
         self.pid = os.getpid() if pid is None else pid
         self.proc_root = proc_root
         self._linux = os.path.exists(f"{proc_root}/{self.pid}/stat")  # else psutil, imported only then
@@ -133,12 +128,12 @@ class ProcessTree:
         self._monotonic, self._process_time = time.monotonic, time.process_time  # no module look-ups per sample
         self._children: dict[int, Any] = {}
         self._members_cache: list[Any] = []
-        self._listed_at = -float("inf")
-        self._children_read_at = -float("inf")
-        self._children_cpu_s = 0.0
-        self._cpu_high_s = 0.0
+        self._listed_at = self._children_read_at = -float("inf")
+        self._children_cpu_s = self._cpu_high_s = 0.0
         self.rss_refresh_s = rss_refresh_s  # resident memory moves slowly; a /proc read costs more than a sample
-        self._rss: tuple[float, float] = (-float("inf"), 0.0)  # (when read, bytes)
+        self._rss_read_at, self._rss_bytes = -float("inf"), 0.0
+        self.machine_refresh_s = machine_refresh_s
+        self._machine_read_at, self._machine_cpu_s = -float("inf"), 0.0
 
     @property
     def root(self) -> Any:
@@ -169,14 +164,13 @@ class ProcessTree:
 
     def expire_listing(self) -> None:
         """Make the next read list the tree again (and re-read the root's waited-for children's time and every
-        child's CPU time): the last sample of a run must see children that ended in the seconds before it."""
-        self._listed_at = -float("inf")
+        child's CPU time, and the machine's busy CPU time): the last sample of a run must see children that ended
+        in the seconds before it."""
+        self._listed_at = self._machine_read_at = -float("inf")
 
     def _members(self) -> list[Any]:
         now = time.monotonic()
-        if now - self._listed_at < self.refresh_s:
-            return self._members_cache
-        return self._list(now)
+        return self._members_cache if now - self._listed_at < self.refresh_s else self._list(now)
 
     def _list(self, now: float) -> list[Any]:
         self._listed_at = now
@@ -224,9 +218,13 @@ class ProcessTree:
         except OSError:
             return children
         for tid in threads:
-            try:
-                with open(f"{task}/{tid}/children", "rb") as handle:
-                    children += [int(c) for c in handle.read().split()]
+            try:  # os calls, not open(): no file objects for the one file per thread at each listing
+                fd = os.open(f"{task}/{tid}/children", os.O_RDONLY)
+                try:
+                    text = b"".join(iter(lambda: os.read(fd, 65536), b""))  # noqa: B023 - used at once
+                finally:
+                    os.close(fd)
+                children += [int(c) for c in text.split()]
             except (OSError, ValueError):
                 continue  # the thread ended
         return children
@@ -260,7 +258,7 @@ class ProcessTree:
             return set()
         if not self.exclude:
             return set(live)
-        parents = {}
+        parents: dict[int, int | None] = {}
         for pid, process in live.items():
             try:
                 parents[pid] = process.ppid()
@@ -277,12 +275,9 @@ class ProcessTree:
         return {pid for pid in live if not excluded(pid)}
 
     def cpu_seconds(self) -> float:
-        """Cumulative user+system CPU seconds of the tree (waited-for children included).
-
-        This runs cold at every sample (the sampler slept since the last one), and a cold call costs by the
-        objects and kinds of call it touches: the listing check is inlined, this process's own time is read
-        straight from the process clock, and the children are read at most every ``children_refresh_s``.
-        """
+        """Cumulative user+system CPU seconds of the tree (waited-for children included). It runs cold at every
+        sample, where each object and kind of call touched costs: the listing check inlined, this process's own
+        time straight from the process clock, the children at most every ``children_refresh_s``."""
         now = self._monotonic()
         if now - self._listed_at >= self.refresh_s:
             self._list(now)
@@ -297,6 +292,13 @@ class ProcessTree:
             self._cpu_high_s = total
         return self._cpu_high_s
 
+    def machine_busy_cpu_seconds(self) -> float:
+        """:func:`machine_busy_cpu_seconds`, read again at most every ``machine_refresh_s`` and after a new listing."""
+        now = self._monotonic()
+        if now - self._machine_read_at >= self.machine_refresh_s:
+            self._machine_read_at, self._machine_cpu_s = now, machine_busy_cpu_seconds()
+        return self._machine_cpu_s
+
     def _members_cpu_seconds(self) -> float:
         total = 0.0
         for files in self._members_cache:
@@ -309,19 +311,17 @@ class ProcessTree:
     def rss_bytes(self) -> float:
         """Resident memory of the tree in bytes (read again at most every ``rss_refresh_s``)."""
         now = self._monotonic()
-        if now - self._rss[0] < self.rss_refresh_s:
-            return self._rss[1]
-        total = self._read_rss_bytes()
-        self._rss = (now, total)
-        return total
+        if now - self._rss_read_at >= self.rss_refresh_s:
+            self._rss_read_at, self._rss_bytes = now, self._read_rss_bytes()
+        return self._rss_bytes
 
     def _read_rss_bytes(self) -> float:
         total = self._root_files.rss_bytes()
         for files in self._members():
             try:
                 total += files.rss_bytes()
-            except GONE:
-                continue
+            except GONE:  # exited since the last listing
+                pass
         return total
 
 
@@ -330,8 +330,8 @@ _PROC_STAT = {"fd": -1}  #: /proc/stat, opened on first use and kept open (one c
 
 def machine_busy_cpu_seconds() -> float:
     """Cumulative non-idle CPU seconds of the whole machine (all logical CPUs): user + nice + system + irq + softirq,
-    as psutil.cpu_times() sums them (guest time is inside user time; steal time is another VM's). Linux: one pread of
-    /proc/stat's "cpu" line, kept open (it runs at every sample; no psutil). Elsewhere: psutil."""
+    as psutil.cpu_times() sums them (guest time is in user time; steal is another VM's). Linux: a pread of /proc/stat
+    kept open (its "cpu" line; the kernel makes the whole file at each read: see ProcessTree). Elsewhere: psutil."""
     fd = _PROC_STAT["fd"]
     if fd == -1:
         try:
