@@ -139,10 +139,7 @@ class ProcessTree:
     def root(self) -> Any:
         """The root as a ``psutil.Process`` (psutil is imported on first use: Linux reads /proc itself)."""
         if self._root_process is None:
-            if self._psutil is None:
-                import psutil
-
-                self._psutil = psutil
+            self._psutil = self._psutil or __import__("psutil")
             self._root_process = self._psutil.Process(self.pid)
         return self._root_process
 
