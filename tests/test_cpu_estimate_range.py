@@ -22,6 +22,7 @@ from carbonstep.measure.readers.estimate import (
     cpu_model_name,
     cpu_topology,
 )
+from carbonstep.vocabulary import Scope
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -159,6 +160,23 @@ def test_the_ccf_reader_charges_idle_watts_plus_busy_time_and_reports_the_measur
     assert (figures["w_low"], figures["w_high"]) == (low, high)
     assert "at 50% measured utilisation" in machine_reader.description
     assert f"range {low:.2f}–{high:.2f} W" in machine_reader.description
+
+
+def test_a_container_is_charged_its_own_busy_time_and_its_share_of_the_idle_watts(tmp_path: Path) -> None:
+    """A 2-CPU container on a 64-CPU host (cgroup cpu.stat as its busy time, the host's /proc/stat as the
+    machine's): counted once per node, but charged its own CPU time, not the host's."""
+    from carbonstep.measure.cgroup import Cgroup, as_container
+
+    low, high = EPYC_3RD_GEN
+    model = cpu_power_model("AMD EPYC", cpu_topology(_cpuinfo(tmp_path, "AMD EPYC", "AuthenticAMD", 25, 1, 2, 2)))
+    clock, host, container = _Clock(), [0.0], [0.0]
+    reader = as_container(CpuEstimateReader(lambda: container[0], model, "container", lambda: host[0], 64, clock),
+                          Cgroup(tmp_path, 2.0, None))
+    assert reader.scope is Scope.NODE and reader.read() == 0.0
+    clock.now, host[0], container[0] = 10.0, 480.0, 20.0  # the host: 48 of 64 CPUs busy; the container: 2
+    share = 20.0 / 480.0
+    assert reader.read() == pytest.approx(20.0 * (high - low) + 64 * 10 * low * share)
+    assert "idle W by the container's share of busy CPU time" in reader.description
 
 
 def test_params_and_hardware_line_come_from_the_report_and_are_empty_without_an_estimate(tmp_path: Path) -> None:

@@ -204,8 +204,8 @@ class CpuEstimateReader:
 
     TDP basis: busy CPU-seconds × W per thread. CCF basis (``model.ccf_min_w`` set): each interval,
     every logical CPU × its idle watts × seconds + busy CPU-seconds × (max − min) (CCF's
-    ``min + utilisation × (max − min)`` per vCPU); in process scope the tree's own busy CPU-seconds and
-    its share (of the machine's busy CPU time) of the idle watts.
+    ``min + utilisation × (max − min)`` per vCPU); in process and container scope the tree's (the cgroup's)
+    own busy CPU-seconds and its share (of the machine's busy CPU time) of the idle watts.
     """
 
     domain = Domain.CPU
@@ -220,6 +220,9 @@ class CpuEstimateReader:
         self.name = f"cpu-estimate:{scope}"
         self.scope = Scope.NODE if scope == "machine" else Scope.PROCESS
         self._scope_word = scope
+        # a process's or a container's busy time is a share of the machine's: charged its own busy time and
+        # that share of the idle watts (a container is counted once per node but is not the whole node)
+        self._shared = scope != "machine"
         self._busy_seconds = busy_seconds
         self.model = model
         self._w_per_thread = model.w_per_thread  # read() runs cold at every sample: one attribute, not two
@@ -259,7 +262,7 @@ class CpuEstimateReader:
         util = f["utilisation"]
         at = f" at {util:.0%} measured utilisation" if isinstance(util, float) else ""
         how = ("idle W × logical CPUs + busy CPU time × (max − min)" if self._ccf else "busy CPU time")
-        share = "; idle W by the process's share of busy CPU time" if self._ccf and self.scope is Scope.PROCESS else ""
+        share = f"; idle W by the {self._scope_word}'s share of busy CPU time" if self._ccf and self._shared else ""
         return (f"{self._scope_word} {how}: {f['w_per_thread']:.2f} W per thread{at} (range {self.model.low:.2f}–"
                 f"{self.model.high:.2f} W; {self.model.source or 'estimate'}: {self.model.basis}){share}")
 
@@ -278,7 +281,7 @@ class CpuEstimateReader:
             self._last = now
             return self._total_j
         low, span = self.model.ccf_min_w, self.model.ccf_max_w - self.model.ccf_min_w
-        if self.scope is Scope.PROCESS:  # its own busy time at every read; its share of idle watts once the
+        if self._shared:  # its own busy time at every read; its share of idle watts once the
             self._total_j += max(now[2] - busy_before, 0.0) * span  # machine's busy time moved (read ≤ 1/s)
             if now[1] == last[1]:
                 return self._total_j
@@ -287,7 +290,7 @@ class CpuEstimateReader:
         self._seconds += seconds
         self._machine_busy += machine
         idle_j = self._cpus * seconds * low
-        if self.scope is Scope.PROCESS:
+        if self._shared:
             idle_j *= min(max(now[2] - last[2], 0.0) / machine, 1.0) if machine > 0 else 0.0
         else:
             idle_j += machine * span
