@@ -86,3 +86,16 @@ def test_the_commands_print_the_warnings(good: dict[str, Any], tmp_path: Path) -
     errors = [line for line in twice.stderr.splitlines() if line.startswith("carbonstep: error:")]
     assert twice.returncode == 2 and len(errors) == 1 and "given twice" in errors[0]
     assert "Traceback" not in twice.stderr
+
+
+@pytest.mark.parametrize(("field", "bad", "named"), [
+    ("timeline", lambda t: t[:3] + [[3.0, "x"]] + t[3:], "report.timeline[3][1] must be a number, got text"),
+    ("timeline", lambda t: t[:2] + [[2.0]] + t[2:], "report.timeline[2] must be a list of 2 values, got 1"),
+    ("timeline", lambda t: t + [[9.0, None]], "report.timeline[5][1] must be a number, got null"),
+])
+def test_a_wrong_item_deep_in_a_long_list_is_named_by_its_index(
+        good: dict[str, Any], tmp_path: Path, field: str, bad: Any, named: str) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({**good, field: bad([[float(s), s / 1000] for s in range(5)])}))
+    with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]")):
+        RunReport.load(path)

@@ -34,17 +34,25 @@ def build(cls: type, data: Any, where: str = "report") -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a JSON object, got {_kind(data)}")
     values = {}
-    for field in dataclasses.fields(cls):
-        if field.name not in data:
-            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{where} has no {field.name!r}")
+    for name, required, read, special in _plan(cls):
+        if name not in data:
+            if required:
+                raise ConfigError(f"{where} has no {name!r}")
             continue
-        values[field.name] = _value(data[field.name], _hints(cls)[field.name], f"{where}.{field.name}",
-                                    field.name)
-        special = SPECIAL_FIELDS.get(field.name)
+        at = f"{where}.{name}"
+        values[name] = read(data[name], at)
         if special is not None:
-            special(values[field.name], f"{where}.{field.name}")
+            special(values[name], at)
     return cls(**values)
+
+
+@lru_cache(maxsize=None)
+def _plan(cls: type) -> tuple[tuple[str, bool, Reader, Callable[[Any, str], None] | None], ...]:
+    """Each field of ``cls``: its name, whether it must be present, its reader and its extra check."""
+    hints = _hints(cls)
+    return tuple((field.name, field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING,
+                  _reader(hints[field.name], field.name), SPECIAL_FIELDS.get(field.name))
+                 for field in dataclasses.fields(cls))
 
 
 def _iso_time(value: str, where: str) -> None:
@@ -123,50 +131,104 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _value(value: Any, hint: Any, where: str, name: str) -> Any:
+    return _reader(hint, name)(value, where)
+
+
+Reader = Callable[[Any, str], Any]  #: (value, where) → the value read, or a ConfigError naming ``where``
+
+
+@lru_cache(maxsize=None)
+def _reader(hint: Any, name: str) -> Reader:
+    """How to read a value of type ``hint`` in field ``name``, worked out once per type and field (a report's
+    timeline holds thousands of values of a few types)."""
     origin = get_origin(hint)
     if hint is Any:
-        return value
+        return _as_is
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in get_args(hint):
-            return None
-        arms = [arm for arm in get_args(hint) if arm is not type(None)]
-        return _value(value, arms[0], where, name)
+        arm = _reader(next(arm for arm in get_args(hint) if arm is not type(None)), name)
+        if type(None) not in get_args(hint):
+            return arm
+        return lambda value, where: None if value is None else arm(value, where)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return build(hint, value, where)
+        return lambda value, where: build(hint, value, where)
     if origin is dict:
+        return _dict_reader(_reader(get_args(hint)[1], name))
+    if origin is tuple:
+        args = get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return _items_reader(_reader(args[0], name))
+        return _fixed_reader(tuple(_reader(arg, name) for arg in args))
+    return _scalar_reader(hint, name)
+
+
+def _as_is(value: Any, where: str) -> Any:
+    return value
+
+
+def _dict_reader(item: Reader) -> Reader:
+    def read(value: Any, where: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a JSON object, got {_kind(value)}")
-        return {str(k): _value(v, get_args(hint)[1], f"{where}.{k}", name) for k, v in value.items()}
-    if origin is tuple:
-        return _sequence(value, get_args(hint), where, name)
-    return _scalar(value, hint, where, name)
+        return {str(k): item(v, f"{where}.{k}") for k, v in value.items()}
+
+    return read
 
 
-def _sequence(value: Any, args: tuple[Any, ...], where: str, name: str) -> tuple[Any, ...]:
-    if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{where} must be a JSON list, got {_kind(value)}")
-    if len(args) == 2 and args[1] is Ellipsis:
-        return tuple(_value(v, args[0], f"{where}[{i}]", name) for i, v in enumerate(value))
-    if len(value) != len(args):
-        raise ConfigError(f"{where} must be a list of {len(args)} values, got {len(value)}")
-    return tuple(_value(v, a, f"{where}[{i}]", name) for i, (v, a) in enumerate(zip(value, args)))
+def _items_reader(item: Reader) -> Reader:
+    def read(value: Any, where: str) -> tuple[Any, ...]:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a JSON list, got {_kind(value)}")
+        try:
+            return tuple([item(v, where) for v in value])
+        except ConfigError:  # read again naming each item, so that the first wrong one is named by its index
+            return tuple([item(v, f"{where}[{i}]") for i, v in enumerate(value)])
+
+    return read
 
 
-def _scalar(value: Any, hint: Any, where: str, name: str) -> Any:
+def _fixed_reader(items: tuple[Reader, ...]) -> Reader:
+    def read(value: Any, where: str) -> tuple[Any, ...]:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a JSON list, got {_kind(value)}")
+        if len(value) != len(items):
+            raise ConfigError(f"{where} must be a list of {len(items)} values, got {len(value)}")
+        try:
+            return tuple([item(v, where) for v, item in zip(value, items)])
+        except ConfigError:  # as above: the first wrong item named by its index
+            return tuple([item(v, f"{where}[{i}]") for i, (v, item) in enumerate(zip(value, items))])
+
+    return read
+
+
+def _scalar_reader(hint: Any, name: str) -> Reader:
     if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be text, got {_kind(value)}")
-        return value
+        def read_text(value: Any, where: str) -> str:
+            if not isinstance(value, str):
+                raise ConfigError(f"{where} must be text, got {_kind(value)}")
+            return value
+
+        return read_text
     if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {_kind(value)}")
-        return value
+        def read_bool(value: Any, where: str) -> bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where} must be true or false, got {_kind(value)}")
+            return value
+
+        return read_bool
     if hint in (int, float):
-        return _number(value, hint, where, name)
-    raise ConfigError(f"{where}: cannot read a value of type {hint!r}")
+        low = 1.0 if name in AT_LEAST_ONE else 0.0 if name in NON_NEGATIVE else None
+        return lambda value, where: _number(value, hint, where, low)
+
+    def unreadable(value: Any, where: str) -> Any:
+        raise ConfigError(f"{where}: cannot read a value of type {hint!r}")
+
+    return unreadable
 
 
-def _number(value: Any, hint: type, where: str, name: str) -> float | int:
+def _number(value: Any, hint: type, where: str, low: float | None) -> float | int:
+    if type(value) is float and hint is float and value < math.inf and (
+            value > -math.inf if low is None else value >= low):
+        return value  # the common case: a finite float where a float belongs, in range (NaN compares false)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(f"{where} must be a number, got {_kind(value)}")
     try:
@@ -177,7 +239,6 @@ def _number(value: Any, hint: type, where: str, name: str) -> float | int:
         raise ConfigError(f"{where} must be a finite number, got {shown(value)}")
     if hint is int and number != int(number):
         raise ConfigError(f"{where} must be a whole number, got {shown(value)}")
-    low = 1.0 if name in AT_LEAST_ONE else 0.0 if name in NON_NEGATIVE else None
     if low is not None and number < low:
         raise ConfigError(f"{where} must be ≥ {low:g}, got {shown(value)}")
     if hint is int:
