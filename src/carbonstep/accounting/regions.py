@@ -10,10 +10,13 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 from carbonstep.accounting import DATA_DIR
 from carbonstep.errors import ConfigError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: a run imports no typing
+if TYPE_CHECKING:
+    from typing import Sequence
 
 WORLD = "WORLD"
 
