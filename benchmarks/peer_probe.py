@@ -3,6 +3,8 @@
 with the interpreter that has the tool (carbonstep: the project's venv; the peers: benchmarks/.peers-venv).
 
     python benchmarks/peer_probe.py cold TOOL               # start()+stop() after the import, in a fresh process
+    python benchmarks/peer_probe.py cold-in-training TOOL   # the same with the standard library a PyTorch process
+                                                            # has already loaded (TRAINING_STDLIB) imported first
     python benchmarks/peer_probe.py sampler TOOL INTERVAL SECONDS [CHILDREN]
     python benchmarks/peer_probe.py rss TOOL                # import, start, 2 s at 0.1 s sampling, stop
 
@@ -105,8 +107,19 @@ class Session:
             self.handle.end_window("run")
 
 
-def cold(tool: str) -> dict[str, float]:
-    """Wall and CPU milliseconds of construct + start + stop right after the import (first use in the process)."""
+#: standard-library modules that ``import torch`` (2.13) has loaded before any tracker is imported: in a training
+#: process a tracker's start does not pay for them (checked: ``all(m in sys.modules for m in ...)`` after the import)
+TRAINING_STDLIB = ("ast", "csv", "dataclasses", "datetime", "enum", "inspect", "ipaddress", "json", "logging",
+                   "pathlib", "re", "socket", "threading", "typing", "urllib.parse")
+
+
+def cold(tool: str, preload: tuple[str, ...] = ()) -> dict[str, float]:
+    """Wall and CPU milliseconds of construct + start + stop right after the import (first use in the process),
+    with the modules in ``preload`` imported before the tool."""
+    import importlib
+
+    for name in preload:
+        importlib.import_module(name)
     exec(IMPORTS[tool], {})
     session = Session(tool, None)
     wall, cpu = time.perf_counter(), time.process_time()
@@ -154,6 +167,8 @@ def main() -> None:
     what, tool = sys.argv[1], sys.argv[2]
     if what == "cold":
         result = cold(tool)
+    elif what == "cold-in-training":
+        result = cold(tool, TRAINING_STDLIB)
     elif what == "sampler":
         interval = None if sys.argv[3] == "default" else float(sys.argv[3])
         result = sampler(tool, interval, float(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0)
