@@ -60,6 +60,13 @@ SLOW_TESTS = frozenset({
     "test_the_study_command_reads_an_optuna_storage",  # test_optuna.py
     "test_sigint_at_random_points_with_a_slow_device",  # test_faults.py
     "test_sigterm_at_random_points_with_a_slow_device",  # test_faults.py
+    # the longest left in the fast lane with 2 workers at load 2-5 (10-26 s each): a subprocess running every
+    # command of the bad-input table, two training loops, a worker process killed mid-trial, a forked child.
+    "test_bad_input_table_in_the_docs_is_current",  # test_properties.py
+    "test_a_plain_loop_logs_to_mlflow_and_its_budget_stops_it",  # test_torch_loop.py
+    "test_a_failing_loop_ends_its_run_as_failed_and_raises",  # test_torch_loop.py
+    "test_a_killed_worker_s_trial_is_failed_by_the_heartbeat_and_no_longer_in_flight",  # test_optuna.py
+    "test_a_forked_child_neither_hangs_nor_resends_nor_ends_the_parents_run",  # test_sink_faults.py
 })
 
 
