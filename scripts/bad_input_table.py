@@ -271,11 +271,17 @@ def optuna_cases(tmp: Path) -> list[Case]:
 def _kept_report(tmp: Path, sh: list[str]) -> str:
     blocker = tmp / "blocker"
     blocker.mkdir(exist_ok=True)
-    stderr = _cli("run", "--json", str(blocker / "r.json"), *sh, sys.executable, "-c",
-                  f"import shutil; shutil.rmtree({str(blocker)!r}); open({str(blocker)!r}, 'w').close()")
+    fallback = tmp / "tmpdir"  # the temporary directory the report falls back to: under tmp, not left in /tmp
+    fallback.mkdir(exist_ok=True)
+    tempdir, tempfile.tempdir = tempfile.tempdir, str(fallback)
+    try:
+        stderr = _cli("run", "--json", str(blocker / "r.json"), *sh, sys.executable, "-c",
+                      f"import shutil; shutil.rmtree({str(blocker)!r}); open({str(blocker)!r}, 'w').close()")
+    finally:
+        tempfile.tempdir = tempdir
     line = next(line for line in stderr.splitlines() if "the report is in" in line)
     line = re.sub(r"carbonstep-[0-9a-f]{12}\.json", "carbonstep-<run id>.json", line)
-    return "read: " + line.replace(str(tmp), "…").replace(tempfile.gettempdir(), "$TMPDIR")
+    return "read: " + line.replace(str(fallback), "$TMPDIR").replace(str(tmp), "…")
 
 
 def _skipped(stderr: str) -> list[str]:

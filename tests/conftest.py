@@ -60,15 +60,62 @@ SLOW_TESTS = frozenset({
     "test_the_study_command_reads_an_optuna_storage",  # test_optuna.py
     "test_sigint_at_random_points_with_a_slow_device",  # test_faults.py
     "test_sigterm_at_random_points_with_a_slow_device",  # test_faults.py
+    # the longest left in the fast lane with 2 workers at load 2-5 (10-26 s each): a subprocess running every
+    # command of the bad-input table, two training loops, a worker process killed mid-trial, a forked child.
+    "test_bad_input_table_in_the_docs_is_current",  # test_properties.py
+    "test_a_plain_loop_logs_to_mlflow_and_its_budget_stops_it",  # test_torch_loop.py
+    "test_a_failing_loop_ends_its_run_as_failed_and_raises",  # test_torch_loop.py
+    "test_a_killed_worker_s_trial_is_failed_by_the_heartbeat_and_no_longer_in_flight",  # test_optuna.py
+    "test_a_forked_child_neither_hangs_nor_resends_nor_ends_the_parents_run",  # test_sink_faults.py
 })
 
 
+#: A fixture wider than one test (a module's server, Slurm cluster, MLflow store or browser) is set up once per worker
+#: that runs one of its tests, so under pytest-xdist (``-n``) such a module's tests stay on one worker.
+_WIDE_FIXTURE = re.compile(r"@pytest\.fixture\([^)]*scope=[\"'](module|package|session|class)[\"']")
+
+
+def shares_a_fixture(module: Path) -> bool:
+    """Whether the test module defines a fixture wider than one test (tests/test_lanes.py checks this against the
+    fixtures pytest itself sees)."""
+    return bool(_WIDE_FIXTURE.search(module.read_text(encoding="utf-8")))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadgroup``: xdist's own grouping (``@pytest.mark.xdist_group``, a suffix it writes into the node id)
+    is lost on pytest 9.2 (pytest-dev/pytest-xdist#1386), so the groups are decided here from the node id: the tests
+    of a module that :func:`shares_a_fixture` form one unit of work; every other test is a unit of its own."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    root = config.rootpath
+
+    class ModuleGroups(LoadGroupScheduling):
+        grouped: dict[str, bool] = {}
+
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            if scope != nodeid:  # a group xdist kept
+                return scope
+            module = nodeid.split("::", 1)[0]
+            if module not in self.grouped:
+                self.grouped[module] = (root / module).is_file() and shares_a_fixture(root / module)
+            return module if self.grouped[module] else nodeid
+
+    return ModuleGroups(config, log)
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test of :data:`SLOW_MODULES`, and :data:`SLOW_TESTS`, slow."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test of :data:`SLOW_MODULES`, and :data:`SLOW_TESTS`, slow. On a pytest-xdist worker, the slow
+    tests come first (every worker sorts alike, so their collections agree): with ``--no-loadscope-reorder`` the
+    workers are handed the long tests first, and no long test starts last."""
     for item in items:
         if item.path.name in SLOW_MODULES or getattr(item, "originalname", item.name) in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,12 +14,20 @@ HEAVY = ("torch", "mlflow", "pandas", "numpy", "scipy", "lightning", "pytorch_li
          "tensorflow", "optuna", "sqlalchemy", "pynvml", "psutil", "amdsmi")
 
 
-def _heavy_after(code: str) -> set[str]:
-    probe = f"import sys\n{code}\nimport json\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+def _heavy_after_each(*steps: str) -> list[set[str]]:
+    """Run ``steps`` one after the other in one fresh interpreter: the heavy top-level packages loaded after each."""
+    probe = ["import json, sys", "loaded = []"]
+    for code in steps:
+        probe += [code, "loaded.append(sorted({m.split('.')[0] for m in sys.modules}))"]
+    probe.append("print(json.dumps(loaded))")
     env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "torch"))
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env,
-                         timeout=600).stdout
-    return set(json.loads(out.splitlines()[-1])) & set(HEAVY)
+    out = subprocess.run([sys.executable, "-c", "\n".join(probe)], capture_output=True, text=True, check=True,
+                         env=env, timeout=600).stdout
+    return [set(modules) & set(HEAVY) for modules in json.loads(out.splitlines()[-1])]
+
+
+def _heavy_after(code: str) -> set[str]:
+    return _heavy_after_each(code)[0]
 
 
 @pytest.mark.parametrize(("framework", "base", "callback"), [
@@ -28,10 +37,13 @@ def _heavy_after(code: str) -> set[str]:
     ("optuna", "import optuna", "from carbonstep.optuna import CarbonCallback"),
 ])
 def test_a_callback_loads_nothing_heavy_beyond_its_framework(framework: str, base: str, callback: str) -> None:
-    """Beyond what the framework's own callback base class loads (transformers' pulls in torch, for one)."""
-    pytest.importorskip(framework)
-    own = _heavy_after(base)
-    added = _heavy_after(f"{base}\n{callback}") - own
+    """Beyond what the framework's own callback base class loads (transformers' pulls in torch, for one): the base
+    class imported first, then the callback, in one fresh interpreter (the framework is imported once, not twice)."""
+    if importlib.util.find_spec(framework) is None:  # not imported here: only the fresh interpreter pays for it
+        pytest.skip(f"{framework} is not installed")
+    own, with_callback = _heavy_after_each(base, callback)
+    assert own <= with_callback
+    added = with_callback - own
     assert added == set(), f"importing the {framework} callback also loads {sorted(added)}"
 
 

@@ -14,7 +14,11 @@ from carbonstep.testing import ManualClock, ScriptedReader
 
 
 def test_one_process_clock_read_per_sample_and_memory_at_most_once_a_second(monkeypatch) -> None:
-    tree = ProcessTree(refresh_s=3600.0, rss_refresh_s=3600.0)  # no listing and no memory read in the window
+    import psutil
+
+    # no listing and no memory read in the window; children that earlier tests left to this process (a pytest-xdist
+    # worker runs many tests) are left out: the tree is this process alone
+    tree = ProcessTree(refresh_s=3600.0, rss_refresh_s=3600.0, exclude=[p.pid for p in psutil.Process().children()])
     clock_reads = []
     process_time = tree._process_time
     tree._process_time = lambda: clock_reads.append(1) or process_time()

@@ -291,10 +291,14 @@ def test_sync_and_compare_against_a_dead_server_answer_within_seconds(tmp_path: 
     assert time.monotonic() - started < 15  # two probes, not MLflow's minutes of retries
 
 
-def test_a_report_goes_to_the_temporary_directory_when_its_own_cannot_be_written(tmp_path: Path) -> None:
+def test_a_report_goes_to_the_temporary_directory_when_its_own_cannot_be_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from carbonstep.measure.tracker import Tracker
     from carbonstep.testing import CounterReader
 
+    temporary = tmp_path / "tmp"  # the temporary directory, this test's own: the report must not stay in /tmp
+    temporary.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temporary))
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     with Tracker(intensity=100.0, readers=[CounterReader("c", "cpu", lambda: 1.0)]) as t:
@@ -302,6 +306,7 @@ def test_a_report_goes_to_the_temporary_directory_when_its_own_cannot_be_written
     report = t.view.report
     written, message = report.save_or_fallback(blocker / "out" / "r.json")
     assert written is not None and written.exists() and message and str(written) in message
+    assert written.parent == temporary
     saved = RunReport.load(written)
     assert any(f"could not write {blocker / 'out' / 'r.json'}" in w for w in saved.warnings)  # the copy says so
     with pytest.raises(OSError):

@@ -154,6 +154,8 @@ def test_output_dir_faults_never_stop_training_nor_lose_a_point(
         capfd: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", f"disk-{fault}")
+    (tmp_path / "tmp").mkdir()  # the temporary directory the report falls back to: this test's, not /tmp
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
     client = MlflowClient(server.uri)
     mount = tmp_path / "disk"
     mounted = fault != "removed" and _mount_tmpfs(mount, "300k")
