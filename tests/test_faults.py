@@ -39,9 +39,17 @@ FAULTS = {
 }
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """In the child before it starts: SIGINT's default action, which Python turns into KeyboardInterrupt. A process
+    started in the background by a shell without job control (``cmd &``, as CI may run the suite) inherits SIGINT
+    ignored, and Python then leaves it ignored: the Ctrl-C these tests send would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run(mode: str, out: Path, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(HERE / "fault_session.py"), mode, str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_as_in_a_terminal, **kw)
 
 
 def _only_report(out: Path) -> RunReport:

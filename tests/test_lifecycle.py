@@ -293,7 +293,7 @@ def test_dataloader_workers_neither_count_twice_nor_end_the_run(tmp_path: Path) 
 def test_lightning_sigterm_and_sigint_at_random_points(tmp_path: Path) -> None:
     import random
 
-    from .test_faults import SIGNAL_BOUND_S, _check_signalled_report, _wait_ready
+    from .test_faults import SIGNAL_BOUND_S, _check_signalled_report, _wait_ready, ctrl_c_as_in_a_terminal
 
     rng = random.Random(13)
     script = Path(__file__).parent / "fault_lightning.py"
@@ -302,7 +302,7 @@ def test_lightning_sigterm_and_sigint_at_random_points(tmp_path: Path) -> None:
         out = tmp_path / f"try{i}"
         out.mkdir()
         process = subprocess.Popen([sys.executable, str(script), str(out)], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True)
+                                   stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_in_a_terminal)
         try:
             _wait_ready(process, out, limit_s=120)
             time.sleep(rng.uniform(0.0, 2.0))  # mostly inside a validation that waits on the 0.3 s device
