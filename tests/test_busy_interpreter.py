@@ -21,7 +21,7 @@ from carbonstep.measure.readers.base import Domain, Kind, Method, Scope, Share
 KWH = 3.6e6
 SPINNERS = 16
 TRACKERS = 20
-pytestmark = [pytest.mark.alone, pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts /proc/self/fd")]
+pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts /proc/self/fd")
 
 
 class FileCounter:

@@ -206,13 +206,11 @@ def _signal_tries(tmp_path: Path, signum: int, tries: int, batch: int = 20) -> l
     return outcomes
 
 
-@pytest.mark.alone
 def test_sigterm_at_random_points_with_a_slow_device(tmp_path: Path) -> None:
     outcomes = _signal_tries(tmp_path, signal.SIGTERM, TRIES)
     assert len(outcomes) == TRIES
 
 
-@pytest.mark.alone
 def test_sigint_at_random_points_with_a_slow_device(tmp_path: Path) -> None:
     outcomes = _signal_tries(tmp_path, signal.SIGINT, TRIES)
     assert len(outcomes) == TRIES

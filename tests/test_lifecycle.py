@@ -288,7 +288,6 @@ def test_dataloader_workers_neither_count_twice_nor_end_the_run(tmp_path: Path) 
     assert len(list(tmp_path.glob("carbonstep-*.json"))) == 1  # no worker wrote a report at its exit
 
 
-@pytest.mark.alone
 @pytest.mark.slow
 def test_lightning_sigterm_and_sigint_at_random_points(tmp_path: Path) -> None:
     import random
