@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -187,9 +188,9 @@ def test_two_worker_processes_on_one_sqlite_storage_share_one_budget(tmp_path: P
     assert max(r["seen_total_kwh"] for r in results.values()) == pytest.approx(total["energy_kwh"], rel=1e-9)
 
 
-def test_two_trials_at_their_start_check_take_the_last_place_in_number_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    """9 Wh spent of 10.5: trials 9 and 10 start at once on two workers. The earlier takes the last place; the
-    later counts it in flight and is refused (before, each counted the other and both were refused)."""
+def spent_study(trials: int) -> tuple[Meter, CarbonCallback, optuna.Study, Any]:
+    """A lone worker's study on a 10.5 Wh budget after ``trials`` trials of 1 Wh each: (meter, callback, study,
+    objective)."""
     meter = Meter()
     carbon = carbon_for(meter, budget=Budget(kwh=0.0105))
 
@@ -198,7 +199,14 @@ def test_two_trials_at_their_start_check_take_the_last_place_in_number_order(mon
         return 1.0
 
     study = optuna.create_study()
-    study.optimize(carbon.track(objective), n_trials=9, callbacks=[carbon])
+    study.optimize(carbon.track(objective), n_trials=trials, callbacks=[carbon])
+    return meter, carbon, study, objective
+
+
+def test_two_trials_at_their_start_check_take_the_last_place_in_number_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """9 Wh spent of 10.5: trials 9 and 10 start at once on two workers. The earlier takes the last place; the
+    later counts it in flight and is refused (before, each counted the other and both were refused)."""
+    meter, carbon, study, _ = spent_study(9)
     first, second = study.ask(), study.ask()  # both RUNNING, neither measured yet
     stops: list[bool] = []
     monkeypatch.setattr(study, "stop", lambda: stops.append(True))  # outside optimize(), Optuna refuses stop()

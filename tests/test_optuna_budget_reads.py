@@ -12,7 +12,7 @@ import pytest
 from carbonstep import Budget
 from carbonstep.callbacks.study_budget import FinishedCosts, StudyReads, costs_of, figures_of
 from carbonstep.optuna import figures_in
-from tests.test_optuna import WH, Meter, carbon_for
+from tests.test_optuna import WH, Meter, carbon_for, spent_study
 
 COSTS_WH = [1.0, 3.0, 2.0, 1.0, 4.0, 2.0, 1.0, 3.0, 2.0, 5.0, 1.0, 2.0]  # trial n costs COSTS_WH[n] Wh
 
@@ -64,24 +64,10 @@ def test_a_lone_worker_reads_the_study_once_a_trial_and_decides_as_reading_at_ev
     assert kept_reads == len(trials) + 1  # the first start, then one at each end: the next start reuses it
 
 
-def _spent(trials: int) -> tuple[Any, optuna.Study, Any]:
-    """A lone worker's study on a 10.5 Wh budget after ``trials`` trials of 1 Wh each: (callback, study, objective)."""
-    meter = Meter()
-    carbon = carbon_for(meter, budget=Budget(kwh=0.0105))
-
-    def objective(trial: optuna.Trial) -> float:
-        meter.joules += WH
-        return 1.0
-
-    study = optuna.create_study()
-    study.optimize(carbon.track(objective), n_trials=trials, callbacks=[carbon])
-    return carbon, study, objective
-
-
 def test_a_trial_created_by_another_worker_after_the_end_check_is_counted_at_the_next_start() -> None:
     """9 Wh spent of 10.5: the end check of trial 8 lets a 10th trial in; another worker then starts trial 9, so
     this worker's trial 10 must count it in flight (9 + 1 + 1 > 10.5) and is refused, as a fresh read says."""
-    carbon, study, objective = _spent(9)
+    _, carbon, study, objective = spent_study(9)
     assert carbon.decision is not None and not carbon.decision.stop
     elsewhere = study.ask()  # trial 9, running on another worker
     study.optimize(carbon.track(objective), n_trials=1, callbacks=[carbon])
@@ -94,7 +80,7 @@ def test_a_trial_created_by_another_worker_after_the_end_check_is_counted_at_the
 def test_a_trial_running_at_the_end_check_is_read_again_at_the_next_start(monkeypatch: pytest.MonkeyPatch) -> None:
     """8 Wh spent of 10.5 and trial 8 running elsewhere at this worker's end check (8 + 1 + 1 ≤ 10.5). Trial 8 then
     spends 2 Wh; this worker's trial 9, numbered right after the read, must see it: 10 + 1.33 > 10.5, refused."""
-    carbon, study, objective = _spent(8)
+    _, carbon, study, objective = spent_study(8)
     elsewhere = study.ask()  # trial 8
     carbon(study, study.trials[7])  # this worker's end check, trial 8 in flight
     assert carbon.decision is not None and not carbon.decision.stop
