@@ -128,3 +128,14 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if collection_path.name in SLOW_MODULES:
         return True
     return True if _WHOLE_MODULE_SLOW.search(collection_path.read_text(encoding="utf-8")) else None
+
+
+@pytest.fixture
+def mlflow_study_store(tmp_path: Path) -> tuple[str, object, str]:
+    """An empty SQLite MLflow store in ``tmp_path`` with one experiment, "study": (tracking URI, its
+    ``MlflowClient``, the experiment's id). MLflow is imported here, not when the suite is collected."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    return uri, client, client.create_experiment("study")

@@ -124,15 +124,8 @@ def _log(client: MlflowClient, experiment: str, name: str, losses: list[float], 
     return run_id
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> tuple[str, MlflowClient, str]:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
-    return uri, client, client.create_experiment("study")
-
-
-def test_a_diverged_seed_is_named_not_silently_dropped(store) -> None:
-    uri, client, exp = store
+def test_a_diverged_seed_is_named_not_silently_dropped(mlflow_study_store) -> None:
+    uri, client, exp = mlflow_study_store
     runs = [_log(client, exp, f"a-seed{i}", [2.0, 1.0, 0.5], 0.1 + 0.01 * i) for i in range(3)]
     runs += [_log(client, exp, "b-seed0", [2.0, 1.0, 0.5], 0.1), _log(client, exp, "b-seed1", [2.0, NAN, NAN], 0.1),
              _log(client, exp, "b-seed2", [NAN, NAN, NAN], 0.1), _log(client, exp, "b-seed3", [2.0, 1.0, 0.5], 0.11)]
@@ -144,8 +137,8 @@ def test_a_diverged_seed_is_named_not_silently_dropped(store) -> None:
     assert "b-seed2: DROPPED" in result.table()
 
 
-def test_a_nan_first_loss_and_bad_levels(store) -> None:
-    uri, client, exp = store
+def test_a_nan_first_loss_and_bad_levels(mlflow_study_store) -> None:
+    uri, client, exp = mlflow_study_store
     a = _log(client, exp, "a", [NAN, 1.0, 0.5], 0.1)
     b = _log(client, exp, "b", [2.0, 1.0, 0.5], 0.1)
     result = compare([a, b], tracking_uri=uri)

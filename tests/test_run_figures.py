@@ -183,15 +183,9 @@ EPYC = (1.2, 0.6, 1.8)  #: W per thread at the run's utilisation, and the range'
 CO2 = {"a-s1": 0.300, "a-s2": 0.310, "b-s1": 0.250, "b-s2": 0.262}  #: b about 17 % less, a tight interval
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> tuple[str, MlflowClient, str]:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
-    return uri, client, client.create_experiment("study")
-
-
-def test_compare_shows_embodied_beside_co2e_and_says_when_the_cpu_range_makes_absolutes_rough(store) -> None:
-    uri, client, exp = store
+def test_compare_shows_embodied_beside_co2e_and_says_when_the_cpu_range_makes_absolutes_rough(
+        mlflow_study_store: tuple[str, MlflowClient, str]) -> None:
+    uri, client, exp = mlflow_study_store
     runs = [_log_run(client, exp, name, co2, 1.0, EPYC, 0.05) for name, co2 in CO2.items()]  # all CPU, estimated
     result = compare(runs, tracking_uri=uri)
     assert [r.embodied_co2_kg for r in result.runs] == [0.05] * 4
@@ -208,8 +202,9 @@ def test_compare_shows_embodied_beside_co2e_and_says_when_the_cpu_range_makes_ab
     assert result.to_dict()["runs"][0]["embodied_co2_kg"] == 0.05
 
 
-def test_no_note_when_the_estimate_hardly_moves_the_energy_and_a_different_one_when_estimates_differ(store) -> None:
-    uri, client, exp = store
+def test_no_note_when_the_estimate_hardly_moves_the_energy_and_a_different_one_when_estimates_differ(
+        mlflow_study_store: tuple[str, MlflowClient, str]) -> None:
+    uri, client, exp = mlflow_study_store
     small = [_log_run(client, exp, name, co2, 0.01, EPYC, None) for name, co2 in CO2.items()]  # 1 % of the kWh
     result = compare(small, tracking_uri=uri)
     assert not any("CPU estimate" in n for n in result.notes)  # 1.02× between the ends: inside the interval
